@@ -1,0 +1,145 @@
+"""The ``cyclegan`` command line (click). Each command parses its arguments and calls one function
+of the package; expected failures (bad config, bad data, missing weights) print one clear message
+and exit with status 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+# TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_USAGE = 2
+
+
+class _ExpectedErrors(click.Group):
+    """Turn the package's own error types into one-line messages with a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        from cyclegan.config import ConfigError
+        from cyclegan.dataset import DataError
+        from cyclegan.models import EncoderWeightsError
+        from cyclegan.rundir import RunDirError
+
+        expected = (ConfigError, DataError, EncoderWeightsError, RunDirError, FileNotFoundError, ValueError, FloatingPointError)
+        try:
+            return super().invoke(ctx)
+        except expected as err:
+            click.secho(f"error: {err}", fg="red", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_ExpectedErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cyclegan")
+def main() -> None:
+    """Turn CycleGAN folklore into evidence: train ablation matrices, track them in MLflow,
+    score them with artifact and sharpness metrics, and print a verdict per hypothesis."""
+
+
+_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                           help="Override a config value, e.g. --set generator.norm=none (repeatable).")
+
+
+@main.command()
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+@_set_option
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the run writes (default: runs/train/<config name>). Re-running resumes.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, progress: bool) -> None:
+    """Train one CycleGAN from CONFIG_FILE; resume if RUN_DIR holds a checkpoint."""
+    from cyclegan.config import load_config
+    from cyclegan.trainer import train as run_training
+
+    config = load_config(config_file, overrides)
+    run_dir = run_dir or Path("runs") / "train" / config_file.stem
+    result = run_training(config, run_dir, progress=progress)
+    resumed = f" (resumed from mini-epoch {result.resumed_from})" if result.resumed_from else ""
+    click.echo(f"{result.run_dir.root}: {result.mini_epochs} mini-epochs, {result.steps} steps{resumed}")
+    for key in ("loss/cycle", "eval/grid_score", "eval/edge_sigma", "eval/collapsed"):
+        if key in result.final_metrics:
+            click.echo(f"  {key:18s} {result.final_metrics[key]:.4f}")
+
+
+@main.command()
+@click.option("--generator", "generator_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A generator saved by `cyclegan train` (RUN_DIR/models/*.keras).")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+def translate(generator_file: Path, input_dir: Path, output_dir: Path, batch_size: int) -> None:
+    """Translate every image in a folder and write one PNG per input."""
+    from cyclegan.translate import translate_folder
+
+    written = translate_folder(generator_file, input_dir, output_dir, batch_size=batch_size)
+    click.echo(f"{len(written)} images written to {output_dir}")
+
+
+@main.group()
+def data() -> None:
+    """Index, check or synthesise a dataset in the original layout."""
+
+
+@data.command("index")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+def data_index(root: Path) -> None:
+    """Write ROOT/data.csv from ROOT/monet and ROOT/photo."""
+    from cyclegan.dataset import write_index
+
+    path = write_index(root)
+    click.echo(f"wrote {path}")
+
+
+@data.command("check")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Size the images will be trained at (other sizes are reported as resized).")
+@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Refuse images with more pixels (decompression-bomb guard).")
+def data_check(root: Path, image_size: int, max_pixels: int) -> None:
+    """Report every problem of the dataset at ROOT; exit 1 if any file is unusable."""
+    from cyclegan.dataset import check_dataset
+
+    report = check_dataset(root, image_size=image_size, max_image_pixels=max_pixels)
+    click.echo(report.summary())
+    if report.fatal:
+        click.secho(f"{len(report.fatal)} unusable file(s)", fg="red", err=True)
+        sys.exit(1)
+    click.echo("ok: every indexed image is usable")
+
+
+@data.command("synth")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--photos", default=400, show_default=True, type=click.IntRange(min=1))
+@click.option("--paintings", default=300, show_default=True, type=click.IntRange(min=1))
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) -> None:
+    """Write a deterministic synthetic photo/painting dataset to ROOT (offline)."""
+    from cyclegan.synth import make_synthetic_dataset
+
+    index = make_synthetic_dataset(root, photos=photos, paintings=paintings, size=size, seed=seed)
+    click.echo(f"wrote {photos} photos and {paintings} paintings of {size}x{size} to {root} ({index.name})")
+
+
+@main.command()
+@click.option("--outputs", "outputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--inputs", "inputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", "target_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Images of the target domain, for the distribution distances (swd, lab_w_*).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_json: bool) -> None:
+    """Score generator outputs against their inputs (paired by file name)."""
+    from cyclegan.metrics.folders import format_table, score_folders
+
+    scores = score_folders(outputs_dir, inputs_dir, target_dir)
+    click.echo(json.dumps(scores, indent=2, sort_keys=True) if as_json else format_table(scores))
+
+
+if __name__ == "__main__":
+    main()

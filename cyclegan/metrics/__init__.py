@@ -1,0 +1,80 @@
+"""Image metrics for the CycleGAN hypotheses (DESIGN section 5): pure functions on NumPy arrays.
+
+Images are float arrays in [0, 1] of shape (N, H, W, 3). `score_batch` computes everything the
+trainer logs per mini-epoch in one flat dict with stable key names.
+"""
+
+from __future__ import annotations
+
+from cyclegan.metrics.collapse import HIGHPASS_COLLAPSE_THRESHOLD, collapse_scores
+from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
+from cyclegan.metrics.distribution import lab_wasserstein, laplacian_pyramid, sliced_wasserstein
+from cyclegan.metrics.grid import (
+    PERIODS,
+    check_images,
+    check_pair,
+    grid_excess,
+    grid_scores,
+    luma,
+    mean_log_spectrum,
+    mean_power_spectrum,
+)
+from cyclegan.metrics.sharpness import edge_f1, edge_scores, edge_sigma
+
+__all__ = [
+    "HIGHPASS_COLLAPSE_THRESHOLD",
+    "PERIODS",
+    "area_under_curve",
+    "check_images",
+    "check_pair",
+    "collapse_scores",
+    "edge_f1",
+    "edge_scores",
+    "edge_sigma",
+    "epochs_to_within",
+    "grid_excess",
+    "grid_scores",
+    "lab_wasserstein",
+    "laplacian_pyramid",
+    "luma",
+    "mean_log_spectrum",
+    "mean_power_spectrum",
+    "score_batch",
+    "sliced_wasserstein",
+]
+
+
+def score_batch(outputs, inputs, target=None, *, seed: int = 0) -> dict[str, float | bool | int]:
+    """Every per-batch metric in one flat, JSON-able dict.
+
+    Args:
+        outputs: generator outputs (N, H, W, 3) floats in [0, 1] (>= 64 images when available).
+        inputs: the generator inputs, same shape, paired by index.
+        target: optional images of the target domain (M, H, W, 3), same H and W; adds the
+            distribution distances.
+        seed: seeds the SWD / Lab subsampling (the other metrics are deterministic).
+    Returns:
+        Python scalars: grid_score, grid_delta_p2/p4/p8/p16 (nats), edge_sigma (px), edge_f1,
+        mean_luma, black_fraction, luma_std_median, inter_image_diff, input_correlation,
+        highpass_cross_correlation, highpass_cross_correlation_offgrid, input_luma_std_median,
+        input_inter_image_diff, collapsed (bool), n_images (int); with target also swd (x1e3),
+        lab_w_l, lab_w_a, lab_w_b. Undefined values are NaN (e.g. edge metrics without edges).
+    Raises:
+        ValueError: bad shapes, ranges, dtypes, empty or mismatched batches.
+    """
+    outputs, inputs = check_pair(outputs, inputs)
+    if target is not None:
+        target = check_images(target, "target")
+        if target.shape[1:] != outputs.shape[1:]:
+            raise ValueError(
+                f"target images must have the outputs' shape {outputs.shape[1:]}, got {target.shape[1:]}"
+            )
+    scores: dict[str, float | bool | int] = {}
+    scores.update(grid_scores(outputs, inputs))
+    scores.update(edge_scores(outputs, inputs))
+    scores.update(collapse_scores(outputs, inputs))
+    scores["n_images"] = int(len(outputs))
+    if target is not None:
+        scores["swd"] = sliced_wasserstein(outputs, target, seed=seed)["swd"]
+        scores.update(lab_wasserstein(outputs, target, seed=seed))
+    return {k: v if isinstance(v, (bool, int)) else float(v) for k, v in scores.items()}

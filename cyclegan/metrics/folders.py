@@ -1,0 +1,150 @@
+"""Score generator outputs saved on disk: load image folders, pair by file stem, format tables.
+
+Backs `cyclegan metrics --outputs DIR --inputs DIR [--target DIR] [--json]`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from skimage.transform import resize
+
+from cyclegan.metrics import score_batch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _list_images(folder) -> dict[str, Path]:
+    """Map file stem -> path for the PNG/JPEG files of a folder (hidden files skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"not a folder: {folder}")
+    by_stem: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        if path.stem in by_stem:
+            raise ValueError(f"two images share the stem {path.stem!r}: {by_stem[path.stem]} and {path}")
+        by_stem[path.stem] = path
+    if not by_stem:
+        raise ValueError(f"no PNG or JPEG images in {folder}")
+    return by_stem
+
+
+def _to_size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    height, width = size
+    return (int(height), int(width))
+
+
+def read_image(path, size=None) -> np.ndarray:
+    """One image file as (H, W, 3) float32 in [0, 1].
+
+    Grayscale is repeated over channels, alpha is dropped, palette/CMYK are converted, 16-bit
+    images are scaled by 1/65535 (Pillow's convert("RGB") would clip them to 8 bits).
+    size: None, an int (square) or (height, width); resizing is antialiased bilinear.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16-bit grayscale PNGs open as "I;16" or "I" depending on the Pillow version.
+                gray = np.asarray(image, dtype=np.float64) / 65535.0
+                array = np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+            elif image.mode == "F":
+                array = np.repeat(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)[..., None], 3, axis=2)
+            else:
+                array = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+    target = _to_size(size)
+    if target is not None and array.shape[:2] != target:
+        array = np.clip(resize(array, target, order=1, anti_aliasing=True), 0.0, 1.0)
+    return array.astype(np.float32)
+
+
+def _stack(paths: list[Path], size) -> np.ndarray:
+    images = [read_image(path, size) for path in paths]
+    first = images[0].shape
+    for path, image in zip(paths, images):
+        if image.shape != first:
+            raise ValueError(
+                f"{path} is {image.shape[1]}x{image.shape[0]} but {paths[0]} is {first[1]}x{first[0]}; "
+                "pass size= to resize"
+            )
+    return np.stack(images)
+
+
+def load_folder(path, size=None) -> tuple[list[str], np.ndarray]:
+    """All PNG/JPEG images of a folder, sorted by file name.
+
+    Args:
+        path: folder (not recursive; hidden and non-image files are skipped).
+        size: None (all images must share one size), an int or (height, width) to resize to.
+    Returns:
+        (file names, (N, H, W, 3) float32 array in [0, 1]).
+    Raises:
+        ValueError: not a folder, no images, duplicate stems, an unreadable file (named), or
+            differing sizes with size=None.
+    """
+    paths = sorted(_list_images(path).values(), key=lambda p: p.name)
+    return [p.name for p in paths], _stack(paths, size)
+
+
+def score_folders(outputs_dir, inputs_dir, target_dir=None, *, seed: int = 0) -> dict[str, float | bool | int]:
+    """score_batch over images on disk, outputs paired with inputs by file stem.
+
+    `a.png` in outputs_dir pairs with `a.jpg` (or any PNG/JPEG `a.*`) in inputs_dir. Every
+    output needs an input; inputs without an output are ignored (the inputs folder may be the
+    whole dataset). Inputs are resized to the outputs' size when they differ, and so are the
+    target images (a distribution sample, not paired).
+
+    Returns:
+        score_batch's dict (JSON-able; undefined values are NaN).
+    Raises:
+        ValueError: naming an output without an input, or any loading error.
+    """
+    outputs = _list_images(outputs_dir)
+    inputs = _list_images(inputs_dir)
+    for stem, path in outputs.items():
+        if stem not in inputs:
+            raise ValueError(f"output {path} has no input with stem {stem!r} in {inputs_dir}")
+    stems = sorted(outputs)
+    output_images = _stack([outputs[s] for s in stems], None)
+    size = output_images.shape[1:3]
+    input_images = _stack([inputs[s] for s in stems], size)
+    target_images = None
+    if target_dir is not None:
+        target_images = _stack(sorted(_list_images(target_dir).values(), key=lambda p: p.name), size)
+    return score_batch(output_images, input_images, target_images, seed=seed)
+
+
+def _format_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def format_table(scores: dict) -> str:
+    """A two-column, left/right aligned text table of metric -> value, in the dict's order.
+
+    Floats get 4 significant digits, booleans yes/no, NaN "n/a".
+    """
+    rows = [("metric", "value")] + [(str(k), _format_value(v)) for k, v in scores.items()]
+    key_width = max(len(k) for k, _ in rows)
+    value_width = max(len(v) for _, v in rows)
+    lines = [f"{k:<{key_width}}  {v:>{value_width}}" for k, v in rows]
+    lines.insert(1, "-" * (key_width + 2 + value_width))
+    return "\n".join(lines)

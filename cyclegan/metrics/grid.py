@@ -1,0 +1,207 @@
+"""Grid (checkerboard) score for H2: excess log-power on period-p frequency lattices.
+
+A generator that paints a p-periodic pattern puts power on the frequencies that are multiples of
+N/p. Natural images have a smooth, roughly power-law spectrum there, so the log spectrum minus its
+local median ("excess") is ~0 on the lattice for clean images and positive for gridded ones.
+Subtracting the same quantity for the generator inputs cancels structure the inputs already carry
+(e.g. JPEG 8x8 blocks). The batch checks and the luma conversion shared by all metric modules also
+live here because luma spectra are this module's subject.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+import scipy.ndimage as ndi
+
+PERIODS = (2, 4, 8, 16)
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+# Values a little outside [0, 1] come from resampling or float round-off, not from wrong scaling.
+RANGE_TOLERANCE = 1e-3
+# Images per FFT chunk: bounds memory (a 256x256 complex chunk of 32 images is ~17 MB).
+_CHUNK = 32
+_MEDIAN_SIZE = 9
+
+
+def check_images(images, name: str = "images") -> np.ndarray:
+    """Validate a batch of RGB images and return it as a floating array.
+
+    Args:
+        images: array-like of shape (N, H, W, 3), floats in [0, 1] (N >= 1).
+        name: what to call the argument in error messages.
+    Raises:
+        ValueError: wrong rank/channels, empty batch or image, integer dtype (a uint8 batch in
+            0..255 would otherwise be silently misread), non-finite values, or values outside
+            [0, 1] by more than RANGE_TOLERANCE.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (N, H, W, 3), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0)")
+    if arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise ValueError(f"{name} has empty images of shape {arr.shape[1:]}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{name} must be a float array in [0, 1], got dtype {arr.dtype}")
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise ValueError(f"{name} values must lie in [0, 1], got min {lo:.4g} and max {hi:.4g}")
+    return arr
+
+
+def check_pair(outputs, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """Validate generator outputs and their inputs: both (N, H, W, 3) in [0, 1], same shape."""
+    outputs = check_images(outputs, "outputs")
+    inputs = check_images(inputs, "inputs")
+    if outputs.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            f"outputs and inputs have different batch sizes: {outputs.shape[0]} vs {inputs.shape[0]}"
+        )
+    if outputs.shape != inputs.shape:
+        raise ValueError(
+            f"outputs and inputs have different image shapes: {outputs.shape[1:]} vs {inputs.shape[1:]}"
+        )
+    return outputs, inputs
+
+
+def luma(images: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of (N, H, W, 3) images in [0, 1] -> (N, H, W) in [0, 1], same float dtype."""
+    return images @ np.asarray(LUMA_WEIGHTS, dtype=images.dtype)
+
+
+def _periodic_rfft(y: np.ndarray) -> np.ndarray:
+    """Half-plane FFT over axes (1, 2) of the periodic component of y (Moisan 2011).
+
+    y: (N, H, W) real. The periodic component p = y - s, where the smooth component s solves a
+    Poisson problem driven by the jumps across the image borders; removing s stops those jumps
+    from leaking a bright cross onto the frequency axes, which would otherwise drown Lambda_p's
+    axis points. Returns (N, H, W // 2 + 1) complex.
+    """
+    _, h, w = y.shape
+    v = np.zeros_like(y)
+    jump_rows = y[:, -1, :] - y[:, 0, :]
+    v[:, 0, :] = jump_rows
+    v[:, -1, :] = -jump_rows
+    jump_cols = y[:, :, -1] - y[:, :, 0]
+    v[:, :, 0] += jump_cols
+    v[:, :, -1] -= jump_cols
+    q = 2 * np.pi * np.arange(h) / h
+    r = 2 * np.pi * np.arange(w // 2 + 1) / w
+    denom = 2 * np.cos(q)[:, None] + 2 * np.cos(r)[None, :] - 4
+    denom[0, 0] = 1.0  # the smooth part has zero mean; avoid 0/0 at DC
+    s_hat = scipy.fft.rfft2(v, axes=(1, 2), workers=-1) / denom
+    s_hat[:, 0, 0] = 0
+    return scipy.fft.rfft2(y, axes=(1, 2), workers=-1) - s_hat
+
+
+def mean_power_spectrum(images) -> np.ndarray:
+    """Mean power spectrum of the mean-free periodic luma component over a batch.
+
+    Args:
+        images: (N, H, W, 3) floats in [0, 1].
+    Returns:
+        (H, W) float64 power, unshifted FFT layout (DC at [0, 0]), >= 0.
+    """
+    images = check_images(images)
+    n, h, w, _ = images.shape
+    half = np.zeros((h, w // 2 + 1))
+    for start in range(0, n, _CHUNK):
+        y = luma(images[start:start + _CHUNK])
+        y = y - y.mean(axis=(1, 2), keepdims=True)
+        half += (np.abs(_periodic_rfft(y)) ** 2).sum(axis=0)
+    half /= n
+    # Rebuild the full plane from Hermitian symmetry: P[ky, kx] = P[-ky, -kx].
+    full = np.empty((h, w))
+    full[:, : w // 2 + 1] = half
+    kx = np.arange(w // 2 + 1, w)
+    ky = (-np.arange(h)) % h
+    full[:, kx] = half[ky][:, w - kx]
+    return full
+
+
+def _log_power(power: np.ndarray) -> np.ndarray:
+    # A relative epsilon keeps ln finite for exactly-zero bins (constant or all-black images)
+    # without biasing bins with real power.
+    eps = 1e-12 * power.mean() + np.finfo(np.float64).tiny
+    return np.log(power + eps)
+
+
+def mean_log_spectrum(images) -> np.ndarray:
+    """ln of the batch-mean power spectrum, fftshifted for display (DC at the centre).
+
+    Args:
+        images: (N, H, W, 3) floats in [0, 1].
+    Returns:
+        (H, W) float64, natural log of power (arbitrary offset).
+    """
+    return np.fft.fftshift(_log_power(mean_power_spectrum(images)))
+
+
+def excess_log_spectrum(power: np.ndarray) -> np.ndarray:
+    """E = ln P - median_9x9(ln P), wrap mode (the spectrum is periodic), in nats. (H, W) -> (H, W)."""
+    log_p = _log_power(power)
+    return log_p - ndi.median_filter(log_p, size=_MEDIAN_SIZE, mode="wrap")
+
+
+def period_supported(h: int, w: int, period: int) -> bool:
+    """A period is scored only if it divides both sides and is at most half of each side.
+
+    Non-dividing periods would put their lattice between FFT bins; p > N/2 leaves a "lattice"
+    that is most of the plane, so its median-relative excess is meaningless.
+    """
+    return h % period == 0 and w % period == 0 and 2 * period <= min(h, w)
+
+
+def lattice_mask(h: int, w: int, period: int) -> np.ndarray:
+    """Lambda_p as a boolean (H, W) mask in unshifted FFT layout.
+
+    Frequencies (ky, kx) (integer, fftfreq order) with ky a multiple of H/p and kx a multiple of
+    W/p, excluding the coarser lattice of p/2 (multiples of 2H/p, 2W/p); for p = 2 the coarser
+    lattice is the origin alone, so the origin is always excluded.
+    """
+    if not period_supported(h, w, period):
+        raise ValueError(f"period {period} is not supported for {h}x{w} images")
+    ky = np.rint(np.fft.fftfreq(h) * h).astype(int)[:, None]
+    kx = np.rint(np.fft.fftfreq(w) * w).astype(int)[None, :]
+    on_p = (ky % (h // period) == 0) & (kx % (w // period) == 0)
+    on_coarse = (ky % (2 * h // period) == 0) & (kx % (2 * w // period) == 0)
+    return on_p & ~on_coarse
+
+
+def grid_excess(images, periods=PERIODS) -> dict[int, float]:
+    """G_p: mean excess log-power over Lambda_p, in nats, for one batch.
+
+    Args:
+        images: (N, H, W, 3) floats in [0, 1].
+        periods: periods to score.
+    Returns:
+        {p: G_p}; NaN for periods the image size does not support (see period_supported).
+    """
+    power = mean_power_spectrum(images)
+    h, w = power.shape
+    excess = excess_log_spectrum(power)
+    return {
+        p: float(excess[lattice_mask(h, w, p)].mean()) if period_supported(h, w, p) else float("nan")
+        for p in periods
+    }
+
+
+def grid_scores(outputs, inputs) -> dict[str, float]:
+    """Delta G_p = G_p(outputs) - G_p(inputs) for p in PERIODS, and their maximum.
+
+    Args:
+        outputs: generator outputs (N, H, W, 3) floats in [0, 1].
+        inputs: the generator inputs, same shape.
+    Returns:
+        {"grid_delta_p2", ..., "grid_delta_p16", "grid_score"} in nats; a delta is NaN when the
+        image size does not support that period, and grid_score is the max over the others
+        (NaN if none is supported).
+    """
+    outputs, inputs = check_pair(outputs, inputs)
+    g_out, g_in = grid_excess(outputs), grid_excess(inputs)
+    scores = {f"grid_delta_p{p}": g_out[p] - g_in[p] for p in PERIODS}
+    finite = [v for v in scores.values() if np.isfinite(v)]
+    scores["grid_score"] = max(finite) if finite else float("nan")
+    return scores

@@ -1,0 +1,169 @@
+"""The original networks (DESIGN.md section 1) in Keras 3, with the ablation switches as arguments.
+
+Generator: a U-Net whose encoder is VGG16's convolutional stack (frozen by default) and whose
+decoder walks block5_conv3 -> block1_conv2. Discriminator: four strided 4x4 convolutions and a
+3x3 head; ``patch`` keeps the (size/16)^2 map, ``scalar`` reduces it to one logit per image.
+Images go in and come out in [0, 1].
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from cyclegan.config import DiscriminatorConfig, GeneratorConfig
+
+# Decoder levels, deepest first: the VGG16 layer whose output is the skip, and the filters of the
+# level's 3x3 convolution. About 4.4 M trainable parameters in all (the original's count).
+SKIP_LAYERS = ("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2", "block1_conv2")
+DECODER_FILTERS = (256, 256, 128, 64, 32)
+DISCRIMINATOR_DEPTH = 4  # strided convolutions: a 256 px input gives the original's 16x16 patch map
+
+# ImageNet channel means of VGG16's "caffe" preprocessing, in BGR order.
+_VGG_BGR_MEANS = (103.939, 116.779, 123.68)
+
+
+class EncoderWeightsError(RuntimeError):
+    """The configured VGG16 weights cannot be had; raised before any training starts."""
+
+
+def _gan_init(seed: int | None = None) -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)
+
+
+def instance_norm(name: str) -> layers.Layer:
+    """Instance normalization as Keras 3 ships it: one group per channel. Gamma starts at N(0, 0.02)
+    as in the original (and keras-io's CycleGAN), which it inherited from tensorflow-addons."""
+    return layers.GroupNormalization(groups=-1, gamma_initializer=_gan_init(), name=name)
+
+
+@keras.saving.register_keras_serializable(package="cyclegan")
+class VGGPreprocess(layers.Layer):
+    """[0, 1] RGB -> VGG16's input: 0-255 BGR minus the ImageNet means (Keras' "caffe" mode).
+
+    A layer rather than a Lambda so saved generators load in Keras safe mode."""
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs * 255.0, axis=-1)
+        return bgr - keras.ops.convert_to_tensor(_VGG_BGR_MEANS, dtype=bgr.dtype)
+
+
+def build_vgg16(weights: str, image_size: int) -> keras.Model:
+    """VGG16 without its top, with ``weights``: ``imagenet`` (through Keras' download cache),
+    ``random`` or a weights file. Fails with :class:`EncoderWeightsError` naming the fix."""
+    shape = (image_size, image_size, 3)
+    if weights == "imagenet":
+        try:
+            return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
+        except Exception as err:  # Keras raises a bare Exception for a failed download
+            raise EncoderWeightsError(
+                "generator.encoder_weights=imagenet: the VGG16 ImageNet weights are not in the Keras cache "
+                f"(~/.keras/models/ or $KERAS_HOME/models/) and could not be downloaded ({err}). Either run once "
+                "on a machine with internet access (Keras downloads "
+                "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 to that cache), copy that file there, or "
+                "point generator.encoder_weights at a local VGG16 no-top weights file (.h5 or .weights.h5)."
+            ) from None
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    if weights != "random":
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise EncoderWeightsError(f"generator.encoder_weights={weights}: no such file")
+        try:
+            # Keras only warns when part of a file does not match and keeps those layers random:
+            # for an ablation of pretrained vs random weights that must be an error.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                vgg.load_weights(str(path))
+        except Exception as err:
+            raise EncoderWeightsError(
+                f"generator.encoder_weights={weights}: not a VGG16 no-top weights file ({type(err).__name__}: {err})"
+            ) from None
+    return vgg
+
+
+def build_encoder(config: GeneratorConfig, image_size: int, name: str = "encoder") -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> the five skip tensors, deepest first:
+    (B, S/16, S/16, 512), (B, S/8, S/8, 512), (B, S/4, S/4, 256), (B, S/2, S/2, 128), (B, S, S, 64)."""
+    vgg = build_vgg16(config.encoder_weights, image_size)
+    vgg.trainable = config.encoder_trainable
+    features = keras.Model(vgg.input, [vgg.get_layer(n).output for n in SKIP_LAYERS], name="vgg16_features")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    return keras.Model(inputs, features(VGGPreprocess(name="vgg_preprocess")(inputs)), name=name)
+
+
+def build_decoder(config: GeneratorConfig, image_size: int, name: str = "decoder") -> keras.Model:
+    """The five skip tensors (deepest first) -> image (B, S, S, 3) in [0, 1] (float32 under mixed precision)."""
+    skip_shapes = [(image_size // 16, 512), (image_size // 8, 512), (image_size // 4, 256), (image_size // 2, 128), (image_size, 64)]
+    skips = [keras.Input((side, side, channels), name=f"skip_{layer}") for (side, channels), layer in zip(skip_shapes, SKIP_LAYERS, strict=True)]
+    x = None
+    last_level = len(SKIP_LAYERS) - 1
+    for level, (skip, filters) in enumerate(zip(skips, DECODER_FILTERS, strict=True)):
+        x = skip if x is None else layers.Concatenate(name=f"concat_{level}")([skip, x])
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{level}")(x)
+        if config.norm == "instance":
+            x = instance_norm(f"norm_{level}")(x)
+        if level < last_level:
+            x = _upsample(x, filters // 2, config.upsample, name=f"up_{level}")
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="head_conv16")(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="head_conv8")(x)
+    x = layers.Conv2D(3, 2, padding="same", name="head_conv3")(x)
+    # Sigmoid in float32: under mixed precision the output (and the L1 losses on it) stay exact.
+    outputs = layers.Activation("sigmoid", dtype="float32", name="image_out")(x)
+    return keras.Model(skips, outputs, name=name)
+
+
+def _upsample(x, filters: int, mode: str, name: str):
+    """x2 upsampling. ``transpose``: the original's 4x4 stride-2 transposed convolution, whose uneven
+    kernel overlap is the textbook cause of checkerboards; ``resize_conv``: nearest-neighbour resize
+    then a 3x3 convolution (Odena et al. 2016), which cannot produce that overlap pattern."""
+    if mode == "transpose":
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu", name=name)(x)
+    x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
+    return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+
+
+def build_generator(
+    config: GeneratorConfig, image_size: int, name: str, encoder: keras.Model | None = None
+) -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> translated images (B, S, S, 3) in [0, 1].
+
+    Pass ``encoder`` to share one (frozen) encoder between generators."""
+    encoder = encoder if encoder is not None else build_encoder(config, image_size, name=f"{name}_encoder")
+    decoder = build_decoder(config, image_size, name=f"{name}_decoder")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
+
+
+def encoder_is_shareable(config: GeneratorConfig) -> bool:
+    """Both generators may use one encoder when it is frozen and its weights are not random draws."""
+    return not config.encoder_trainable and config.encoder_weights != "random"
+
+
+def build_generators(config: GeneratorConfig, image_size: int) -> tuple[keras.Model, keras.Model]:
+    """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`."""
+    shared = build_encoder(config, image_size, name="shared_encoder") if encoder_is_shareable(config) else None
+    return (
+        build_generator(config, image_size, "gen_photo2monet", encoder=shared),
+        build_generator(config, image_size, "gen_monet2photo", encoder=shared),
+    )
+
+
+def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str) -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> logits: (B, S/16, S/16, 1) for ``patch``, (B, 1) for ``scalar``
+    (float32 under mixed precision)."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = inputs
+    for level in range(DISCRIMINATOR_DEPTH):
+        x = layers.Conv2D(config.base_filters * 2**level, 4, strides=2, padding="same", kernel_initializer=_gan_init(), name=f"conv_{level}")(x)
+        if config.norm == "instance":
+            x = instance_norm(f"norm_{level}")(x)
+        x = layers.LeakyReLU(0.2, name=f"lrelu_{level}")(x)
+    x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_gan_init(), name="patch_logits")(x)
+    if config.output == "scalar":
+        # The original's first discriminator: the whole image judged by one learned logit.
+        x = layers.Dense(1, name="scalar_logit")(layers.Flatten(name="flatten")(x))
+    outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,126 @@
+"""What a run writes, where: the layout of a run directory and the rules for resuming into one.
+
+::
+
+    RUN_DIR/config.yaml        the resolved config (the run's identity)
+    RUN_DIR/history.csv        one row per mini-epoch: losses, accuracies, eval metrics
+    RUN_DIR/samples/           sample grid PNG per mini-epoch (inputs over outputs)
+    RUN_DIR/checkpoints/       tf.train.CheckpointManager files (the last few)
+    RUN_DIR/models/            the two generators as .keras files, written at the end
+    RUN_DIR/eval/photo2monet/  final translations of the held-out photos (lossless PNG)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cyclegan.config import RunConfig, build_config, flatten
+
+# Keys that may change when a run is resumed: extending the schedule or changing how it is
+# compiled does not change what the checkpoint means.
+RESUMABLE_CHANGES = frozenset({"train.mini_epochs", "train.jit_compile"})
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used for this config."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def history_file(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def eval_outputs(self) -> Path:
+        return self.root / "eval" / "photo2monet"
+
+    def sample_grid(self, mini_epoch: int) -> Path:
+        return self.samples / f"mini_epoch_{mini_epoch:04d}.png"
+
+    def generator_file(self, name: str) -> Path:
+        return self.models / f"{name}.keras"
+
+    def claim(self, config: RunConfig) -> None:
+        """Write ``config.yaml``, or check that an existing one describes the same run.
+
+        Resuming a directory that was made for another config would silently mix two experiments,
+        so any difference outside :data:`RESUMABLE_CHANGES` is an error listing the keys."""
+        if self.config_file.exists():
+            try:
+                saved = build_config(yaml.safe_load(self.config_file.read_text()), source=str(self.config_file))
+            except Exception as err:
+                raise RunDirError(f"{self.config_file}: cannot read the saved config ({err}); refusing to resume into {self.root}") from None
+            old, new = saved.flat(), config.flat()
+            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+            if changed:
+                lines = "\n".join(f"  {k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)
+                raise RunDirError(
+                    f"{self.root} belongs to a different config; refusing to resume into it:\n{lines}\n"
+                    "Use another --run-dir, or the saved config."
+                )
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_file, config.to_yaml())
+
+    def read_history(self) -> pd.DataFrame:
+        if not self.history_file.exists():
+            return pd.DataFrame()
+        return pd.read_csv(self.history_file)
+
+    def append_history(self, row: dict[str, float]) -> None:
+        history = self.read_history()
+        history = pd.concat([history, pd.DataFrame([row])], ignore_index=True) if len(history) else pd.DataFrame([row])
+        atomic_write_text(self.history_file, history.to_csv(index=False))
+
+    def truncate_history(self, mini_epoch: int) -> int:
+        """Drop rows after ``mini_epoch`` (written after the last checkpoint, so they will be
+        trained again). Returns how many rows were dropped."""
+        history = self.read_history()
+        if history.empty:
+            return 0
+        kept = history[history["mini_epoch"] <= mini_epoch]
+        if len(kept) != len(history):
+            atomic_write_text(self.history_file, kept.to_csv(index=False))
+        return len(history) - len(kept)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def flat_row(prefix: str, values: dict[str, object]) -> dict[str, float]:
+    """``{"grid_score": 1.2, "collapsed": True}`` -> ``{"eval/grid_score": 1.2, "eval/collapsed": 1.0}``."""
+    return {f"{prefix}{k}": float(v) for k, v in flatten(values).items() if isinstance(v, (int, float, bool))}

@@ -1,0 +1,291 @@
+"""Statistics primitives for factorial ablations: the seed (run) is the unit of replication.
+
+A factor's effect is estimated *within strata* of the other factors (one stratum per combination of
+their levels), so a big effect of another factor can neither fake nor hide it. Choices, stated once:
+
+- Point estimate: D = sum_s w_s (mean_a,s - mean_b,s) / sum_s w_s with precision weights
+  w_s = n_a,s n_b,s / (n_a,s + n_b,s) (inverse of the difference's variance under a common SD; equal
+  weights in a balanced design). Strata lacking one of the two levels are dropped and counted.
+- p-value: exact stratified permutation test of D (labels permuted within strata only; all
+  prod_s C(n_s, n_a,s) relabelings enumerated when <= max_exact, else seeded Monte Carlo with
+  p = (1 + k) / (1 + B)). Two-sided: P(|D*| >= |D|).
+- CI: 95% percentile bootstrap (scipy.stats.bootstrap, each (stratum, level) cell resampled on its own,
+  seeded). Percentile, not BCa: BCa's jackknife acceleration is unstable with 2-3 runs per cell.
+- Hedges' g = J(df) * D / s_w, s_w = sqrt(SSE / df), SSE = squared deviations from the cell means of the
+  full factor combination (factor x other factors), df = N - n_cells; J(df) = Gamma(df/2) /
+  (sqrt(df/2) Gamma((df-1)/2)) (exact small-sample correction, ~ 1 - 3/(4 df - 1)).
+  s_w = 0 gives g = +-inf (every seed identical within cells: the effect is deterministic) or NaN when
+  D = 0 too; df < 2 gives NaN. `g_note` says which.
+- Equivalence: permutation TOST on the same relabelings. H0: delta >= T is tested by shifting level a
+  by -T (T(x - T 1_a) = D - T because the weights sum to 1) and a one-sided permutation p; same for
+  delta <= -T; p_equivalence = max of the two (exact under a location-shift model).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.special
+import scipy.stats
+
+MAX_EXACT = 200_000
+MC_RESAMPLES = 20_000
+BOOT_RESAMPLES = 4_000
+
+
+@dataclass(frozen=True)
+class Stratum:
+    key: tuple  # levels of the other factors, in `other_factors` order
+    a: np.ndarray = field(repr=False, compare=False)  # metric values at level a (NaN dropped)
+    b: np.ndarray = field(repr=False, compare=False)
+    weight: float
+
+    @property
+    def difference(self) -> float:
+        return float(self.a.mean() - self.b.mean())
+
+
+@dataclass(frozen=True)
+class Effect:
+    factor: str
+    levels: tuple[str, str]
+    metric: str
+    other_factors: tuple[str, ...]
+    n_a: int  # runs used at level a (in strata holding both levels, metric not NaN)
+    n_b: int
+    n_strata: int
+    n_nan_dropped: int  # runs at either level whose metric was NaN
+    n_unmatched_dropped: int  # runs in strata that lack one of the two levels
+    mean_a: float  # plain means of the used runs (for relative thresholds and display)
+    mean_b: float
+    difference: float  # stratified D (a - b); NaN if no stratum holds both levels
+    ci_low: float
+    ci_high: float
+    p_value: float
+    exact: bool
+    n_relabelings: int  # enumerated (exact) or Monte Carlo draws
+    hedges_g: float
+    sd_within: float
+    df_within: int
+    g_note: str
+    seed: int
+    strata: tuple[Stratum, ...] = field(repr=False, compare=False)
+
+
+def _null_distribution(strata: Sequence[Stratum], shift: float, max_exact: int, n_mc: int, seed: int):
+    """Observed statistic and its permutation distribution with level a shifted by `shift`.
+
+    Returns (observed, null values, exact). Exact null values include the identity relabeling.
+    """
+    wsum = sum(s.weight for s in strata)
+    count = math.prod(math.comb(len(s.a) + len(s.b), len(s.a)) for s in strata)
+    exact = count <= max_exact
+    rng = np.random.default_rng(seed)
+    total = np.zeros(1 if exact else n_mc)
+    observed = 0.0
+    for s in strata:
+        x = np.concatenate([s.a + shift, s.b])
+        na, n = len(s.a), len(s.a) + len(s.b)
+        observed += s.weight / wsum * (x[:na].mean() - x[na:].mean())
+        if exact:
+            idx = np.array(list(itertools.combinations(range(n), na)), dtype=int)
+        else:
+            idx = rng.permuted(np.tile(np.arange(n), (n_mc, 1)), axis=1)[:, :na]
+        sum_a = x[idx].sum(axis=1)
+        contrib = s.weight / wsum * (sum_a / na - (x.sum() - sum_a) / (n - na))
+        total = (total[:, None] + contrib[None, :]).ravel() if exact else total + contrib
+    return observed, total, exact
+
+
+def _p(hits: np.ndarray, exact: bool) -> float:
+    return float(hits.mean()) if exact else float((1 + hits.sum()) / (1 + hits.size))
+
+
+def _tol(x: float) -> float:  # float ties between relabelings of identical sums
+    return 1e-9 * max(1.0, abs(x))
+
+
+def permutation_p(strata, *, max_exact=MAX_EXACT, n_mc=MC_RESAMPLES, seed=0) -> tuple[float, bool, int]:
+    """Two-sided stratified permutation p-value of D. Returns (p, exact, n_relabelings)."""
+    obs, null, exact = _null_distribution(strata, 0.0, max_exact, n_mc, seed)
+    return _p(np.abs(null) >= abs(obs) - _tol(obs), exact), exact, null.size
+
+
+def equivalence_p(effect: Effect, threshold: float, *, max_exact=MAX_EXACT, n_mc=MC_RESAMPLES) -> float:
+    """Permutation TOST p-value for |delta| < threshold (absolute metric units); small = equivalent."""
+    if not effect.strata or not threshold > 0:
+        return float("nan")
+    up, null_up, exact = _null_distribution(effect.strata, -threshold, max_exact, n_mc, effect.seed)
+    lo, null_lo, _ = _null_distribution(effect.strata, threshold, max_exact, n_mc, effect.seed)
+    p_up = _p(null_up <= up + _tol(up), exact)  # H0: delta >= threshold
+    p_lo = _p(null_lo >= lo - _tol(lo), exact)  # H0: delta <= -threshold
+    return max(p_up, p_lo)
+
+
+def bootstrap_ci(strata, *, level=0.95, n_resamples=BOOT_RESAMPLES, seed=0) -> tuple[float, float]:
+    """Percentile bootstrap CI of D, resampling runs within each (stratum, level) cell.
+
+    Single-run cells cannot be resampled (scipy needs >= 2); they enter as constants, so the CI then
+    understates uncertainty; with no cell of >= 2 runs the CI is NaN.
+    """
+    wsum = sum(s.weight for s in strata)
+    const, samples, signs = 0.0, [], []
+    for s in strata:
+        for x, sign in ((s.a, 1.0), (s.b, -1.0)):
+            if len(x) >= 2:
+                samples.append(x)
+                signs.append(sign * s.weight / wsum)
+            else:
+                const += sign * s.weight / wsum * float(x.mean())
+    if not samples:
+        return float("nan"), float("nan")
+    if all(np.ptp(x) == 0 for x in samples):  # no spread: scipy would warn; the CI is the point
+        d = const + sum(c * x[0] for c, x in zip(signs, samples))
+        return float(d), float(d)
+
+    def stat(*xs, axis=-1):
+        return const + sum(c * x.mean(axis=axis) for c, x in zip(signs, xs))
+
+    res = scipy.stats.bootstrap(samples, stat, n_resamples=n_resamples, confidence_level=level,
+                                method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def hedges_g(difference: float, cells: Sequence[np.ndarray]) -> tuple[float, float, int, str]:
+    """Hedges' g from D and the runs of every full-combination cell. Returns (g, s_w, df, note)."""
+    n = sum(len(c) for c in cells)
+    df = n - len(cells)
+    if df < 2:
+        return float("nan"), float("nan"), df, f"g undefined: {df} residual df (< 2; need replicated cells)"
+    sd = math.sqrt(sum(float(((c - c.mean()) ** 2).sum()) for c in cells) / df)
+    if sd == 0.0:
+        if difference == 0.0:
+            return float("nan"), 0.0, df, "g undefined: zero within-cell variance and zero difference"
+        return math.copysign(math.inf, difference), 0.0, df, "g infinite: zero within-cell variance"
+    j = math.exp(scipy.special.gammaln(df / 2) - scipy.special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
+    return j * difference / sd, sd, df, ""
+
+
+def _usable(df: pd.DataFrame, factor: str, levels: Sequence, metric: str) -> tuple[pd.DataFrame, int]:
+    lv = [str(x) for x in levels]
+    sub = df[df[factor].astype(str).isin(lv)].copy()
+    sub[factor] = sub[factor].astype(str)
+    nan = int(sub[metric].isna().sum())
+    return sub[sub[metric].notna()], nan
+
+
+def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: str,
+                      other_factors: Sequence[str] = (), *, seed: int = 0, max_exact: int = MAX_EXACT,
+                      n_mc: int = MC_RESAMPLES, n_boot: int = BOOT_RESAMPLES) -> Effect:
+    """Effect of `factor` (levels[0] minus levels[1]) on `metric`, compared within strata of `other_factors`.
+
+    `df`: one row per finished run, factor columns (levels compared as strings) and float metric columns.
+    Runs at other levels of `factor` are ignored; NaN metrics are dropped and counted.
+    """
+    if len(levels) != 2 or str(levels[0]) == str(levels[1]):
+        raise ValueError(f"levels must be two distinct levels of {factor!r}, got {levels!r}")
+    la, lb = str(levels[0]), str(levels[1])
+    others = tuple(f for f in other_factors if f != factor)
+    sub, n_nan = _usable(df, factor, levels, metric)
+    strata, cells, unmatched = [], [], 0
+    groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]
+    for key, g in groups:
+        a = g.loc[g[factor] == la, metric].to_numpy(float)
+        b = g.loc[g[factor] == lb, metric].to_numpy(float)
+        if len(a) == 0 or len(b) == 0:
+            unmatched += len(a) + len(b)
+            continue
+        strata.append(Stratum(tuple(key) if isinstance(key, tuple) else (key,), a, b,
+                              len(a) * len(b) / (len(a) + len(b))))
+        cells += [a, b]
+    n_a, n_b = sum(len(s.a) for s in strata), sum(len(s.b) for s in strata)
+    nan = float("nan")
+    mean_a = float(np.mean(np.concatenate([s.a for s in strata]))) if strata else nan
+    mean_b = float(np.mean(np.concatenate([s.b for s in strata]))) if strata else nan
+    if not strata:
+        return Effect(factor, (la, lb), metric, others, 0, 0, 0, n_nan, unmatched, mean_a, mean_b,
+                      nan, nan, nan, nan, False, 0, nan, nan, 0, "no stratum holds both levels", seed, ())
+    wsum = sum(s.weight for s in strata)
+    diff = float(sum(s.weight * s.difference for s in strata) / wsum)
+    p, exact, n_rel = permutation_p(strata, max_exact=max_exact, n_mc=n_mc, seed=seed)
+    lo, hi = bootstrap_ci(strata, n_resamples=n_boot, seed=seed)
+    g, sd, dfw, note = hedges_g(diff, cells)
+    return Effect(factor, (la, lb), metric, others, n_a, n_b, len(strata), n_nan, unmatched, mean_a,
+                  mean_b, diff, lo, hi, p, exact, n_rel, g, sd, dfw, note, seed, tuple(strata))
+
+
+def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: str, *,
+                      levels_a: Sequence | None = None, levels_b: Sequence | None = None,
+                      other_factors: Sequence[str] = (), n_resamples: int = 9_999,
+                      seed: int = 0) -> pd.DataFrame:
+    """2x2 table of mean `metric` (rows: levels of a, columns: levels of b; NaN metrics dropped).
+
+    Levels default to order of appearance. `attrs` holds `contrast` = (a1b1 - a1b2) - (a2b1 - a2b2)
+    on these cell means and `p_value`, a two-sided Freedman-Lane permutation p (residuals of the
+    additive model a + b + other factors are permuted; approximate, Monte Carlo (1 + k) / (1 + B)).
+    """
+    d = df[df[metric].notna()].copy()
+    for f in (factor_a, factor_b, *other_factors):
+        d[f] = d[f].astype(str)
+    la = [str(x) for x in levels_a] if levels_a is not None else list(pd.unique(d[factor_a]))
+    lb = [str(x) for x in levels_b] if levels_b is not None else list(pd.unique(d[factor_b]))
+    d = d[d[factor_a].isin(la) & d[factor_b].isin(lb)]
+    table = (d.groupby([factor_a, factor_b])[metric].mean().unstack(factor_b)
+             .reindex(index=la, columns=lb))
+    table.attrs.update(contrast=float("nan"), p_value=float("nan"), p_method="none")
+    if len(la) != 2 or len(lb) != 2 or table.isna().to_numpy().any():
+        return table
+    y = d[metric].to_numpy(float)
+    ia, ib = (d[factor_a] == la[0]).to_numpy(), (d[factor_b] == lb[0]).to_numpy()
+    sign = np.where(ia == ib, 1.0, -1.0)
+    size = d.groupby([factor_a, factor_b])[metric].transform("size").to_numpy(float)
+    c = sign / size  # contrast = c . y
+    x = pd.get_dummies(d[[factor_a, factor_b, *other_factors]], drop_first=True).to_numpy(float)
+    x = np.column_stack([np.ones(len(y)), x])
+    fitted = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    resid = y - fitted
+    obs = float(c @ y)
+    rng = np.random.default_rng(seed)
+    perm = rng.permuted(np.tile(np.arange(len(y)), (n_resamples, 1)), axis=1)
+    null = c @ fitted + resid[perm] @ c
+    k = int((np.abs(null) >= abs(obs) - _tol(obs)).sum())
+    table.attrs.update(contrast=obs, p_value=(1 + k) / (1 + n_resamples), p_method="freedman-lane")
+    return table
+
+
+def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[str], *,
+                    status_col: str = "status", finished: str = "FINISHED",
+                    level: float = 0.95) -> pd.DataFrame:
+    """One row per cell (combination of factor levels, as strings).
+
+    Columns: the factors, `n_runs`; with a `status_col` column also `n_finished` and `n_failed`
+    (anything not `finished`), metrics then use finished runs only; `n_seeds` (distinct seeds
+    among those runs, if a `seed` column exists); per metric `<m>_mean`, `<m>_ci_low`, `<m>_ci_high`
+    (t-interval over runs, mean +- t_{(1+level)/2, n-1} s / sqrt(n); NaN when n < 2) and `<m>_n`.
+    """
+    d = df.copy()
+    for f in factors:
+        d[f] = d[f].astype(str)
+    rows = []
+    for key, g in d.groupby(list(factors), sort=True):
+        row = dict(zip(factors, key if isinstance(key, tuple) else (key,)), n_runs=len(g))
+        if status_col in g:
+            ok = g[status_col].astype(str) == finished
+            row.update(n_finished=int(ok.sum()), n_failed=int((~ok).sum()))
+            g = g[ok]
+        if "seed" in g:
+            row["n_seeds"] = int(g["seed"].nunique())
+        for m in metrics:
+            x = g[m].dropna().to_numpy(float) if m in g else np.array([])
+            n = len(x)
+            mean = float(x.mean()) if n else float("nan")
+            half = (scipy.stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+                    if n >= 2 else float("nan"))
+            row.update({f"{m}_mean": mean, f"{m}_ci_low": mean - half, f"{m}_ci_high": mean + half,
+                        f"{m}_n": n})
+        rows.append(row)
+    return pd.DataFrame(rows)

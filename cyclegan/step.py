@@ -1,0 +1,203 @@
+"""The CycleGAN's networks, optimizers and its one compiled train step.
+
+Naming: G translates photo -> monet, F monet -> photo; D_monet judges paintings, D_photo photos.
+The step returns a dict of named float32 scalars whose keys are the metric names used in
+``history.csv``, MLflow, the report and the tuner (``loss/cycle``, ``acc/d_monet_real``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from cyclegan import losses
+from cyclegan.config import RunConfig
+from cyclegan.models import build_discriminator, build_generators, encoder_is_shareable
+
+STEP_METRICS = (
+    "loss/gen_g",
+    "loss/gen_f",
+    "loss/cycle",
+    "loss/identity",
+    "loss/generator_total",
+    "loss/disc_monet",
+    "loss/disc_photo",
+    "acc/d_monet_real",
+    "acc/d_monet_fake",
+    "acc/d_photo_real",
+    "acc/d_photo_fake",
+)
+
+
+@dataclass(frozen=True)
+class Networks:
+    gen_g: keras.Model
+    gen_f: keras.Model
+    disc_monet: keras.Model
+    disc_photo: keras.Model
+
+
+@dataclass(frozen=True)
+class Optimizers:
+    gen_g: keras.optimizers.Optimizer
+    gen_f: keras.optimizers.Optimizer
+    disc_monet: keras.optimizers.Optimizer
+    disc_photo: keras.optimizers.Optimizer
+
+
+def build_networks(config: RunConfig) -> Networks:
+    size = config.data.image_size
+    gen_g, gen_f = build_generators(config.generator, size)
+    return Networks(
+        gen_g=gen_g,
+        gen_f=gen_f,
+        disc_monet=build_discriminator(config.discriminator, size, "disc_monet"),
+        disc_photo=build_discriminator(config.discriminator, size, "disc_photo"),
+    )
+
+
+def build_optimizers(config: RunConfig, networks: Networks) -> Optimizers:
+    """Four Adams (the original's), built now so a checkpoint restores their slots at once.
+    Under float16 each is wrapped in a dynamic loss-scale optimizer."""
+
+    def adam(lr: float, model: keras.Model) -> keras.optimizers.Optimizer:
+        optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=config.optimizer.beta_1)
+        if config.train.precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        return optimizer
+
+    lr_g, lr_d = config.optimizer.lr_generator, config.optimizer.lr_discriminator
+    return Optimizers(
+        gen_g=adam(lr_g, networks.gen_g),
+        gen_f=adam(lr_g, networks.gen_f),
+        disc_monet=adam(lr_d, networks.disc_monet),
+        disc_photo=adam(lr_d, networks.disc_photo),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward passes: both return the same six generator outputs; only the batching differs.
+
+
+def forward_plain(nets: Networks, photo: tf.Tensor, monet: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The original step: six separate generator calls."""
+    fake_monet = nets.gen_g(photo, training=True)
+    fake_photo = nets.gen_f(monet, training=True)
+    return {
+        "fake_monet": fake_monet,
+        "fake_photo": fake_photo,
+        "cycled_photo": nets.gen_f(fake_monet, training=True),
+        "cycled_monet": nets.gen_g(fake_photo, training=True),
+        "same_monet": nets.gen_g(monet, training=True),
+        "same_photo": nets.gen_f(photo, training=True),
+    }
+
+
+def forward_fused(nets: Networks, photo: tf.Tensor, monet: tf.Tensor, *, share_encoder: bool) -> dict[str, tf.Tensor]:
+    """Fewer, larger calls with the same results: each generator sees its two real batches at once
+    (translation and identity), and with a shared frozen encoder the real batch and the fake batch
+    are each encoded once for both decoders. Valid because every layer acts per sample (instance
+    norm normalises each image on its own; there is no batch norm)."""
+    batch = tf.shape(photo)[0]
+    if share_encoder:
+        encoder = nets.gen_g.get_layer("shared_encoder")
+        dec_g = nets.gen_g.get_layer("gen_photo2monet_decoder")
+        dec_f = nets.gen_f.get_layer("gen_monet2photo_decoder")
+        real_features = encoder(tf.concat([photo, monet], 0), training=True)
+        g_real = dec_g(real_features, training=True)  # [fake_monet; same_monet]
+        f_real = dec_f(real_features, training=True)  # [same_photo; fake_photo]
+        fake_monet, same_monet = g_real[:batch], g_real[batch:]
+        same_photo, fake_photo = f_real[:batch], f_real[batch:]
+        fake_features = encoder(tf.concat([fake_monet, fake_photo], 0), training=True)
+        cycled_photo = dec_f([f[:batch] for f in fake_features], training=True)
+        cycled_monet = dec_g([f[batch:] for f in fake_features], training=True)
+    else:
+        g_real = nets.gen_g(tf.concat([photo, monet], 0), training=True)
+        f_real = nets.gen_f(tf.concat([monet, photo], 0), training=True)
+        fake_monet, same_monet = g_real[:batch], g_real[batch:]
+        fake_photo, same_photo = f_real[:batch], f_real[batch:]
+        cycled_photo = nets.gen_f(fake_monet, training=True)
+        cycled_monet = nets.gen_g(fake_photo, training=True)
+    return {
+        "fake_monet": fake_monet,
+        "fake_photo": fake_photo,
+        "cycled_photo": cycled_photo,
+        "cycled_monet": cycled_monet,
+        "same_monet": same_monet,
+        "same_photo": same_photo,
+    }
+
+
+def _discriminate(model: keras.Model, real: tf.Tensor, fake: tf.Tensor, fused: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    if not fused:
+        return model(real, training=True), model(fake, training=True)
+    logits = model(tf.concat([real, fake], 0), training=True)
+    batch = tf.shape(real)[0]
+    return logits[:batch], logits[batch:]
+
+
+def compute_losses(config: RunConfig, nets: Networks, photo: tf.Tensor, monet: tf.Tensor, out: dict[str, tf.Tensor], fused: bool) -> dict[str, tf.Tensor]:
+    """All losses and accuracies of one step (the paper's joint generator objective)."""
+    kind = config.loss.adversarial
+    fused_d = fused
+    d_monet_real, d_monet_fake = _discriminate(nets.disc_monet, monet, out["fake_monet"], fused_d)
+    d_photo_real, d_photo_fake = _discriminate(nets.disc_photo, photo, out["fake_photo"], fused_d)
+    gen_g = losses.generator_adversarial_loss(d_monet_fake, kind)
+    gen_f = losses.generator_adversarial_loss(d_photo_fake, kind)
+    cycle = losses.l1(photo, out["cycled_photo"]) + losses.l1(monet, out["cycled_monet"])
+    identity = losses.l1(monet, out["same_monet"]) + losses.l1(photo, out["same_photo"])
+    lambda_cycle = config.loss.lambda_cycle
+    generator_total = gen_g + gen_f + lambda_cycle * cycle + lambda_cycle * config.loss.lambda_identity * identity
+    return {
+        "loss/gen_g": gen_g,
+        "loss/gen_f": gen_f,
+        "loss/cycle": cycle,
+        "loss/identity": identity,
+        "loss/generator_total": generator_total,
+        # D sees G's output as fixed: its gradient only reaches D's variables below.
+        "loss/disc_monet": losses.discriminator_loss(d_monet_real, d_monet_fake, kind),
+        "loss/disc_photo": losses.discriminator_loss(d_photo_real, d_photo_fake, kind),
+        "acc/d_monet_real": losses.real_accuracy(d_monet_real, kind),
+        "acc/d_monet_fake": losses.fake_accuracy(d_monet_fake, kind),
+        "acc/d_photo_real": losses.real_accuracy(d_photo_real, kind),
+        "acc/d_photo_fake": losses.fake_accuracy(d_photo_fake, kind),
+    }
+
+
+def _apply(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, scaled_loss: tf.Tensor, model: keras.Model) -> None:
+    variables = model.trainable_variables
+    optimizer.apply(tape.gradient(scaled_loss, variables), variables)
+
+
+def _scale(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+    """Loss scaling for float16 (a no-op for other optimizers)."""
+    return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+
+def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
+    """One compiled step: (photo, monet) batches float32 (B, S, S, 3) in [0, 1] -> named scalars."""
+    fused = config.train.fused_generator_calls
+    share = fused and encoder_is_shareable(config.generator)
+
+    def step(photo: tf.Tensor, monet: tf.Tensor) -> dict[str, tf.Tensor]:
+        with tf.GradientTape(persistent=True) as tape:
+            out = forward_fused(nets, photo, monet, share_encoder=share) if fused else forward_plain(nets, photo, monet)
+            metrics = compute_losses(config, nets, photo, monet, out, fused)
+            scaled = {
+                "gen_g": _scale(opts.gen_g, metrics["loss/generator_total"]),
+                "gen_f": _scale(opts.gen_f, metrics["loss/generator_total"]),
+                "disc_monet": _scale(opts.disc_monet, metrics["loss/disc_monet"]),
+                "disc_photo": _scale(opts.disc_photo, metrics["loss/disc_photo"]),
+            }
+        _apply(opts.gen_g, tape, scaled["gen_g"], nets.gen_g)
+        _apply(opts.gen_f, tape, scaled["gen_f"], nets.gen_f)
+        _apply(opts.disc_monet, tape, scaled["disc_monet"], nets.disc_monet)
+        _apply(opts.disc_photo, tape, scaled["disc_photo"], nets.disc_photo)
+        del tape
+        return metrics
+
+    return tf.function(step, jit_compile=config.train.jit_compile, reduce_retracing=True)

@@ -1,0 +1,99 @@
+"""End-to-end runs of the trainer on tiny synthetic data: artifacts, resume, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from cyclegan.config import build_config
+from cyclegan.rundir import RunDirError
+from cyclegan.trainer import Callback, NonFiniteLossError, train
+from cyclegan.translate import load_generator
+
+pytestmark = pytest.mark.slow
+
+
+class _InterruptAfter(Callback):
+    def __init__(self, mini_epoch: int):
+        self.mini_epoch = mini_epoch
+
+    def on_mini_epoch_end(self, record):
+        if record.mini_epoch == self.mini_epoch:
+            raise KeyboardInterrupt
+
+
+def test_two_mini_epoch_run_writes_everything(tiny_config, tmp_path):
+    result = train(tiny_config, tmp_path / "run", progress=False)
+    run = result.run_dir
+    assert (result.mini_epochs, result.steps, result.resumed_from) == (2, 4, 0)
+    history = pd.read_csv(run.history_file)
+    assert list(history["mini_epoch"]) == [1, 2] and list(history["step"]) == [2, 4]
+    for column in ("loss/cycle", "loss/gen_g", "acc/d_monet_real", "eval/grid_score", "eval/edge_sigma", "eval/swd", "eval/collapsed"):
+        assert column in history.columns, column
+    assert history["loss/cycle"].notna().all()
+    assert run.sample_grid(1).exists() and run.sample_grid(2).exists()
+    grid = tf.io.decode_png(tf.io.read_file(str(run.sample_grid(2)))).numpy()
+    assert grid.shape == (4 * 32, 2 * 32, 3)  # photos, G(photos), paintings, F(paintings) x 2 samples
+    assert tf.train.latest_checkpoint(str(run.checkpoints)).endswith("ckpt-2")
+    assert len(list(run.eval_outputs.glob("*.png"))) == 4
+    assert build_config(__import__("yaml").safe_load(run.config_file.read_text())) == tiny_config
+    generator = load_generator(run.generator_file("gen_photo2monet"))
+    out = generator(np.zeros((1, 32, 32, 3), np.float32)).numpy()
+    assert out.shape == (1, 32, 32, 3) and 0 <= out.min() <= out.max() <= 1
+    assert set(result.final_metrics) >= {"loss/cycle", "eval/grid_score"}
+
+    again = train(tiny_config, tmp_path / "run", progress=False)  # complete: nothing more to train
+    assert (again.resumed_from, again.steps) == (2, 4)
+    assert len(pd.read_csv(run.history_file)) == 2
+
+
+def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path):
+    tiny_tree["train"]["mini_epochs"] = 3
+    config = build_config(tiny_tree)
+    straight = train(config, tmp_path / "straight", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", (_InterruptAfter(2),), progress=False)
+    resumed = train(config, tmp_path / "resumed", progress=False)
+    assert resumed.resumed_from == 2 and resumed.steps == 6
+    a = pd.read_csv(straight.run_dir.history_file)
+    b = pd.read_csv(resumed.run_dir.history_file)
+    assert list(b["mini_epoch"]) == [1, 2, 3] and list(b["step"]) == [2, 4, 6]
+    # Same weights, same data order after resume: the third mini-epoch matches the straight run.
+    for column in ("loss/cycle", "loss/gen_g", "loss/disc_monet"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-3, atol=1e-5, err_msg=column)
+
+
+def test_rows_after_the_last_checkpoint_are_redone_not_duplicated(tiny_tree, tmp_path):
+    tiny_tree["train"].update(mini_epochs=3, checkpoint_every=2)
+    config = build_config(tiny_tree)
+    # Stopped after mini-epoch 1: its history row is written but no checkpoint exists yet.
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", (_InterruptAfter(1),), progress=False)
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.resumed_from == 0
+    assert list(pd.read_csv(result.run_dir.history_file)["mini_epoch"]) == [1, 2, 3]
+
+
+def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp_path, monkeypatch):
+    config = build_config(tiny_tree)
+    train(build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 1}}), tmp_path / "run", progress=False)
+    import cyclegan.losses as losses
+
+    real_l1 = losses.l1
+    monkeypatch.setattr(losses, "l1", lambda a, b: real_l1(a, b) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"step 3: loss/cycle = nan") as err:
+        train(config, tmp_path / "run", progress=False)
+    assert "ckpt-1" in str(err.value)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-1")
+
+
+def test_run_dir_of_another_config_is_refused(tiny_tree, tiny_config, tmp_path):
+    train(build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 1}}), tmp_path / "run", progress=False)
+    other = build_config({**tiny_tree, "generator": {**tiny_tree["generator"], "norm": "none"}})
+    with pytest.raises(RunDirError, match=r"generator.norm: 'instance' in the run, 'none' now"):
+        train(other, tmp_path / "run", progress=False)
+    extended = train(tiny_config, tmp_path / "run", progress=False)  # more mini-epochs is a resume
+    assert (extended.resumed_from, extended.mini_epochs) == (1, 2)
