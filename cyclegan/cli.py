@@ -21,15 +21,13 @@ class _ExpectedErrors(click.Group):
     """Turn the package's own error types into one-line messages with a non-zero exit."""
 
     def invoke(self, ctx: click.Context):
-        from cyclegan.config import ConfigError
-        from cyclegan.dataset import DataError
-        from cyclegan.models import EncoderWeightsError
-        from cyclegan.rundir import RunDirError
+        from cyclegan.errors import CycleganError
 
-        expected = (ConfigError, DataError, EncoderWeightsError, RunDirError, FileNotFoundError, ValueError, FloatingPointError)
         try:
             return super().invoke(ctx)
-        except expected as err:
+        except (CycleganError, FileNotFoundError, ValueError) as err:
+            if os.environ.get("CYCLEGAN_DEBUG"):
+                raise
             click.secho(f"error: {err}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
 
@@ -127,6 +125,22 @@ def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) ->
     click.echo(f"wrote {photos} photos and {paintings} paintings of {size}x{size} to {root} ({index.name})")
 
 
+@main.command("standin-weights")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def standin_weights(output: Path, seed: int) -> None:
+    """Write a VGG16 no-top weights file with RANDOM weights, for offline smoke runs only.
+
+    It lets `generator.imagenet_weights=OUTPUT` exercise the pretrained code path on a machine
+    that cannot download the real weights. It is not ImageNet: no H1 conclusion holds with it."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(output)
+    click.echo(f"wrote {output} (random VGG16 weights, NOT ImageNet)")
+
+
 @main.command()
 @click.option("--outputs", "outputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--inputs", "inputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
@@ -139,6 +153,84 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_jso
 
     scores = score_folders(outputs_dir, inputs_dir, target_dir)
     click.echo(json.dumps(scores, indent=2, sort_keys=True) if as_json else format_table(scores))
+
+
+_runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+                                show_default=True, help="Where runs, checkpoints and the default stores live.")
+_storage_option = click.option("--storage", default=None, metavar="URL",
+                               help="Optuna storage shared by the workers: sqlite:///FILE (default RUNS_DIR/optuna.db) "
+                                    "or postgresql://user:pass@host/db for several machines.")
+_heartbeat_option = click.option("--heartbeat", default=30, show_default=True, type=click.IntRange(min=1),
+                                 help="Seconds between a running cell's heartbeats.")
+_grace_option = click.option("--grace", default=120, show_default=True, type=click.IntRange(min=2),
+                             help="Seconds without a heartbeat after which a cell is handed to another worker.")
+
+
+def _queue_settings(heartbeat: int, grace: int):
+    from cyclegan.ablation_queue import QueueSettings
+
+    if grace <= heartbeat:
+        raise click.BadParameter(f"--grace ({grace}) must be longer than --heartbeat ({heartbeat})")
+    return QueueSettings(heartbeat_seconds=heartbeat, grace_seconds=grace, poll_seconds=min(5.0, heartbeat))
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@_set_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Local worker processes (one per GPU when GPUs are visible).")
+@_storage_option
+@_runs_dir_option
+@_heartbeat_option
+@_grace_option
+@click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
+           heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
+    """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
+    from cyclegan.ablation import StudyPaths, run_study
+    from cyclegan.study import load_study
+
+    study = load_study(experiment, overrides)
+    counts = run_study(study, StudyPaths.default(runs_dir, storage), workers=workers, settings=_queue_settings(heartbeat, grace),
+                       retry_failed=retry_failed, overrides=overrides, progress=progress)
+    click.echo(f"study {study.name}: {counts['done']}/{len(study.cells)} cells done, {counts['failed']} failed"
+               + (f", {counts['running'] + counts['waiting']} unfinished" if counts["running"] + counts["waiting"] else ""))
+    click.echo(f"next: make report EXP={experiment}   (or browse: make ui)")
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@_set_option
+@_storage_option
+@_runs_dir_option
+@_heartbeat_option
+@_grace_option
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
+           progress: bool) -> None:
+    """Join a running study from this machine: claim and train cells until none is left."""
+    from cyclegan.ablation import StudyPaths, run_worker
+    from cyclegan.study import load_study
+
+    study = load_study(experiment, overrides)
+    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=_queue_settings(heartbeat, grace), progress=progress)
+    click.echo(f"worker done: trained {trained} cell(s)")
+
+
+@main.command()
+@_runs_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 exposes the UI to the network.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def ui(runs_dir: Path, host: str, port: int) -> None:
+    """Start the MLflow UI on the study's tracking store."""
+    from cyclegan.tracking import mask_credentials, ui_command
+
+    command = ui_command(runs_dir, host, port)
+    click.echo(f"MLflow UI on http://{host}:{port} (store {mask_credentials(command[-1])}); Ctrl-C stops it")
+    os.execvp(command[0], command)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,22 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cyclegan.errors import CycleganError
 
 
-class ConfigError(ValueError):
+class ConfigError(CycleganError, ValueError):
     """A configuration problem; the message names the file, key and allowed values."""
 
 
@@ -41,6 +50,9 @@ class DataConfig(_Section):
 class GeneratorConfig(_Section):
     encoder_weights: str = "imagenet"
     """``imagenet`` (Keras download/cache), ``random``, or a path to a VGG16 no-top weights file."""
+    imagenet_weights: str | None = None
+    """A local copy of the ImageNet VGG16 no-top weights, used for ``encoder_weights: imagenet``
+    instead of Keras' download cache (offline machines, clusters without internet)."""
     encoder_trainable: bool = False
     norm: Literal["instance", "none"] = "instance"
     upsample: Literal["transpose", "resize_conv"] = "transpose"
@@ -213,31 +225,38 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return tree
 
 
-def describe_validation_error(err: ValidationError, source: str) -> str:
+def describe_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """One line per problem, each naming the dotted key; unknown keys get the allowed ones and a
+    did-you-mean. ``model`` is the schema that was validated (default :class:`RunConfig`)."""
+    model = model or RunConfig
     lines = [f"{source}: invalid configuration"]
     for item in err.errors():
         loc = [str(part) for part in item["loc"]]
         dotted = ".".join(loc) or "<root>"
         if item["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
+            allowed = _allowed_keys(model, item["loc"][:-1])
             hint = difflib.get_close_matches(loc[-1], allowed, n=1)
             did_you_mean = f" Did you mean {'.'.join(loc[:-1] + hint)!r}?" if hint else ""
             lines.append(f"  {dotted}: unknown key.{did_you_mean} Allowed here: {', '.join(allowed)}")
         else:
             got = item.get("input")
-            got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+            got_text = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
             lines.append(f"  {dotted}: {item['msg']}{got_text}")
     return "\n".join(lines)
 
 
-def _allowed_keys(section_path: list[str]) -> list[str]:
-    model: type[BaseModel] = RunConfig
+def _allowed_keys(model: type[BaseModel], section_path) -> list[str]:
+    """Field names of the (nested) model at ``section_path``; list indices are stepped through."""
+    annotation: Any = model
     for part in section_path:
-        annotation = model.model_fields[part].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if isinstance(part, int):
+            continue
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)) or part not in annotation.model_fields:
             return []
-        model = annotation
-    return list(model.model_fields)
+        annotation = annotation.model_fields[part].annotation
+        while get_origin(annotation) in (list, tuple):
+            annotation = get_args(annotation)[0]
+    return list(annotation.model_fields) if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
 
 
 # YAML 1.1 (PyYAML) reads ``2e-4`` as a string because it has no dot; anybody writing it means a float.

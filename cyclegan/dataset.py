@@ -21,12 +21,14 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from cyclegan.errors import CycleganError
+
 DOMAINS = ("monet", "photo")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 INDEX_FILE = "data.csv"
 
 
-class DataError(ValueError):
+class DataError(CycleganError, ValueError):
     """The dataset cannot be used; the message names the files and what is wrong with them."""
 
 

@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 from cyclegan.config import DiscriminatorConfig, GeneratorConfig
+from cyclegan.errors import CycleganError
 
 # Decoder levels, deepest first: the VGG16 layer whose output is the skip, and the filters of the
 # level's 3x3 convolution. About 4.4 M trainable parameters in all (the original's count).
@@ -26,7 +27,7 @@ DISCRIMINATOR_DEPTH = 4  # strided convolutions: a 256 px input gives the origin
 _VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 
 
-class EncoderWeightsError(RuntimeError):
+class EncoderWeightsError(CycleganError, RuntimeError):
     """The configured VGG16 weights cannot be had; raised before any training starts."""
 
 
@@ -51,10 +52,13 @@ class VGGPreprocess(layers.Layer):
         return bgr - keras.ops.convert_to_tensor(_VGG_BGR_MEANS, dtype=bgr.dtype)
 
 
-def build_vgg16(weights: str, image_size: int) -> keras.Model:
-    """VGG16 without its top, with ``weights``: ``imagenet`` (through Keras' download cache),
-    ``random`` or a weights file. Fails with :class:`EncoderWeightsError` naming the fix."""
+def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None) -> keras.Model:
+    """VGG16 without its top, with ``weights``: ``imagenet`` (from ``imagenet_file`` when given,
+    else through Keras' download cache), ``random`` or a weights file. Fails with
+    :class:`EncoderWeightsError` naming the fix."""
     shape = (image_size, image_size, 3)
+    if weights == "imagenet" and imagenet_file is not None:
+        return _load_vgg16_file(imagenet_file, shape, key="generator.imagenet_weights")
     if weights == "imagenet":
         try:
             return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
@@ -64,30 +68,35 @@ def build_vgg16(weights: str, image_size: int) -> keras.Model:
                 f"(~/.keras/models/ or $KERAS_HOME/models/) and could not be downloaded ({err}). Either run once "
                 "on a machine with internet access (Keras downloads "
                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 to that cache), copy that file there, or "
-                "point generator.encoder_weights at a local VGG16 no-top weights file (.h5 or .weights.h5)."
+                "set generator.imagenet_weights to a local copy of it (.h5 or .weights.h5)."
             ) from None
+    if weights == "random":
+        return keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    return _load_vgg16_file(weights, shape, key="generator.encoder_weights")
+
+
+def _load_vgg16_file(weights: str, shape: tuple[int, int, int], key: str) -> keras.Model:
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
-    if weights != "random":
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise EncoderWeightsError(f"generator.encoder_weights={weights}: no such file")
-        try:
-            # Keras only warns when part of a file does not match and keeps those layers random:
-            # for an ablation of pretrained vs random weights that must be an error.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                vgg.load_weights(str(path))
-        except Exception as err:
-            raise EncoderWeightsError(
-                f"generator.encoder_weights={weights}: not a VGG16 no-top weights file ({type(err).__name__}: {err})"
-            ) from None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise EncoderWeightsError(f"{key}={weights}: no such file")
+    try:
+        # Keras only warns when part of a file does not match and keeps those layers random:
+        # for an ablation of pretrained vs random weights that must be an error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            vgg.load_weights(str(path))
+    except Exception as err:
+        raise EncoderWeightsError(
+            f"{key}={weights}: not a VGG16 no-top weights file ({type(err).__name__}: {err})"
+        ) from None
     return vgg
 
 
 def build_encoder(config: GeneratorConfig, image_size: int, name: str = "encoder") -> keras.Model:
     """[0, 1] images (B, S, S, 3) -> the five skip tensors, deepest first:
     (B, S/16, S/16, 512), (B, S/8, S/8, 512), (B, S/4, S/4, 256), (B, S/2, S/2, 128), (B, S, S, 64)."""
-    vgg = build_vgg16(config.encoder_weights, image_size)
+    vgg = build_vgg16(config.encoder_weights, image_size, config.imagenet_weights)
     vgg.trainable = config.encoder_trainable
     features = keras.Model(vgg.input, [vgg.get_layer(n).output for n in SKIP_LAYERS], name="vgg16_features")
     inputs = keras.Input((image_size, image_size, 3), name="image")

@@ -21,13 +21,14 @@ import pandas as pd
 import yaml
 
 from cyclegan.config import RunConfig, build_config, flatten
+from cyclegan.errors import CycleganError
 
 # Keys that may change when a run is resumed: extending the schedule or changing how it is
 # compiled does not change what the checkpoint means.
 RESUMABLE_CHANGES = frozenset({"train.mini_epochs", "train.jit_compile"})
 
 
-class RunDirError(RuntimeError):
+class RunDirError(CycleganError, RuntimeError):
     """The run directory cannot be used for this config."""
 
 

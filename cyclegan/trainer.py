@@ -20,15 +20,28 @@ from tqdm.auto import tqdm
 
 from cyclegan import device
 from cyclegan.config import RunConfig
+from cyclegan.errors import CycleganError
 from cyclegan.images import sample_grid, save_png
-from cyclegan.metrics import score_batch
-from cyclegan.pipeline import DataSplit, load_images, prepare_split, steps_per_mini_epoch, training_dataset
+from cyclegan.metrics import area_under_curve, epochs_to_within, score_batch
+from cyclegan.pipeline import (
+    DataSplit,
+    load_images,
+    prepare_split,
+    steps_per_mini_epoch,
+    training_dataset,
+)
 from cyclegan.rundir import RunDir, flat_row
-from cyclegan.step import STEP_METRICS, Networks, build_networks, build_optimizers, make_train_step
+from cyclegan.step import (
+    STEP_METRICS,
+    Networks,
+    build_networks,
+    build_optimizers,
+    make_train_step,
+)
 from cyclegan.translate import Translator
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(CycleganError, FloatingPointError):
     """A loss became NaN or infinite; the message names the run, step and loss."""
 
 
@@ -96,7 +109,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
         callback.on_run_start(run, config, resumed_from)
 
     loop = _Loop(config, run, split, nets, make_train_step(config, nets, opts), state, manager, callbacks, progress)
-    final_metrics = loop.run()
+    final_metrics = {**loop.run(), **convergence_figures(run)}
     _save_generators(run, nets)
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
@@ -187,6 +200,18 @@ class _Loop:
     def _completed_row(self) -> dict[str, float]:
         history = self.run_dir.read_history()
         return {k: float(v) for k, v in history.iloc[-1].items()} if len(history) else {}
+
+
+def convergence_figures(run: RunDir) -> dict[str, float]:
+    """H1's convergence evidence from the cycle-loss curve over mini-epochs (DESIGN.md section 5)."""
+    history = run.read_history()
+    if history.empty or "loss/cycle" not in history:
+        return {}
+    curve = history.sort_values("mini_epoch")["loss/cycle"].to_numpy()
+    return {
+        "convergence/cycle_auc": area_under_curve(curve),
+        "convergence/cycle_epochs_to_10pct": float(epochs_to_within(curve, 0.1)),
+    }
 
 
 def _save_generators(run: RunDir, nets: Networks) -> None:

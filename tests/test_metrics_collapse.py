@@ -46,13 +46,16 @@ def test_all_black_is_collapsed(photos):
     assert scores["mean_luma"] == 0.0
 
 
-def test_constant_grey_is_collapsed_by_flatness(photos):
-    scores = collapse_scores(np.full_like(photos, 0.6), photos)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_grey_is_collapsed_by_flatness(photos, dtype):
+    scores = collapse_scores(np.full(photos.shape, 0.6, dtype=dtype), photos)
     assert scores["collapsed"] is True
     assert scores["black_fraction"] == 0.0
     assert scores["luma_std_median"] == pytest.approx(0.0, abs=1e-6)
     assert scores["inter_image_diff"] == pytest.approx(0.0, abs=1e-6)
     assert scores["input_correlation"] == 0.0
+    # No high-pass energy at all: counted as uncorrelated, not as one shared (round-off) picture.
+    assert scores["highpass_cross_correlation"] == 0.0
 
 
 def test_a_copy_of_real_images_is_not_collapsed(photos):

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 from metrics_images import add_grid, add_noise, blurred_step, gaussian_blur, photo_crops
 
 from cyclegan.metrics.grid import PERIODS
-from cyclegan.metrics.sharpness import edge_f1, edge_scores, edge_sigma
+from cyclegan.metrics.sharpness import _dilate, _window_extreme, edge_f1, edge_scores, edge_sigma
 
 BLURS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -104,3 +105,18 @@ def test_images_do_not_mix_across_the_batch(photos):
 def test_mismatched_batches_raise(photos):
     with pytest.raises(ValueError, match="batch sizes"):
         edge_sigma(photos[:2], photos[:3])
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (2, 17, 9)])
+@pytest.mark.parametrize("size", [3, 5, 9])
+def test_fast_window_extremes_match_ndimage(shape, size):
+    a = np.random.default_rng(size).random(shape).astype(np.float32)
+    assert np.array_equal(_window_extreme(a, size, np.maximum, -np.inf), ndi.maximum_filter(a, size=(1, size, size)))
+    assert np.array_equal(_window_extreme(a, size, np.minimum, np.inf), ndi.minimum_filter(a, size=(1, size, size)))
+
+
+@pytest.mark.parametrize("radius", [1, 2, 2.5])
+def test_fast_dilation_matches_a_distance_threshold(radius):
+    mask = np.random.default_rng(0).random((2, 24, 20)) > 0.95
+    distance = np.stack([ndi.distance_transform_edt(~m) for m in mask])
+    assert np.array_equal(_dilate(mask, radius), distance <= radius)

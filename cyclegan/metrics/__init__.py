@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from cyclegan.metrics.collapse import HIGHPASS_COLLAPSE_THRESHOLD, collapse_scores
 from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
-from cyclegan.metrics.distribution import lab_wasserstein, laplacian_pyramid, sliced_wasserstein
+from cyclegan.metrics.distribution import (
+    lab_wasserstein,
+    laplacian_pyramid,
+    sliced_wasserstein,
+)
 from cyclegan.metrics.grid import (
     PERIODS,
     check_images,

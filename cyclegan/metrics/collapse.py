@@ -15,7 +15,13 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
 
-from cyclegan.metrics.grid import PERIODS, check_pair, luma, period_supported
+from cyclegan.metrics.grid import (
+    PERIODS,
+    check_pair,
+    luma,
+    map_chunks,
+    period_supported,
+)
 
 BLACK_LEVEL = 0.05
 BLACK_FRACTION_LIMIT = 0.9
@@ -34,27 +40,50 @@ HIGHPASS_SIGMA = 2.0
 # 0.4 is the midpoint of the probe's patch-discriminator (0.15) and collapsed (0.66) values and
 # keeps a margin of >= 0.1 to everything above.
 HIGHPASS_COLLAPSE_THRESHOLD = 0.4
-# Shifts used to estimate the mean pairwise difference: all pairs up to this many shifts,
-# an evenly spaced deterministic subset beyond (each shift k pairs image i with i + k).
-_MAX_SHIFTS = 16
+# Image pairs used for the mean pairwise difference: all of them up to this many, beyond that
+# a deterministic subset of about this size (the cost is pairs x pixels).
+MAX_PAIRS = 2048
 
 
-def inter_image_diff(y: np.ndarray) -> float:
+def _pair_shifts(n: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shifts k (pairing image i with i + k mod n) and the number of distinct pairs each adds.
+
+    Shifts 1..n//2 enumerate every unordered pair exactly once (k and n - k give the same
+    pairs; for even n, k = n/2 gives n/2 pairs, each seen twice). Beyond max_pairs, an evenly
+    spaced subset of shifts below n/2, each contributing n distinct pairs.
+    """
+    if n * (n - 1) // 2 <= max_pairs:
+        shifts = np.arange(1, n // 2 + 1)
+        weights = np.where(2 * shifts == n, n / 2, n).astype(float)
+        return shifts, weights
+    count = -(-max_pairs // n)
+    shifts = np.unique(np.linspace(1, (n - 1) // 2, count).round().astype(int))
+    return shifts, np.full(len(shifts), float(n))
+
+
+def inter_image_diff(y: np.ndarray, *, max_pairs: int = MAX_PAIRS) -> float:
     """Mean over image pairs of the mean |Y_i - Y_j|.
 
     Args:
         y: (N, H, W) luma in [0, 1].
+        max_pairs: exact over all pairs when N (N - 1) / 2 <= max_pairs; otherwise over a
+            deterministic subset of about max_pairs pairs (see _pair_shifts).
     Returns:
-        In [0, 1]; NaN for N < 2. Exact for N <= _MAX_SHIFTS + 1; beyond that, the pairs
-        (i, i + k mod N) for an evenly spaced set of shifts k (deterministic, N per shift).
+        In [0, 1]; NaN for N < 2.
     """
-    n = len(y)
+    n, h, w = y.shape
     if n < 2:
         return float("nan")
-    shifts = np.arange(1, n)
-    if len(shifts) > _MAX_SHIFTS:
-        shifts = np.unique(np.linspace(1, n - 1, _MAX_SHIFTS).round().astype(int))
-    return float(np.mean([np.abs(y - np.roll(y, -k, axis=0)).mean() for k in shifts]))
+    shifts, weights = _pair_shifts(n, max_pairs)
+
+    def chunk(part: slice) -> np.ndarray:
+        # Sum over this chunk's images i of mean |y_i - y_{i+k}|, for every shift k.
+        idx = np.arange(part.start, part.stop)
+        own = y[part]
+        return np.array([np.abs(own - y[(idx + k) % n]).mean(axis=(1, 2)).sum() for k in shifts])
+
+    per_shift = np.sum(map_chunks(chunk, n, h * w * len(shifts)), axis=0) / n
+    return float(np.sum(per_shift * weights) / np.sum(weights))
 
 
 def _grid_free_mask(h: int, w: int) -> np.ndarray:
@@ -74,23 +103,40 @@ def _grid_free_mask(h: int, w: int) -> np.ndarray:
     return keep
 
 
-def _mean_cross_correlation(spectra: np.ndarray, weights: np.ndarray) -> float:
-    """Mean pairwise correlation of images given their half-plane spectra (N, H, W//2+1).
-
-    weights double the bins that stand for a conjugate pair, so sums equal full-plane sums
-    (Parseval). With unit-norm z_i, |sum z_i|^2 = sum |z_i|^2 + sum_{i != j} <z_i, z_j>, which
-    gives the mean over all pairs in O(N) instead of O(N^2). Images with no high-pass energy
-    (constant images) count as uncorrelated with everything.
-    """
-    n = len(spectra)
+def _highpass_cross_correlations(y: np.ndarray) -> tuple[float, float]:
+    """(plain, grid-free) mean cross-image correlation of the high-passed luma; one FFT pass."""
+    n, h, w = y.shape
     if n < 2:
-        return float("nan")
-    norms = np.sqrt((weights * np.abs(spectra) ** 2).sum(axis=(1, 2)))
-    valid = norms > 1e-12 * max(norms.max(), 1e-300)
-    z = spectra[valid] / norms[valid, None, None]
-    total = z.sum(axis=0)
-    pair_sum = (weights * np.abs(total) ** 2).sum() - valid.sum()
-    return float(pair_sum / (n * (n - 1)))
+        return float("nan"), float("nan")
+    plain = np.ones((h, w // 2 + 1), dtype=bool)
+    plain[0, 0] = False
+    # Half-plane bins other than the kx = 0 and Nyquist columns stand for two full-plane bins.
+    weights = np.full(plain.shape, 2.0)
+    weights[:, 0] = 1.0
+    if w % 2 == 0:
+        weights[:, -1] = 1.0
+    masked = [weights * plain, weights * _grid_free_mask(h, w)]
+
+    def chunk(part: slice) -> list[tuple[np.ndarray, int]]:
+        high = y[part] - ndi.gaussian_filter(y[part], sigma=(0, HIGHPASS_SIGMA, HIGHPASS_SIGMA))
+        spectra = scipy.fft.rfft2(high, axes=(1, 2))
+        power = np.abs(spectra) ** 2
+        sums = []
+        for wts in masked:
+            norms = np.sqrt((wts * power).sum(axis=(1, 2)))
+            # norm = H W x rms of the kept high-pass; below 1e-6 (far under one 8-bit level) it
+            # is float round-off of a constant image, whose "pattern" would correlate perfectly.
+            valid = norms > 1e-6 * h * w
+            sums.append(((spectra[valid] / norms[valid, None, None]).sum(axis=0), int(valid.sum())))
+        return sums
+
+    results = map_chunks(chunk, n, h * w)
+    correlations = []
+    for k, wts in enumerate(masked):
+        total = np.sum([r[k][0] for r in results], axis=0)
+        count = sum(r[k][1] for r in results)
+        correlations.append(float(((wts * np.abs(total) ** 2).sum() - count) / (n * (n - 1))))
+    return correlations[0], correlations[1]
 
 
 def highpass_cross_correlation(y: np.ndarray, *, exclude_grid: bool) -> float:
@@ -103,35 +149,33 @@ def highpass_cross_correlation(y: np.ndarray, *, exclude_grid: bool) -> float:
             input-independent by nature, does not read as collapse.
     Returns:
         In [-1/(N-1), 1]; 0 for unrelated images, 1 when all outputs share one high-pass
-        picture; NaN for N < 2.
+        picture; NaN for N < 2. Images without high-pass energy (constant images) count as
+        uncorrelated with everything.
+
+    Computed in the Fourier domain (Parseval): with unit-norm spectra z_i,
+    |sum z_i|^2 = sum |z_i|^2 + sum_{i != j} <z_i, z_j>, which gives the mean over all pairs in
+    O(N) instead of O(N^2). Zeroing DC makes the inner products Pearson correlations.
     """
-    _, h, w = y.shape
-    high = y - ndi.gaussian_filter(y, sigma=(0, HIGHPASS_SIGMA, HIGHPASS_SIGMA))
-    spectra = scipy.fft.rfft2(high, axes=(1, 2), workers=-1)
-    if exclude_grid:
-        keep = _grid_free_mask(h, w)
-    else:
-        keep = np.ones((h, w // 2 + 1), dtype=bool)
-        keep[0, 0] = False  # removing DC makes the inner products Pearson correlations
-    weights = np.full(keep.shape, 2.0)
-    weights[:, 0] = 1.0
-    if w % 2 == 0:
-        weights[:, -1] = 1.0
-    return _mean_cross_correlation(spectra * keep, weights * keep)
+    plain, offgrid = _highpass_cross_correlations(y)
+    return offgrid if exclude_grid else plain
 
 
-def input_correlation(y_out: np.ndarray, y_in: np.ndarray) -> float:
-    """Median per-image Pearson correlation of output and input luma, both (N, H, W).
+def _pearson_per_image(y_out: np.ndarray, y_in: np.ndarray) -> np.ndarray:
+    """(N,) Pearson correlation of each output/input luma pair (N, H, W); 0 for a constant image.
 
-    A constant image carries no information about its partner, so its correlation counts as 0
-    (rather than NaN) and the result stays a number.
+    A constant image carries no information about its partner, so 0 (rather than NaN) keeps
+    the result a number.
     """
     a = y_out - y_out.mean(axis=(1, 2), keepdims=True)
     b = y_in - y_in.mean(axis=(1, 2), keepdims=True)
-    denom = np.sqrt((a**2).sum(axis=(1, 2)) * (b**2).sum(axis=(1, 2)))
-    num = (a * b).sum(axis=(1, 2))
-    corr = np.divide(num, denom, out=np.zeros_like(num), where=denom > 1e-12)
-    return float(np.median(corr))
+    num = (a * b).sum(axis=(1, 2), dtype=np.float64)
+    denom = np.sqrt((a**2).sum(axis=(1, 2), dtype=np.float64) * (b**2).sum(axis=(1, 2), dtype=np.float64))
+    return np.divide(num, denom, out=np.zeros_like(num), where=denom > 1e-12)
+
+
+def input_correlation(y_out: np.ndarray, y_in: np.ndarray) -> float:
+    """Median per-image Pearson correlation of output and input luma, both (N, H, W), in [-1, 1]."""
+    return float(np.median(_pearson_per_image(y_out, y_in)))
 
 
 def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
@@ -150,12 +194,22 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
         for N < 2 and then take no part in the decision.
     """
     outputs, inputs = check_pair(outputs, inputs)
+    n, h, w, _ = outputs.shape
     y_out, y_in = luma(outputs), luma(inputs)
-    std_out = float(np.median(y_out.std(axis=(1, 2))))
-    std_in = float(np.median(y_in.std(axis=(1, 2))))
+
+    def chunk(part: slice) -> np.ndarray:
+        # Per image: output std, input std, black pixel count, correlation with the input.
+        a, b = y_out[part], y_in[part]
+        black = (outputs[part].max(axis=-1) < BLACK_LEVEL).sum(axis=(1, 2))
+        corr = _pearson_per_image(a, b)
+        return np.stack([a.std(axis=(1, 2)), b.std(axis=(1, 2)), black, corr], axis=1)
+
+    per_image = np.concatenate(map_chunks(chunk, n, h * w))
+    std_out = float(np.median(per_image[:, 0]))
+    std_in = float(np.median(per_image[:, 1]))
+    black = float(per_image[:, 2].sum() / (n * h * w))
     diff_out, diff_in = inter_image_diff(y_out), inter_image_diff(y_in)
-    black = float((outputs.max(axis=-1) < BLACK_LEVEL).mean())
-    offgrid = highpass_cross_correlation(y_out, exclude_grid=True)
+    plain, offgrid = _highpass_cross_correlations(y_out)
     # NaN comparisons are False, so indicators that are undefined never trigger.
     collapsed = (
         black > BLACK_FRACTION_LIMIT
@@ -163,12 +217,12 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
         or offgrid > HIGHPASS_COLLAPSE_THRESHOLD
     )
     return {
-        "mean_luma": float(y_out.mean()),
+        "mean_luma": float(y_out.mean(dtype=np.float64)),
         "black_fraction": black,
         "luma_std_median": std_out,
         "inter_image_diff": diff_out,
-        "input_correlation": input_correlation(y_out, y_in),
-        "highpass_cross_correlation": highpass_cross_correlation(y_out, exclude_grid=False),
+        "input_correlation": float(np.median(per_image[:, 3])),
+        "highpass_cross_correlation": plain,
         "highpass_cross_correlation_offgrid": offgrid,
         "input_luma_std_median": std_in,
         "input_inter_image_diff": diff_in,

@@ -15,25 +15,50 @@ import scipy.ndimage as ndi
 from scipy.stats import wasserstein_distance
 from skimage.color import rgb2lab
 
-from cyclegan.metrics.grid import check_images
+from cyclegan.metrics.grid import check_images, map_chunks
 
 # 5-tap binomial kernel, as cv2.pyrDown / pyrUp and the paper's pyramid.
 _BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 MIN_LEVEL_SIZE = 16
 
 
-def _blur(images: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    # Separable binomial filter over the two image axes of (N, H, W, C).
-    kernel = _BINOMIAL * gain
-    out = ndi.convolve1d(images, kernel, axis=1, mode="mirror")
-    return ndi.convolve1d(out, kernel, axis=2, mode="mirror")
+def _pyr_down(images: np.ndarray) -> np.ndarray:
+    """Binomial blur and 2x decimation of (N, H, W, C); one axis at a time, which is the same
+    as blurring both axes first but filters only half the rows on the second pass."""
+    out = ndi.convolve1d(images, _BINOMIAL, axis=1, mode="mirror")[:, ::2]
+    return ndi.convolve1d(out, _BINOMIAL, axis=2, mode="mirror")[:, :, ::2]
 
 
 def _pyr_up(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Zero-insertion upsampling to `shape` (N, H, W, C), then the binomial filter x4."""
+    """Zero-insertion upsampling of (N, h, w, C) to `shape` (N, H, W, C) with the binomial filter.
+
+    The gain of 2 per axis restores the mean after zero insertion; one axis at a time, as in
+    _pyr_down.
+    """
+    n, h, w, c = shape
+    rows = np.zeros((n, h, images.shape[2], c), dtype=images.dtype)
+    rows[:, ::2] = images
+    rows = ndi.convolve1d(rows, 2.0 * _BINOMIAL, axis=1, mode="mirror")
     up = np.zeros(shape, dtype=images.dtype)
-    up[:, ::2, ::2] = images
-    return _blur(up, gain=2.0)  # 2 per axis -> 4 in 2-D: restores the mean after zero insertion
+    up[:, :, ::2] = rows
+    return ndi.convolve1d(up, 2.0 * _BINOMIAL, axis=2, mode="mirror")
+
+
+def _pyramid(images: np.ndarray, n_levels: int) -> list[np.ndarray]:
+    levels = [np.asarray(images, dtype=np.float32)]
+    for _ in range(n_levels - 1):
+        finer = levels[-1]
+        coarser = _pyr_down(finer)
+        levels[-1] = finer - _pyr_up(coarser, finer.shape)
+        levels.append(coarser)
+    return levels
+
+
+def _level_shapes(h: int, w: int, min_size: int) -> list[tuple[int, int]]:
+    shapes = [(h, w)]
+    while min(shapes[-1]) // 2 >= min_size:
+        shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
+    return shapes
 
 
 def laplacian_pyramid(images, min_size: int = MIN_LEVEL_SIZE) -> list[np.ndarray]:
@@ -48,39 +73,64 @@ def laplacian_pyramid(images, min_size: int = MIN_LEVEL_SIZE) -> list[np.ndarray
         levels (32, 16), 256 px gives five (256 ... 16); images smaller than min_size give one.
     """
     images = check_images(images)
-    levels = [np.asarray(images, dtype=np.float32)]
-    while min(levels[-1].shape[1:3]) // 2 >= min_size:
-        finer = levels[-1]
-        coarser = _blur(finer)[:, ::2, ::2]
-        levels[-1] = finer - _pyr_up(coarser, finer.shape)
-        levels.append(coarser)
-    return levels
+    return _pyramid(images, len(_level_shapes(*images.shape[1:3], min_size)))
 
 
-def _patches(level: np.ndarray, per_image: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """per_image random size x size x C patches from each image -> (N * per_image, size*size*C)."""
-    n, h, w, c = level.shape
-    tops = rng.integers(0, h - size + 1, size=(n, per_image))
-    lefts = rng.integers(0, w - size + 1, size=(n, per_image))
+def _draw_positions(rng, n: int, per_image: int, shapes, size: int) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Top-left corners (n, per_image) of the patches of each level; None for too-small levels."""
+    positions = []
+    for h, w in shapes:
+        if min(h, w) < size:
+            positions.append(None)
+            continue
+        tops = rng.integers(0, h - size + 1, size=(n, per_image))
+        lefts = rng.integers(0, w - size + 1, size=(n, per_image))
+        positions.append((tops, lefts))
+    return positions
+
+
+def _patches(level: np.ndarray, tops: np.ndarray, lefts: np.ndarray, size: int) -> np.ndarray:
+    """Patches of (n, H, W, C) at corners (n, k) -> (n * k, size * size, C)."""
+    n, _, _, c = level.shape
     offsets = np.arange(size)
     rows = tops[:, :, None, None] + offsets[:, None]        # (n, k, size, 1)
     cols = lefts[:, :, None, None] + offsets[None, :]       # (n, k, 1, size)
     idx = np.arange(n)[:, None, None, None]
-    return level[idx, rows, cols].reshape(n * per_image, size * size * c)
+    return level[idx, rows, cols].reshape(-1, size * size, c)
+
+
+def _descriptors(images: np.ndarray, positions, size: int) -> list[np.ndarray | None]:
+    """Patches of every pyramid level, built chunk by chunk (a pyramid of the whole batch
+    would be several times the batch's size in memory)."""
+    n, h, w, _ = images.shape
+
+    def chunk(part: slice) -> list[np.ndarray | None]:
+        levels = _pyramid(images[part], len(positions))
+        return [
+            None if pos is None else _patches(level, pos[0][part], pos[1][part], size)
+            for level, pos in zip(levels, positions)
+        ]
+
+    results = map_chunks(chunk, n, h * w)
+    return [
+        None if positions[k] is None else np.concatenate([r[k] for r in results])
+        for k in range(len(positions))
+    ]
 
 
 def _swd(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, repeats: int, directions: int) -> float:
     """Mean over random unit directions of the 1-D Wasserstein-1 distance of the projections.
 
     a and b are (M, D) with equal M, so sorting both projections pairs the quantiles exactly.
+    Projections are laid out (directions, M) so that the sort runs along contiguous memory.
     """
     results = []
     for _ in range(repeats):
-        dirs = rng.standard_normal((a.shape[1], directions))
-        dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+        dirs = rng.standard_normal((directions, a.shape[1]))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         dirs = dirs.astype(np.float32)
-        proj_a = np.sort(a @ dirs, axis=0)
-        proj_b = np.sort(b @ dirs, axis=0)
+        proj_a = np.sort(dirs @ a.T, axis=1)
+        proj_b = np.sort(dirs @ b.T, axis=1)
         results.append(float(np.abs(proj_a - proj_b).mean()))
     return float(np.mean(results))
 
@@ -132,22 +182,23 @@ def sliced_wasserstein(
         raise ValueError(f"images of {images_a.shape[1:3]} are smaller than the {patch_size} px patch")
     rng = np.random.default_rng(seed)
     images_a, images_b = _equal_size(images_a, images_b, rng)
-    n = len(images_a)
+    n, h, w, _ = images_a.shape
     per_image = max(1, min(patches_per_image, max_descriptors // n))
+    shapes = _level_shapes(h, w, MIN_LEVEL_SIZE)
+    # Positions are drawn up front, in a fixed order, so the result does not depend on threads.
+    desc_a = _descriptors(images_a, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
+    desc_b = _descriptors(images_b, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
     scores = {}
-    levels_a, levels_b = laplacian_pyramid(images_a), laplacian_pyramid(images_b)
-    for k, (level_a, level_b) in enumerate(zip(levels_a, levels_b)):
-        if min(level_a.shape[1:3]) < patch_size:
+    for k, (a, b) in enumerate(zip(desc_a, desc_b)):
+        if a is None:
             continue
-        desc_a = _patches(level_a, per_image, patch_size, rng).reshape(-1, patch_size**2, 3)
-        desc_b = _patches(level_b, per_image, patch_size, rng).reshape(-1, patch_size**2, 3)
-        mean = desc_b.mean(axis=(0, 1))
-        std = desc_b.std(axis=(0, 1))
+        mean = b.mean(axis=(0, 1))
+        std = b.std(axis=(0, 1))
         # A channel without variation in the target (e.g. a flat test set) keeps unit scale.
         std = np.where(std > 1e-8, std, 1.0)
-        desc_a = ((desc_a - mean) / std).reshape(len(desc_a), -1)
-        desc_b = ((desc_b - mean) / std).reshape(len(desc_b), -1)
-        scores[f"swd_level_{k}"] = 1e3 * _swd(desc_a, desc_b, rng, repeats, directions)
+        a = ((a - mean) / std).reshape(len(a), -1)
+        b = ((b - mean) / std).reshape(len(b), -1)
+        scores[f"swd_level_{k}"] = 1e3 * _swd(a, b, rng, repeats, directions)
     return {"swd": float(np.mean(list(scores.values()))), **scores}
 
 

@@ -10,6 +10,11 @@ live here because luma spectra are this module's subject.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
@@ -18,9 +23,11 @@ PERIODS = (2, 4, 8, 16)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # Values a little outside [0, 1] come from resampling or float round-off, not from wrong scaling.
 RANGE_TOLERANCE = 1e-3
-# Images per FFT chunk: bounds memory (a 256x256 complex chunk of 32 images is ~17 MB).
-_CHUNK = 32
+# Pixels per chunk of a batch (32 images of 256x256): bounds the temporaries of big batches.
+CHUNK_PIXELS = 2**21
 _MEDIAN_SIZE = 9
+
+T = TypeVar("T")
 
 
 def check_images(images, name: str = "images") -> np.ndarray:
@@ -66,6 +73,23 @@ def check_pair(outputs, inputs) -> tuple[np.ndarray, np.ndarray]:
     return outputs, inputs
 
 
+def map_chunks(fn: Callable[[slice], T], n: int, pixels_per_image: int) -> list[T]:
+    """[fn(s) for s in consecutive slices covering range(n)], in order, on a thread pool.
+
+    NumPy, scipy.fft, scipy.ndimage and scikit-image release the GIL in their inner loops, so
+    chunks run on all cores; chunks hold at most CHUNK_PIXELS pixels so that large batches
+    never build batch-sized temporaries. Small batches still get one chunk per core.
+    """
+    # Cores this process may use (affinity-aware where the OS supports it).
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    chunk = max(1, min(-(-n // workers), CHUNK_PIXELS // max(1, pixels_per_image)))
+    slices = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    if len(slices) == 1:
+        return [fn(slices[0])]
+    with ThreadPoolExecutor(min(workers, len(slices))) as pool:
+        return list(pool.map(fn, slices))
+
+
 def luma(images: np.ndarray) -> np.ndarray:
     """Rec. 601 luma of (N, H, W, 3) images in [0, 1] -> (N, H, W) in [0, 1], same float dtype."""
     return images @ np.asarray(LUMA_WEIGHTS, dtype=images.dtype)
@@ -91,9 +115,9 @@ def _periodic_rfft(y: np.ndarray) -> np.ndarray:
     r = 2 * np.pi * np.arange(w // 2 + 1) / w
     denom = 2 * np.cos(q)[:, None] + 2 * np.cos(r)[None, :] - 4
     denom[0, 0] = 1.0  # the smooth part has zero mean; avoid 0/0 at DC
-    s_hat = scipy.fft.rfft2(v, axes=(1, 2), workers=-1) / denom
+    s_hat = scipy.fft.rfft2(v, axes=(1, 2)) / denom
     s_hat[:, 0, 0] = 0
-    return scipy.fft.rfft2(y, axes=(1, 2), workers=-1) - s_hat
+    return scipy.fft.rfft2(y, axes=(1, 2)) - s_hat
 
 
 def mean_power_spectrum(images) -> np.ndarray:
@@ -106,12 +130,13 @@ def mean_power_spectrum(images) -> np.ndarray:
     """
     images = check_images(images)
     n, h, w, _ = images.shape
-    half = np.zeros((h, w // 2 + 1))
-    for start in range(0, n, _CHUNK):
-        y = luma(images[start:start + _CHUNK])
+
+    def chunk_power(part: slice) -> np.ndarray:
+        y = luma(images[part])
         y = y - y.mean(axis=(1, 2), keepdims=True)
-        half += (np.abs(_periodic_rfft(y)) ** 2).sum(axis=0)
-    half /= n
+        return (np.abs(_periodic_rfft(y)) ** 2).sum(axis=0, dtype=np.float64)
+
+    half = np.sum(map_chunks(chunk_power, n, h * w), axis=0) / n
     # Rebuild the full plane from Hermitian symmetry: P[ky, kx] = P[-ky, -kx].
     full = np.empty((h, w))
     full[:, : w // 2 + 1] = half

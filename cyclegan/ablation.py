@@ -1,0 +1,203 @@
+"""Run a study: every cell of the matrix x seeds is one tracked training run of the shared core.
+
+``run_study`` is what ``cyclegan ablate`` does: check everything that can be checked before any
+training (data, encoder weights, tracking store, queue storage), enqueue the cells that are not
+done, then work through them in this process or in N worker processes. ``run_worker`` is what
+``cyclegan worker`` does on any machine that shares the storage and tracking URI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from cyclegan.ablation_queue import CellQueue, Heartbeat, QueueSettings, open_storage
+from cyclegan.study import Study
+from cyclegan.tracking import SEED_TAG, CellTracker, Tracker, mask_credentials
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    runs_dir: Path
+    storage_url: str
+
+    @classmethod
+    def default(cls, runs_dir: Path, storage_url: str | None) -> StudyPaths:
+        return cls(runs_dir, storage_url or f"sqlite:///{(runs_dir / 'optuna.db').resolve()}")
+
+    def cell_dir(self, study: Study, cell_id: str) -> Path:
+        return self.runs_dir / study.name / "cells" / cell_id
+
+
+def preflight(study: Study, paths: StudyPaths, tracker: Tracker) -> None:
+    """Fail before any training when something every cell needs is missing."""
+    from cyclegan.models import build_vgg16
+    from cyclegan.pipeline import prepare_split
+
+    tracker.check_reachable()
+    open_storage(paths.storage_url, QueueSettings())
+    checked = set()
+    for cell in study.cells:
+        data = cell.config.data
+        if (data.root, data.image_size, data.holdout, cell.config.train.batch_size) not in checked:
+            prepare_split(data, cell.config.train.batch_size)
+            checked.add((data.root, data.image_size, data.holdout, cell.config.train.batch_size))
+        gen = cell.config.generator
+        if (gen.encoder_weights, gen.imagenet_weights) not in checked:
+            build_vgg16(gen.encoder_weights, 32, gen.imagenet_weights)
+            checked.add((gen.encoder_weights, gen.imagenet_weights))
+
+
+def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = QueueSettings(),
+              retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> Counter:
+    """Train every cell that is not done; returns the final count of cell states."""
+    tracker = Tracker(paths.runs_dir)
+    preflight(study, paths, tracker)
+    queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    queue.enqueue_missing(retry_failed=retry_failed)
+    experiment_id = tracker.experiment_id(study.name)
+    parent_id = tracker.parent_run(experiment_id, study.name, study.description)
+    tracker.log_artifacts(parent_id, [(study.path, None)])
+    _say(f"study {study.name}: {len(study.cells)} cells, tracking {mask_credentials(tracker.uri)}, queue {mask_credentials(paths.storage_url)}", progress)
+    if workers <= 1:
+        run_worker(study, paths, settings=settings, progress=progress)
+    else:
+        _run_worker_processes(study, paths, workers, settings, overrides, progress)
+    counts = queue.counts()
+    tracker.finish_parent(parent_id, "FINISHED" if counts["done"] == len(study.cells) else "FAILED")
+    return counts
+
+
+def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = QueueSettings(), progress: bool = True) -> int:
+    """Claim and train cells until none is waiting or running; returns how many this worker trained."""
+    from cyclegan.trainer import train
+
+    tracker = Tracker(paths.runs_dir)
+    tracker.check_reachable()
+    queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    experiment_id = tracker.experiment_id(study.name)
+    parent_id = tracker.parent_run(experiment_id, study.name, study.description)
+    trained = 0
+    bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
+    _refresh(bar, queue)
+    with _sigterm_as_interrupt():
+        while True:
+            queue.reap_dead_workers()
+            claimed = queue.claim()
+            if claimed is None:
+                if not queue.any_running():
+                    break
+                time.sleep(settings.poll_seconds)  # others are busy; stay to take over a dead one's cell
+                _refresh(bar, queue)
+                continue
+            trial_id, cell_id = claimed
+            cell = study.cell(cell_id)
+            tags = {**cell.levels, SEED_TAG: str(cell.seed)}
+            run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
+                                       run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
+            queue.set_attr(trial_id, "mlflow_run_id", run_id)
+            _refresh(bar, queue)
+            with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
+                try:
+                    result = train(cell.config, paths.cell_dir(study, cell_id), (CellTracker(tracker, run_id),), progress=progress)
+                except KeyboardInterrupt:
+                    tracker.end_run(run_id, "KILLED", "interrupted")
+                    queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
+                    raise
+                except Exception as err:  # a failed cell must not stop the others
+                    reason = f"{type(err).__name__}: {err}"
+                    tracker.end_run(run_id, "FAILED", reason)
+                    queue.fail(trial_id, reason)
+                    _say(f"cell {cell_id} failed: {reason}", True)
+                    _refresh(bar, queue)
+                    continue
+            tracker.end_run(run_id, "FINISHED")
+            queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
+            trained += 1
+            _refresh(bar, queue)
+    bar.close()
+    return trained
+
+
+def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, settings: QueueSettings,
+                          overrides: tuple[str, ...], progress: bool) -> None:
+    """N local workers, one per GPU when there are GPUs (round-robin over ``CUDA_VISIBLE_DEVICES``)."""
+    gpus = _gpu_ids()
+    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(study.path), "--storage", paths.storage_url,
+               "--runs-dir", str(paths.runs_dir), "--no-progress",
+               "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
+               *[arg for text in overrides for arg in ("--set", text)]]
+    processes = []
+    for index in range(workers):
+        env = dict(os.environ)
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+        processes.append(subprocess.Popen(command, env=env))
+    queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    bar = tqdm(total=len(study.cells), desc=f"study {study.name} ({workers} workers)", unit="cell", disable=not progress, dynamic_ncols=True)
+    try:
+        while any(p.poll() is None for p in processes):
+            _refresh(bar, queue)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait()
+        raise
+    finally:
+        _refresh(bar, queue)
+        bar.close()
+    failed = [p.returncode for p in processes if p.returncode]
+    if failed:
+        _say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}", True)
+
+
+def _gpu_ids() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def _refresh(bar: tqdm, queue: CellQueue) -> None:
+    counts = queue.counts()
+    bar.n = counts["done"]
+    bar.set_postfix(running=counts["running"], waiting=counts["waiting"], failed=counts["failed"], refresh=False)
+    bar.refresh()
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C: the cell is requeued."""
+
+    def __enter__(self):
+        # Only the main thread may install handlers (tests and notebooks may call from others).
+        self._installed = threading.current_thread() is threading.main_thread()
+        if self._installed:
+            self._previous = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc):
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _say(text: str, enabled: bool) -> None:
+    if enabled:
+        tqdm.write(text, file=sys.stderr)

@@ -1,0 +1,178 @@
+"""Studies end to end on tiny data: MLflow layout, idempotence, concurrent workers, resume, failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+import cyclegan.trainer
+from cyclegan.ablation import StudyPaths, run_study, run_worker
+from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
+from cyclegan.study import load_study
+
+pytestmark = pytest.mark.slow
+FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
+
+
+@pytest.fixture(autouse=True)
+def _local_tracking(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def _study_file(tmp_path: Path, tiny_tree: dict, factors: dict, seeds=(0, 1)) -> Path:
+    base = {**tiny_tree, "train": {**tiny_tree["train"], "steps_per_mini_epoch": 1}}
+    spec = {"name": "tiny", "base": base, "factors": factors, "seeds": list(seeds), "hypotheses": []}
+    path = tmp_path / "tiny.yaml"
+    path.write_text("# tiny test study\n" + yaml.safe_dump(spec))
+    return path
+
+
+def _runs(paths: StudyPaths, study: str = "tiny"):
+    client = MlflowClient(f"sqlite:///{(paths.runs_dir / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name(study)
+    return client, experiment, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(tmp_path, tiny_tree):
+    path = _study_file(tmp_path, tiny_tree, {"generator.norm": ["instance", "none"], "discriminator.output": ["patch", "scalar"]})
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    counts = run_study(study, paths, settings=FAST_QUEUE, progress=False)
+    assert counts["done"] == 8 and counts["failed"] == 0
+
+    client, experiment, runs = _runs(paths)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    parents = [r for r in runs if r.data.tags.get("role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("role") == "cell"]
+    assert len(parents) == 1 and len(children) == 8
+    assert parents[0].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {r.data.tags["cell"] for r in children} == {c.cell_id for c in study.cells}
+    for run in children:
+        tags, params = run.data.tags, run.data.params
+        assert run.info.status == "FINISHED"
+        assert params["generator.norm"] == tags["generator.norm"] and params["train.seed"] == tags["seed"]
+        assert params["data.image_size"] == "32"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss/cycle")]
+        assert sorted(steps) == [1, 2]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/grid_score")] == [1, 2]
+        assert "convergence/cycle_auc" in run.data.metrics
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"history.csv", "config.yaml", "models", "images"} <= artifacts, artifacts
+        images = client.list_artifacts(run.info.run_id, "images")
+        assert len([a for a in images if a.path.endswith(".png")]) >= 2  # one sample grid per mini-epoch
+
+    again = run_study(study, paths, settings=FAST_QUEUE, progress=False)
+    assert again["done"] == 8
+    _, _, runs_after = _runs(paths)
+    assert len(runs_after) == len(runs)  # no new run: nothing was trained again
+    storage = open_storage(paths.storage_url, FAST_QUEUE)
+    trials = storage.get_all_trials(CellQueue(study, storage)._study_id)
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 8}
+
+
+def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tree):
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch", "scalar"]})
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    assert queue.enqueue_missing() == 4
+    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(path), "--runs-dir", str(paths.runs_dir),
+               "--no-progress", "--heartbeat", "1", "--grace", "4"]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trained = [int(out.split("trained ")[1].split()[0]) for out in outputs]
+    assert sum(trained) == 4 and all(n >= 1 for n in trained), trained
+    states = queue.cell_states()
+    assert set(states.values()) == {"done"}
+    trials = queue.storage.get_all_trials(queue._study_id)
+    assert Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE") == Counter({c.cell_id: 1 for c in study.cells})
+    _, _, runs = _runs(paths)
+    assert len([r for r in runs if r.data.tags.get("role") == "cell"]) == 4
+
+
+def test_interrupted_cell_resumes_into_the_same_run(tmp_path, tiny_tree, monkeypatch):
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    real_train = cyclegan.trainer.train
+
+    class StopAfterFirst(cyclegan.trainer.Callback):
+        def on_mini_epoch_end(self, record):
+            raise KeyboardInterrupt
+
+    def interrupted_train(config, run_dir, callbacks=(), **kwargs):
+        return real_train(config, run_dir, (*callbacks, StopAfterFirst()), **kwargs)
+
+    monkeypatch.setattr(cyclegan.trainer, "train", interrupted_train)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, paths, settings=FAST_QUEUE, progress=False)
+    client, _, runs = _runs(paths)
+    (child,) = [r for r in runs if r.data.tags.get("role") == "cell"]
+    assert child.info.status == "KILLED"
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    assert set(queue.cell_states().values()) == {"waiting"}  # requeued, not lost
+
+    monkeypatch.setattr(cyclegan.trainer, "train", real_train)
+    counts = run_study(study, paths, settings=FAST_QUEUE, progress=False)
+    assert counts["done"] == 1
+    client, _, runs = _runs(paths)
+    (child_after,) = [r for r in runs if r.data.tags.get("role") == "cell"]
+    assert child_after.info.run_id == child.info.run_id and child_after.info.status == "FINISHED"
+    assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "loss/cycle")) == [1, 2]
+    history = (paths.cell_dir(study, study.cells[0].cell_id) / "history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + mini-epochs 1 and 2, the first one not trained twice
+
+
+def test_failed_cell_is_marked_and_others_complete(tmp_path, tiny_tree, monkeypatch):
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch", "scalar"]}, seeds=(0,))
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    real_train = cyclegan.trainer.train
+
+    def failing_train(config, run_dir, callbacks=(), **kwargs):
+        if config.discriminator.output == "scalar":
+            raise FloatingPointError("loss/gen_g = nan at step 1 (planted)")
+        return real_train(config, run_dir, callbacks, **kwargs)
+
+    monkeypatch.setattr(cyclegan.trainer, "train", failing_train)
+    counts = run_study(study, paths, settings=FAST_QUEUE, progress=False)
+    assert counts["done"] == 1 and counts["failed"] == 1
+    client, _, runs = _runs(paths)
+    by_level = {r.data.tags["discriminator.output"]: r for r in runs if r.data.tags.get("role") == "cell"}
+    assert by_level["scalar"].info.status == "FAILED"
+    assert "planted" in by_level["scalar"].data.tags["failure_reason"]
+    assert by_level["patch"].info.status == "FINISHED"
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    assert list(queue.failures().values()) == ["FloatingPointError: loss/gen_g = nan at step 1 (planted)"]
+    # Re-running does not retry a failed cell unless asked.
+    monkeypatch.setattr(cyclegan.trainer, "train", real_train)
+    assert run_study(study, paths, settings=FAST_QUEUE, progress=False)["failed"] == 1
+    assert run_study(study, paths, settings=FAST_QUEUE, retry_failed=True, progress=False)["done"] == 2
+
+
+def test_unreachable_stores_fail_before_training(tmp_path, tiny_tree, monkeypatch):
+    from cyclegan.ablation_queue import StorageError
+    from cyclegan.tracking import TrackingError
+
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
+    study = load_study(path)
+    monkeypatch.setattr(cyclegan.trainer, "train", lambda *a, **k: pytest.fail("trained despite a broken store"))
+    bad_storage = StudyPaths(tmp_path / "runs", "postgresql://user:s3cret@127.0.0.1:1/nowhere")
+    with pytest.raises(StorageError) as err:
+        run_study(study, bad_storage, settings=FAST_QUEUE, progress=False)
+    assert "s3cret" not in str(err.value) and "user:***@127.0.0.1" in str(err.value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with pytest.raises(TrackingError, match="unreachable"):
+        run_study(study, StudyPaths.default(tmp_path / "runs", None), settings=FAST_QUEUE, progress=False)
+    assert mlflow is not None

@@ -1,0 +1,112 @@
+"""Experiment files: the matrix expands into cells; every mistake names the file, key or value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cyclegan.config import ConfigError
+from cyclegan.study import EVAL_METRICS, load_study
+
+HYPOTHESIS = {"name": "H2", "claim": "IN removes the grid", "factor": "generator.norm", "levels": ["instance", "none"],
+              "metric": "eval/grid_score", "direction": "lower", "threshold": 1.0}
+
+
+def _write(tmp_path: Path, spec: dict, name: str = "study.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _spec(**changes) -> dict:
+    spec = {
+        "base": {"data": {"image_size": 32, "holdout": 4}, "generator": {"encoder_weights": "random"}},
+        "factors": {"generator.norm": ["instance", "none"], "discriminator.output": ["patch", "scalar"]},
+        "seeds": [0, 1],
+        "hypotheses": [dict(HYPOTHESIS)],
+    }
+    spec.update(changes)
+    return spec
+
+
+def test_full_factorial_times_seeds(tmp_path):
+    study = load_study(_write(tmp_path, _spec()))
+    assert study.name == "study" and len(study.cells) == 8
+    assert len({c.cell_id for c in study.cells}) == 8
+    cell = next(c for c in study.cells if c.levels == {"generator.norm": "none", "discriminator.output": "scalar"} and c.seed == 1)
+    assert cell.config.generator.norm == "none" and cell.config.discriminator.output == "scalar"
+    assert cell.config.train.seed == 1 and cell.config.data.image_size == 32
+    assert cell.cell_id.startswith("norm=none-output=scalar-seed=1-")
+
+
+def test_base_change_makes_new_cell_ids_and_overrides_apply(tmp_path):
+    path = _write(tmp_path, _spec())
+    before = {c.cell_id for c in load_study(path).cells}
+    after = load_study(path, ["train.mini_epochs=7"])
+    assert all(c.config.train.mini_epochs == 7 for c in after.cells)
+    assert not before & {c.cell_id for c in after.cells}
+    with pytest.raises(ConfigError, match="would override a factor"):
+        load_study(path, ["generator.norm=none"])
+
+
+def test_boolean_and_numeric_levels_are_typed(tmp_path):
+    spec = _spec(factors={"generator.encoder_trainable": [True, False], "optimizer.lr_generator": ["1e-4", 2e-4]},
+                 hypotheses=[{**HYPOTHESIS, "factor": "generator.encoder_trainable", "levels": [True, False]}])
+    study = load_study(_write(tmp_path, spec))
+    assert study.factors["generator.encoder_trainable"] == ("true", "false")
+    trainable = {c.config.generator.encoder_trainable for c in study.cells}
+    assert trainable == {True, False}
+    assert {c.config.optimizer.lr_generator for c in study.cells} == {1e-4, 2e-4}
+    assert study.hypotheses[0].levels == ("true", "false")
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"factors": {}}, "empty matrix"),
+        ({"factors": {"generator.nrom": ["instance"]}}, "factors.generator.nrom: not a config key; did you mean 'generator.norm'"),
+        ({"factors": {"generator.norm": ["instance", "batch"]}}, "generator.norm: Input should be 'instance' or 'none'"),
+        ({"factors": {"train.seed": [1, 2]}}, "seeds are replications"),
+        ({"factors": {"generator.norm": ["none", "none"]}}, "repeated level"),
+        ({"seeds": []}, "seeds"),
+        ({"factorz": {}}, "factorz: unknown key. Did you mean 'factors'?"),
+        ({"base": {"train": {"mini_epochs": 0}}}, "train.mini_epochs: Input should be greater than or equal to 1"),
+        ({"base": {"train": {"steps_per_mini_epoch": -1}}}, "train.steps_per_mini_epoch"),
+        ({"hypotheses": [{**HYPOTHESIS, "factor": "generator.upsample"}]}, "factor 'generator.upsample' is not a factor of this study"),
+        ({"hypotheses": [{**HYPOTHESIS, "levels": ["instance", "batch"]}]}, "level 'batch' is not a level of generator.norm"),
+        ({"hypotheses": [{**HYPOTHESIS, "metric": "eval/grid_scor"}]}, "unknown metric 'eval/grid_scor'; did you mean 'eval/grid_score'"),
+        ({"hypotheses": [{**HYPOTHESIS, "direction": "smaller"}]}, "hypotheses.0.direction"),
+        ({"hypotheses": [{**HYPOTHESIS, "threshold": "ten"}]}, "percentage like '10%'"),
+        ({"hypotheses": [{**HYPOTHESIS, "metrc": "x"}]}, "hypotheses.0.metrc: unknown key. Did you mean 'hypotheses.0.metric'?"),
+    ],
+)
+def test_bad_study_files_name_the_problem(tmp_path, changes, fragment):
+    path = _write(tmp_path, _spec(**changes), name="bad.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert "bad.yaml" in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_relative_threshold_and_shipped_experiments_parse(tmp_path):
+    spec = _spec(hypotheses=[{**HYPOTHESIS, "metric": "eval/edge_sigma", "threshold": "10%"}])
+    assert load_study(_write(tmp_path, spec)).hypotheses[0].threshold == "10%"
+    shipped = sorted(Path(__file__).parents[1].joinpath("experiments").glob("*.yaml"))
+    studies = [p for p in shipped if "factors" in yaml.safe_load(p.read_text())]
+    assert {p.name for p in studies} >= {"quick.yaml", "monet.yaml", "upsample.yaml"}
+    for path in studies:
+        study = load_study(path)
+        assert study.hypotheses, f"{path.name} declares no hypothesis"
+        assert path.read_text().startswith("#"), f"{path.name} needs a header comment saying how to run it"
+
+
+def test_eval_metric_names_match_score_batch():
+    import numpy as np
+
+    from cyclegan.metrics import score_batch
+
+    images = np.random.default_rng(0).random((4, 32, 32, 3))
+    keys = {f"eval/{k}" for k in score_batch(images, images, target=images)}
+    assert keys == set(EVAL_METRICS)
