@@ -87,7 +87,8 @@ def main() -> None:
     for small in (32, 64, 128, 256):
         x = make_batch(128, small, seed=2)
         y = make_outputs(x[:64])
-        timed(f"  score_batch at {small}x{small}", 64, lambda: score_batch(y, x[:64], x[64:]), max(repeats, 3))
+        timed(f"  score_batch at {small}x{small}", 64,
+              lambda y=y, x=x: score_batch(y, x[:64], x[64:]), max(repeats, 3))
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ class StudyPaths:
         return self.runs_dir / study.name / "cells" / cell_id
 
 
-def preflight(study: Study, paths: StudyPaths, tracker: Tracker) -> None:
-    """Fail before any training when something every cell needs is missing."""
+def preflight(study: Study, paths: StudyPaths) -> None:
+    """Fail before any training when something every cell needs is missing (the tracking store
+    was checked when the Tracker connected)."""
     from cyclegan.models import build_vgg16
     from cyclegan.pipeline import prepare_split
 
-    tracker.check_reachable()
     open_storage(paths.storage_url, QueueSettings())
     checked = set()
     for cell in study.cells:
@@ -62,7 +62,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
               retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> Counter:
     """Train every cell that is not done; returns the final count of cell states."""
     tracker = Tracker(paths.runs_dir)
-    preflight(study, paths, tracker)
+    preflight(study, paths)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
     experiment_id = tracker.experiment_id(study.name)
@@ -83,8 +83,8 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
     from cyclegan.trainer import train
 
     tracker = Tracker(paths.runs_dir)
-    tracker.check_reachable()
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
     experiment_id = tracker.experiment_id(study.name)
     parent_id = tracker.parent_run(experiment_id, study.name, study.description)
     trained = 0

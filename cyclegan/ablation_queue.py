@@ -18,6 +18,7 @@ import threading
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
@@ -47,11 +48,13 @@ class QueueSettings:
 
 # Heartbeats and stale-trial retry are marked experimental in Optuna 5 but are the documented
 # mechanism for exactly this; the warning would print once per worker for nothing.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module="optuna")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
         return RDBStorage(

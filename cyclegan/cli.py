@@ -152,7 +152,12 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_jso
     from cyclegan.metrics.folders import format_table, score_folders
 
     scores = score_folders(outputs_dir, inputs_dir, target_dir)
-    click.echo(json.dumps(scores, indent=2, sort_keys=True) if as_json else format_table(scores))
+    if as_json:
+        # Strict JSON has no NaN: an undefined metric (e.g. no edges to measure) is null.
+        strict = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
+        click.echo(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(format_table(scores))
 
 
 _runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
@@ -231,6 +236,31 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
     command = ui_command(runs_dir, host, port)
     click.echo(f"MLflow UI on http://{host}:{port} (store {mask_credentials(command[-1])}); Ctrl-C stops it")
     os.execvp(command[0], command)
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@_set_option
+@click.option("--format", "formats", default="md,html", show_default=True, metavar="md,html",
+              help="Comma-separated report formats to write.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the report and its figures (default: RUNS_DIR/<study>/report).")
+@_runs_dir_option
+def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: Path | None, runs_dir: Path) -> None:
+    """Table, verdicts and pictures of EXPERIMENT's runs (read from MLflow) as Markdown and HTML."""
+    from cyclegan.report import make_report
+    from cyclegan.report_render import FORMATS, terminal
+    from cyclegan.study import load_study
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
+    if not chosen or any(f not in FORMATS for f in chosen):
+        raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
+    study = load_study(experiment, overrides)
+    result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen)
+    click.echo(terminal(result.report))
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    click.echo(f"figures: {len(result.figures)} in {result.out_dir}")
 
 
 if __name__ == "__main__":

@@ -63,13 +63,29 @@ class Tracker:
         self.uri = uri or default_tracking_uri(runs_dir)
         if self.uri.startswith("sqlite:///"):
             runs_dir.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        self.client = self._connect()
+
+    def _connect(self) -> MlflowClient:
+        """A client whose store answers. Workers that start together on a new SQLite store race to
+        create its tables and the loser sees a transient error, so a local store gets a few tries;
+        a server gets one."""
+        attempts = 10 if self.uri.startswith("sqlite:") else 1
+        for attempt in range(attempts):
+            try:
+                client = MlflowClient(tracking_uri=self.uri)
+                client.search_experiments(max_results=1)
+                return client
+            except Exception as err:
+                if attempt == attempts - 1:
+                    raise TrackingError(
+                        f"MLflow tracking store {mask_credentials(self.uri)} is unreachable: {type(err).__name__}: {_first_line(err)}"
+                    ) from None
+                time.sleep(0.5 + attempt * 0.5)
+        raise AssertionError("unreachable")
 
     def check_reachable(self) -> None:
-        try:
-            self.client.search_experiments(max_results=1)
-        except Exception as err:
-            raise TrackingError(f"MLflow tracking store {mask_credentials(self.uri)} is unreachable: {type(err).__name__}: {_first_line(err)}") from None
+        """Raise :class:`TrackingError` unless the store answers now."""
+        self.client = self._connect()
 
     def experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
@@ -143,6 +159,70 @@ class Tracker:
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    # -- reading, for the report ------------------------------------------------------------
+
+    def load_study_runs(self, experiment_name: str):
+        """Every cell (child) run of an experiment as a DataFrame, or None if there is no such experiment.
+
+        One row per run; columns: ``run_id``, ``run_name``, ``status``, ``start_time``/``end_time``
+        (ms since the epoch, NaN while running), ``artifact_uri``; every non-``mlflow.`` tag under
+        its own name (``cell``, ``seed``, ``study``, ``failure_reason``, one per factor key, ...);
+        the final value of every metric under its name (``eval/grid_score``); every param as
+        ``params.<key>`` (``params.data.root``), so factor tags and params never collide.
+        """
+        import pandas as pd
+
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return None
+        rows, token = [], None
+        while True:
+            page = self.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'cell'",
+                                           max_results=1000, page_token=token)
+            for run in page:
+                row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+                       "start_time": run.info.start_time, "end_time": run.info.end_time,
+                       "artifact_uri": run.info.artifact_uri}
+                row.update({k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
+                row.update(run.data.metrics)
+                row.update({f"params.{k}": v for k, v in run.data.params.items()})
+                rows.append(row)
+            token = page.token
+            if not token:
+                break
+        return pd.DataFrame(rows)
+
+    def metric_history(self, run_id: str, key: str):
+        """A metric's curve as a float Series indexed by step (sorted; the last value of a step wins)."""
+        import pandas as pd
+
+        points = sorted(self.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+        series = pd.Series({m.step: m.value for m in points}, dtype=float, name=key)
+        series.index.name = "step"
+        return series
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        """Artifact paths (relative to the run's root) directly under ``path``; [] when absent."""
+        try:
+            return [f.path for f in self.client.list_artifacts(run_id, path)]
+        except (MlflowException, OSError):
+            return []
+
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """Copy one artifact file or folder into ``dst``; None when the run has no such artifact."""
+        dst.mkdir(parents=True, exist_ok=True)
+        previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per folder would flood the console
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        except (MlflowException, OSError):
+            return None
+        finally:
+            if previous is None:
+                os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+            else:
+                os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous
 
 
 class CellTracker(Callback):

@@ -137,7 +137,7 @@ def test_load_folder_resizes_on_request_and_names_odd_sizes(tmp_path):
     save(tmp_path, "small.png", np.full((32, 32, 3), 0.5))
     with pytest.raises(ValueError, match="small.png"):
         load_folder(tmp_path)
-    names, images = load_folder(tmp_path, size=16)
+    _, images = load_folder(tmp_path, size=16)
     assert images.shape == (2, 16, 16, 3)
     assert read_image(tmp_path / "big.png", size=(10, 20)).shape == (10, 20, 3)
 

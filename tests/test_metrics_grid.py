@@ -154,3 +154,18 @@ def test_mismatched_pairs_raise():
         check_pair(a, np.zeros((2, 8, 16, 3)))
     with pytest.raises(ValueError, match="outputs"):
         grid_scores(np.zeros((2, 8, 8)), a)
+
+
+def test_non_square_images_use_per_axis_lattices():
+    photos = photo_crops(16, 96, seed=11)[:, :64]  # 64 x 96
+    pattern = np.tile(np.random.default_rng(0).standard_normal((8, 8)), (8, 12))
+    gridded = np.clip(photos + 0.05 * pattern[None, :, :, None], 0, 1)
+    scores = grid_scores(gridded, photos)
+    assert scores["grid_delta_p8"] > 2.0
+    assert abs(grid_scores(photos, photos)["grid_score"]) < 1e-9
+
+
+def test_float16_and_float32_batches_are_accepted():
+    photos = photo_crops(4, 32, seed=12)
+    for dtype in (np.float16, np.float32):
+        assert abs(grid_scores(photos.astype(dtype), photos)["grid_score"]) < 0.05

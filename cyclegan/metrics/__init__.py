@@ -6,7 +6,13 @@ trainer logs per mini-epoch in one flat dict with stable key names.
 
 from __future__ import annotations
 
-from cyclegan.metrics.collapse import HIGHPASS_COLLAPSE_THRESHOLD, collapse_scores
+from cyclegan.metrics.collapse import (
+    HIGHPASS_COLLAPSE_THRESHOLD,
+    collapse_scores,
+    highpass_cross_correlation,
+    input_correlation,
+    inter_image_diff,
+)
 from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
 from cyclegan.metrics.distribution import (
     lab_wasserstein,
@@ -23,12 +29,13 @@ from cyclegan.metrics.grid import (
     mean_log_spectrum,
     mean_power_spectrum,
 )
-from cyclegan.metrics.sharpness import edge_f1, edge_scores, edge_sigma
+from cyclegan.metrics.sharpness import canny_edges, edge_f1, edge_scores, edge_sigma
 
 __all__ = [
     "HIGHPASS_COLLAPSE_THRESHOLD",
     "PERIODS",
     "area_under_curve",
+    "canny_edges",
     "check_images",
     "check_pair",
     "collapse_scores",
@@ -38,6 +45,9 @@ __all__ = [
     "epochs_to_within",
     "grid_excess",
     "grid_scores",
+    "highpass_cross_correlation",
+    "input_correlation",
+    "inter_image_diff",
     "lab_wasserstein",
     "laplacian_pyramid",
     "luma",
@@ -77,7 +87,7 @@ def score_batch(outputs, inputs, target=None, *, seed: int = 0) -> dict[str, flo
     scores.update(grid_scores(outputs, inputs))
     scores.update(edge_scores(outputs, inputs))
     scores.update(collapse_scores(outputs, inputs))
-    scores["n_images"] = int(len(outputs))
+    scores["n_images"] = len(outputs)
     if target is not None:
         scores["swd"] = sliced_wasserstein(outputs, target, seed=seed)["swd"]
         scores.update(lab_wasserstein(outputs, target, seed=seed))

@@ -35,7 +35,7 @@ def _pyr_up(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     The gain of 2 per axis restores the mean after zero insertion; one axis at a time, as in
     _pyr_down.
     """
-    n, h, w, c = shape
+    n, h, _, c = shape
     rows = np.zeros((n, h, images.shape[2], c), dtype=images.dtype)
     rows[:, ::2] = images
     rows = ndi.convolve1d(rows, 2.0 * _BINOMIAL, axis=1, mode="mirror")

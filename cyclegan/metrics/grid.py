@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 
 def check_images(images, name: str = "images") -> np.ndarray:
-    """Validate a batch of RGB images and return it as a floating array.
+    """Validate a batch of RGB images and return it as a float32/float64 array.
 
     Args:
         images: array-like of shape (N, H, W, 3), floats in [0, 1] (N >= 1).
@@ -55,7 +55,8 @@ def check_images(images, name: str = "images") -> np.ndarray:
         raise ValueError(f"{name} contains NaN or infinite values")
     if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
         raise ValueError(f"{name} values must lie in [0, 1], got min {lo:.4g} and max {hi:.4g}")
-    return arr
+    # scipy.fft and ndimage have no float16 kernels; float32 is the working precision otherwise.
+    return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
 
 
 def check_pair(outputs, inputs) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,314 @@
+"""The study report: was each hypothesis confirmed? Data assembly and verdicts.
+
+``make_report`` reads the study's cell runs from MLflow (``Tracker.load_study_runs``), keeps only the
+cells of the CURRENT study file (an edited file has new cell ids, so old results never mix in),
+summarises every factor-level combination over its seeds (``stats.summarise_cells``), decides every
+declared hypothesis on FINISHED runs only (``verdict.evaluate``, the other factors as strata), builds
+2x2 interaction tables, then hands over to ``report_figures`` (PNGs) and ``report_render`` (Markdown,
+HTML, terminal). Artifacts come from MLflow first (a report can be made on another machine from a
+tracking server) and from the local run directory ``RUNS_DIR/<study>/cells/<cell>/`` otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cyclegan.errors import CycleganError
+from cyclegan.stats import interaction_table, summarise_cells
+from cyclegan.study import Study
+from cyclegan.tracking import Tracker, default_tracking_uri, mask_credentials
+from cyclegan.verdict import Verdict, evaluate
+
+KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/highpass_cross_correlation",
+               "eval/collapsed", "eval/swd", "convergence/cycle_auc")
+TABLE_METRICS = (*KEY_METRICS, "loss/cycle", "convergence/cycle_epochs_to_10pct", "eval/black_fraction")
+RUN_SECONDS = "time/run_seconds"  # derived: sum of the run's mini-epoch times
+CURVE_METRICS = ("loss/cycle", "eval/grid_score", "time/mini_epoch_seconds")
+_STATUS_RANK = {"FINISHED": 4, "RUNNING": 3, "SCHEDULED": 2, "KILLED": 1, "FAILED": 0}
+_RANDOM_WEIGHTS = re.compile(r"standin|stand-in|random", re.IGNORECASE)
+
+
+class ReportError(CycleganError, RuntimeError):
+    """There is nothing to report on (no store, no experiment, no runs of this study file)."""
+
+
+@dataclass(frozen=True)
+class Interaction:
+    factor_a: str
+    factor_b: str
+    metric: str
+    table: pd.DataFrame  # 2x2 means; attrs: contrast, p_value, p_method
+
+
+@dataclass
+class Report:
+    study: Study
+    tracking_uri: str  # credentials masked
+    runs: pd.DataFrame  # one row per cell of the current file that has a run (best status kept)
+    ignored_runs: int  # runs of the experiment that are not cells of the current file
+    cells: pd.DataFrame  # one row per factor-level combination: counts and <metric>_mean/_ci_low/_ci_high
+    verdicts: list[Verdict]
+    interactions: list[Interaction]
+    missing: pd.DataFrame  # cells without a finished run: cell, seed, levels, state, reason
+    basis: dict[str, str]  # what the report is based on, in display order
+    warnings: list[str]
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)  # run_id -> curves by mini-epoch
+    created: str = ""
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "FINISHED"]
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.study.factors)
+
+
+@dataclass
+class ReportFiles:
+    report: Report
+    out_dir: Path
+    files: list[Path]  # report.md / report.html
+    figures: list = field(default_factory=list)  # report_figures.Figure
+
+
+def make_report(study: Study, runs_dir: Path, *, out_dir: Path | None = None, formats=("md", "html"),
+                tracker: Tracker | None = None, machine: str | None = None) -> ReportFiles:
+    """Build the report of ``study`` and write ``report.md`` / ``report.html`` and figures to ``out_dir``
+    (default ``RUNS_DIR/<study>/report``). Raises ReportError when there is nothing to report on."""
+    from cyclegan import report_figures, report_render
+
+    tracker = tracker or _open_tracker(runs_dir)
+    out_dir = out_dir or runs_dir / study.name / "report"
+    report = collect(study, tracker, runs_dir, machine=machine)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cyclegan-report-") as work:
+        artifacts = report_figures.RunArtifacts(tracker, study, runs_dir, Path(work))
+        figures = report_figures.make_figures(report, artifacts, out_dir)
+    files = report_render.write(report, figures, out_dir, formats)
+    return ReportFiles(report, out_dir, files, figures)
+
+
+def _open_tracker(runs_dir: Path) -> Tracker:
+    uri = default_tracking_uri(runs_dir)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise ReportError(f"no MLflow store at {uri[len('sqlite:///'):]}: nothing has been run with --runs-dir {runs_dir}")
+    return Tracker(runs_dir, uri)  # raises TrackingError (a CycleganError) when the store does not answer
+
+
+def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | None = None) -> Report:
+    """Everything but the pictures: runs, per-cell summary, verdicts, interactions, basis, warnings."""
+    uri = mask_credentials(tracker.uri)
+    all_runs = tracker.load_study_runs(study.name)
+    if all_runs is None:
+        raise ReportError(f"study {study.name!r} ({study.path}): no MLflow experiment named {study.name!r} in {uri}; "
+                          f"train it first: cyclegan ablate {study.path}")
+    wanted = {c.cell_id for c in study.cells}
+    mine = all_runs[all_runs["cell"].isin(wanted)] if "cell" in all_runs else all_runs.iloc[:0]
+    if mine.empty:
+        raise ReportError(f"study {study.name!r} ({study.path}): MLflow experiment {study.name!r} in {uri} has no run of "
+                          f"this file's {len(wanted)} cells ({len(all_runs)} runs of other versions of the file ignored)")
+    runs = _typed(_best_per_cell(mine), study)
+    histories = {r["run_id"]: _history(tracker, r["run_id"]) for r in runs.to_dict("records")}
+    runs[RUN_SECONDS] = [_run_seconds(histories[r["run_id"]], r) for r in runs.to_dict("records")]
+    finished = runs[runs["status"] == "FINISHED"]
+    metrics = _metrics_shown(study)
+    others = lambda f: [k for k in study.factors if k != f]  # noqa: E731
+    verdicts = [evaluate(finished, h, others(h.factor), seed=0) for h in study.hypotheses]
+    queue_states, queue_reasons = _queue(study, runs_dir)
+    missing = _missing(study, runs, queue_states, queue_reasons)
+    report = Report(study=study, tracking_uri=uri, runs=runs, ignored_runs=len(all_runs) - len(mine),
+                    cells=_cells(study, runs, metrics), verdicts=verdicts,
+                    interactions=_interactions(study, finished), missing=missing, basis={}, warnings=[],
+                    histories=histories, created=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+    report.basis, report.warnings = _basis(report, machine), _warnings(report)
+    return report
+
+
+def _best_per_cell(runs: pd.DataFrame) -> pd.DataFrame:
+    """A cell normally has one run (resumes reuse it); with several, FINISHED beats the rest, then the latest."""
+    rank = runs["status"].map(_STATUS_RANK).fillna(-1)
+    order = runs.assign(_rank=rank).sort_values(["_rank", "start_time"], ascending=False)
+    return order.drop_duplicates("cell").drop(columns="_rank").reset_index(drop=True)
+
+
+def _typed(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
+    runs = runs.copy()
+    cells = {c.cell_id: c for c in study.cells}  # the study file is the truth for levels and seeds
+    for key in study.factors:
+        runs[key] = runs["cell"].map(lambda c, k=key: cells[c].levels[k]).astype(object)
+    runs["seed"] = runs["cell"].map(lambda c: cells[c].seed).astype(int)
+    for m in {*TABLE_METRICS, *(h.metric for h in study.hypotheses)}:
+        runs[m] = pd.to_numeric(runs[m], errors="coerce") if m in runs else np.nan
+    return runs
+
+
+def _history(tracker: Tracker, run_id: str) -> pd.DataFrame:
+    return pd.DataFrame({k: tracker.metric_history(run_id, k) for k in CURVE_METRICS}).sort_index()
+
+
+def _run_seconds(history: pd.DataFrame, run: dict) -> float:
+    seconds = history["time/mini_epoch_seconds"].dropna() if "time/mini_epoch_seconds" in history else pd.Series()
+    if len(seconds):
+        return float(seconds.sum())
+    if run["status"] == "FINISHED" and pd.notna(run["end_time"]) and pd.notna(run["start_time"]):
+        return float(run["end_time"] - run["start_time"]) / 1000.0
+    return float("nan")
+
+
+def _metrics_shown(study: Study) -> list[str]:
+    return list(dict.fromkeys([*TABLE_METRICS, *(h.metric for h in study.hypotheses), RUN_SECONDS]))
+
+
+def combinations(study: Study) -> list[dict[str, str]]:
+    """Every factor-level combination in the study's order."""
+    return [dict(zip(study.factors, combo)) for combo in itertools.product(*study.factors.values())]
+
+
+def _cells(study: Study, runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    factors = list(study.factors)
+    summary = summarise_cells(runs, factors, metrics)  # n_failed there = anything not FINISHED
+    full = pd.DataFrame(combinations(study)).merge(summary, on=factors, how="left")
+    status = runs.groupby(factors)["status"]
+    for name, states in (("n_failed", ("FAILED", "KILLED")), ("n_running", ("RUNNING", "SCHEDULED"))):
+        counts = status.apply(lambda s, st=states: int(s.isin(st).sum())).rename(name).reset_index()
+        full = full.drop(columns=[name], errors="ignore").merge(counts, on=factors, how="left")
+    for col in ("n_runs", "n_finished", "n_failed", "n_running", "n_seeds"):
+        full[col] = full[col].fillna(0).astype(int) if col in full else 0
+    full["n_missing"] = len(study.seeds) - full["n_runs"]
+    return full
+
+
+def _interactions(study: Study, finished: pd.DataFrame) -> list[Interaction]:
+    """2x2 tables of means for every pair of two-level factors and every hypothesis metric."""
+    two = [f for f, levels in study.factors.items() if len(levels) == 2]
+    metrics = list(dict.fromkeys(h.metric for h in study.hypotheses)) or ["eval/grid_score"]
+    out = []
+    if finished.empty:
+        return out
+    for fa, fb in itertools.combinations(two, 2):
+        rest = [f for f in study.factors if f not in (fa, fb)]
+        for m in metrics:
+            table = interaction_table(finished, fa, fb, m, levels_a=study.factors[fa], levels_b=study.factors[fb],
+                                      other_factors=rest, seed=0)
+            out.append(Interaction(fa, fb, m, table))
+    return out
+
+
+def _queue(study: Study, runs_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Cell states and failure reasons from the local Optuna queue, when there is one (best effort)."""
+    path = runs_dir / "optuna.db"
+    if not path.exists():
+        return {}, {}
+    try:
+        import optuna
+
+        from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
+
+        storage = open_storage(f"sqlite:///{path.resolve()}", QueueSettings())
+        if study.name not in optuna.get_all_study_names(storage):
+            return {}, {}
+        queue = CellQueue(study, storage)
+        return queue.cell_states(), queue.failures()
+    except Exception:  # the queue only adds detail; the report stands on MLflow
+        return {}, {}
+
+
+def _missing(study: Study, runs: pd.DataFrame, states: dict[str, str], reasons: dict[str, str]) -> pd.DataFrame:
+    by_cell = runs.set_index("cell")
+    rows = []
+    for cell in study.cells:
+        if cell.cell_id in by_cell.index:
+            run = by_cell.loc[cell.cell_id]
+            if run["status"] == "FINISHED":
+                continue
+            reason = run.get("failure_reason")
+            state, reason = run["status"], reason if isinstance(reason, str) and reason else reasons.get(cell.cell_id, "")
+        else:
+            state = f"no run (queue: {states[cell.cell_id]})" if cell.cell_id in states else "no run"
+            reason = reasons.get(cell.cell_id, "")
+        rows.append({"cell": cell.cell_id, "seed": cell.seed, **cell.levels, "state": state, "reason": reason})
+    return pd.DataFrame(rows, columns=["cell", "seed", *study.factors, "state", "reason"])
+
+
+def param_values(report: Report, key: str) -> list[str]:
+    """Distinct values of a config key over the runs (params), else from the study file's base."""
+    col = f"params.{key}"
+    if col in report.runs and report.runs[col].notna().any():
+        return sorted({str(v) for v in report.runs[col].dropna()})
+    return [str(report.study.base.flat().get(key))]
+
+
+def _one(report: Report, key: str) -> str:
+    values = param_values(report, key)
+    return values[0] if len(values) == 1 else " | ".join(values) + " (varies)"
+
+
+def _basis(report: Report, machine: str | None) -> dict[str, str]:
+    s, runs = report.study, report.runs
+    n_status = runs["status"].value_counts()
+    steps = _one(report, "train.steps_per_mini_epoch")
+    total = (f" = {int(_one(report, 'train.mini_epochs')) * int(steps)} steps"
+             if steps.isdigit() and _one(report, "train.mini_epochs").isdigit() else "")
+    return {
+        "experiment file": str(s.path),
+        "study": s.name + (f" — {s.description}" if s.description else ""),
+        "tracking store": f"{report.tracking_uri} (MLflow experiment {s.name!r})",
+        "design": f"{len(combinations(s))} combinations of " + ", ".join(f"{k} [{', '.join(v)}]" for k, v in s.factors.items())
+                  + f" x seeds {list(s.seeds)} = {len(s.cells)} cells",
+        "runs": (f"{len(runs)} runs of this file's cells: {int(n_status.get('FINISHED', 0))} finished, "
+                 f"{int(n_status.get('FAILED', 0) + n_status.get('KILLED', 0))} failed, "
+                 f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
+                 + (f"; {report.ignored_runs} runs of other versions of the file ignored" if report.ignored_runs else "")),
+        "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
+                f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
+        "training": f"{_one(report, 'train.mini_epochs')} mini-epochs x {steps} steps{total}, batch {_one(report, 'train.batch_size')}",
+        "precision": f"{_one(report, 'train.precision')} (jit_compile {_one(report, 'train.jit_compile')}, "
+                     f"fused generator calls {_one(report, 'train.fused_generator_calls')})",
+        "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
+                   f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
+        "machine (of this report)": machine if machine is not None else _describe_machine(),
+        "statistics": "finished runs only; seed = unit of replication; effects within strata of the other factors",
+        "generated": report.created,
+    }
+
+
+def _describe_machine() -> str:
+    try:
+        from cyclegan.device import describe
+
+        return describe()
+    except Exception as err:  # noqa: BLE001 - a report does not fail for want of a device name
+        return f"unknown ({type(err).__name__})"
+
+
+def _warnings(report: Report) -> list[str]:
+    out = []
+    encoders = param_values(report, "generator.encoder_weights")
+    files = [v for v in param_values(report, "generator.imagenet_weights") if v not in ("None", "", "nan")]
+    if "imagenet" in encoders:
+        for path in files:
+            out.append(f"The 'imagenet' encoder was loaded from the file {path}, not from Keras' ImageNet download.")
+            if _RANDOM_WEIGHTS.search(Path(path).name):
+                h1 = "generator.encoder_weights" in report.study.factors
+                out.append(f"LOUD WARNING: {path} looks like a stand-in with RANDOM weights (not ImageNet): "
+                           + ("H1 (encoder_weights imagenet vs random) compares two random encoders; its verdict means nothing."
+                              if h1 else "every 'imagenet' encoder in this study is a random encoder."))
+    for path in encoders:
+        if path not in ("imagenet", "random") and _RANDOM_WEIGHTS.search(Path(path).name):
+            out.append(f"LOUD WARNING: encoder_weights {path} looks like a file of RANDOM weights, not a pretrained encoder.")
+    if len(report.missing):
+        out.append(f"{len(report.missing)} of {len(report.study.cells)} cells have no finished run (listed under 'Missing and failed runs').")
+    if not report.study.hypotheses:
+        out.append("The study file declares no hypotheses: the report shows the table and pictures only.")
+    elif (report.cells["n_finished"] < 2).any():
+        out.append("Some combinations have fewer than 2 finished seeds: intervals and verdicts there are weak or undefined.")
+    return out

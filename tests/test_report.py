@@ -1,0 +1,313 @@
+"""The study report on a fabricated MLflow study (written through ``Tracker``, so the layout is the real
+writer's): table values, verdicts, failures and missing cells, figures, HTML, errors, credentials.
+
+No training: runs get planted final metrics, short curves, a tiny sample grid and eval outputs whose
+input photos live in a temp data root.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+import scipy.stats
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from cyclegan.cli import main
+from cyclegan.images import save_png
+from cyclegan.report import ReportError, make_report
+from cyclegan.report_render import scrub, terminal
+from cyclegan.study import load_study
+from cyclegan.tracking import Tracker
+
+FACTORS = {"generator.norm": ["instance", "none"], "discriminator.output": ["patch", "scalar"],
+           "generator.upsample": ["transpose", "resize_conv"]}
+HYPOTHESES = [
+    # planted: none has +3 nats of grid -> confirmed
+    {"name": "H-strong", "claim": "instance norm removes the grid", "factor": "generator.norm",
+     "levels": ["instance", "none"], "metric": "eval/grid_score", "direction": "lower", "threshold": 1.0},
+    # planted: patch is 2 px BLURRIER, the claim says sharper -> refuted
+    {"name": "H-reversed", "claim": "a patch discriminator gives sharper edges", "factor": "discriminator.output",
+     "levels": ["patch", "scalar"], "metric": "eval/edge_sigma", "direction": "lower", "threshold": "10%"},
+    # planted: +-5 seed noise, 0.3 effect, threshold 2 -> inconclusive
+    {"name": "H-noise", "claim": "resize-convolutions improve the distribution distance", "factor": "generator.upsample",
+     "levels": ["transpose", "resize_conv"], "metric": "eval/swd", "direction": "lower", "threshold": 2.0},
+]
+FAILED = {"generator.norm": "instance", "discriminator.output": "patch", "generator.upsample": "transpose", "seed": 1}
+MISSING = {"generator.norm": "none", "discriminator.output": "scalar", "generator.upsample": "resize_conv", "seed": 1}
+LOCAL_ONLY = {"generator.norm": "none", "discriminator.output": "patch", "generator.upsample": "transpose", "seed": 0}
+FAIL_REASON = "ResourceExhaustedError: OOM while connecting to postgresql://bob:hunter2@db.example/queue"
+SECRET_URI = "postgresql://alice:s3cr3tpw@db.example:5432/mlflow"
+STEP_SECONDS = (10.0, 11.0, 12.0)
+IMG = 32
+
+
+def _matches(cell, spec) -> bool:
+    return cell.seed == spec["seed"] and all(cell.levels[k] == spec[k] for k in FACTORS)
+
+
+def planted(levels: dict, seed: int) -> dict[str, float]:
+    """Final metrics of a cell, a pure function of its levels and seed (the test's ground truth)."""
+    rng = np.random.default_rng(zlib.crc32(f"{sorted(levels.items())}{seed}".encode()))
+    none, patch, resize = levels["generator.norm"] == "none", levels["discriminator.output"] == "patch", \
+        levels["generator.upsample"] == "resize_conv"
+    return {
+        "eval/grid_score": 1.0 + 3.0 * none + 0.1 * seed + 0.02 * rng.standard_normal(),
+        "eval/edge_sigma": 1.0 + 2.0 * patch + 0.1 * seed + 0.02 * rng.standard_normal(),
+        "eval/swd": 100.0 + (5.0 if seed == 0 else -5.0) + 0.3 * resize + 0.5 * rng.standard_normal(),
+        "eval/edge_f1": 0.6 + 0.01 * seed, "eval/highpass_cross_correlation": 0.1 + 0.3 * none,
+        "eval/collapsed": float(none and not patch), "eval/black_fraction": 0.0,
+        "convergence/cycle_auc": 2.0 + 0.1 * seed, "convergence/cycle_epochs_to_10pct": 2.0,
+    }
+
+
+def _grid_image(lattice: bool, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:IMG, :IMG] / IMG
+    base = 0.5 + 0.2 * np.sin(6 * xx + 3 * yy + seed)[..., None] + 0.05 * rng.standard_normal((IMG, IMG, 3))
+    if lattice:  # a period-4 checker: what a transposed convolution without normalization leaves
+        base = base + 0.15 * (((np.arange(IMG)[:, None] // 2 + np.arange(IMG)[None, :] // 2) % 2) - 0.5)[..., None]
+    return np.clip(base, 0, 1)
+
+
+def _log_cell(tracker: Tracker, exp: str, parent: str, study, cell, stage: Path, status: str, *, mlflow_artifacts=True,
+              runs_dir: Path | None = None, values: dict | None = None) -> str:
+    tags = {**cell.levels, "seed": str(cell.seed)}
+    run_id = tracker.child_run(exp, parent, study=study.name, cell=cell.cell_id, run_name=cell.cell_id,
+                               tags=tags, config=cell.config)
+    values = values or planted(cell.levels, cell.seed)
+    steps = 1 if status == "FAILED" else 3
+    local = (runs_dir / study.name / "cells" / cell.cell_id) if not mlflow_artifacts else stage / cell.cell_id
+    for step in range(1, steps + 1):
+        curve = {"loss/cycle": 1.0 / step + 0.01 * cell.seed, "eval/grid_score": values["eval/grid_score"] * step / 3,
+                 "time/mini_epoch_seconds": STEP_SECONDS[step - 1]}
+        tracker.log_metrics(run_id, curve if step < steps or status == "FAILED" else {**curve, **values}, step=step)
+        grid = np.concatenate([np.concatenate([_grid_image(False, i), _grid_image(True, i)], axis=1) for i in range(2)])
+        path = local / "samples" / f"mini_epoch_{step:04d}.png"
+        save_png(grid, path)
+        if mlflow_artifacts:
+            tracker.log_image(run_id, path, step=step)
+    if status == "FINISHED":
+        outputs = local / "eval" / "photo2monet"
+        for i in range(4):
+            save_png(_grid_image(cell.levels["generator.norm"] == "none", 100 + i), outputs / f"photo_{i:02d}.png")
+        if mlflow_artifacts:
+            tracker.log_artifacts(run_id, [(outputs, "eval/photo2monet")])
+    tracker.end_run(run_id, status, FAIL_REASON if status == "FAILED" else None)
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory):
+    """A 2x2x2 x 2-seed study: one cell failed, one never ran, one with local-only artifacts, plus a run of
+    an older version of the file; returns (study, runs_dir, tracker)."""
+    tmp = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        data = tmp / "data"
+        for i in range(4):
+            save_png(_grid_image(False, 100 + i), data / "photo" / f"photo_{i:02d}.png")
+        (data / "monet").mkdir()
+        spec = {"name": "fab", "base": {
+            "data": {"root": str(data), "image_size": IMG, "holdout": 4},
+            "generator": {"imagenet_weights": str(tmp / "vgg16_standin_random.weights.h5")},
+            "train": {"batch_size": 1, "mini_epochs": 3, "steps_per_mini_epoch": 2, "sample_images": 2},
+            "eval": {"images": 4}}, "factors": FACTORS, "seeds": [0, 1], "hypotheses": HYPOTHESES}
+        path = tmp / "fab.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        study = load_study(path)
+        runs_dir = tmp / "runs"
+        tracker = Tracker(runs_dir)
+        exp = tracker.experiment_id(study.name)
+        parent = tracker.parent_run(exp, study.name)
+        stage = tmp / "stage"
+        for cell in study.cells:
+            if _matches(cell, MISSING):
+                continue
+            _log_cell(tracker, exp, parent, study, cell, stage, "FAILED" if _matches(cell, FAILED) else "FINISHED",
+                      mlflow_artifacts=not _matches(cell, LOCAL_ONLY), runs_dir=runs_dir)
+        # A run of an older version of the file (other config hash): wild values that must not count.
+        old = study.cells[0]
+        old = type(old)(cell_id=old.cell_id[:-8] + "00000000", levels=old.levels, seed=old.seed, config=old.config)
+        _log_cell(tracker, exp, parent, study, old, stage, "FINISHED",
+                  values={k: 999.0 for k in planted(old.levels, 0)})
+        tracker.finish_parent(parent)
+    return study, runs_dir, tracker
+
+
+@pytest.fixture(scope="module")
+def built(fabricated, tmp_path_factory):
+    study, runs_dir, tracker = fabricated
+    real_uri = tracker.uri
+    tracker.uri = SECRET_URI  # what a report on a tracking server would show; the client stays on sqlite
+    try:
+        result = make_report(study, runs_dir, out_dir=tmp_path_factory.mktemp("out") / "report", tracker=tracker,
+                             machine="test machine")
+    finally:
+        tracker.uri = real_uri
+    return result
+
+
+def _row(cells, levels):
+    mask = np.logical_and.reduce([cells[k] == v for k, v in levels.items()])
+    assert mask.sum() == 1
+    return cells[mask].iloc[0]
+
+
+def test_table_has_planted_means_intervals_and_counts(built, fabricated):
+    study = fabricated[0]
+    cells = built.report.cells
+    assert len(cells) == 8
+    for combo in cells[list(FACTORS)].to_dict("records"):
+        row = _row(cells, combo)
+        ran = [c for c in study.cells if c.levels == combo and not _matches(c, MISSING) and not _matches(c, FAILED)]
+        grid = np.array([planted(c.levels, c.seed)["eval/grid_score"] for c in ran])
+        assert row["n_finished"] == len(ran)
+        assert row["eval/grid_score_mean"] == pytest.approx(grid.mean(), rel=1e-9)
+        if len(grid) >= 2:
+            half = scipy.stats.t.ppf(0.975, len(grid) - 1) * grid.std(ddof=1) / math.sqrt(len(grid))
+            assert row["eval/grid_score_ci_low"] == pytest.approx(grid.mean() - half, rel=1e-9)
+            assert row["eval/grid_score_ci_high"] == pytest.approx(grid.mean() + half, rel=1e-9)
+        else:
+            assert math.isnan(row["eval/grid_score_ci_low"])
+        assert row["time/run_seconds_mean"] == pytest.approx(sum(STEP_SECONDS))
+    failed = _row(cells, {k: FAILED[k] for k in FACTORS})
+    assert (failed["n_finished"], failed["n_failed"], failed["n_missing"]) == (1, 1, 0)
+    missing = _row(cells, {k: MISSING[k] for k in FACTORS})
+    assert (missing["n_finished"], missing["n_failed"], missing["n_missing"]) == (1, 0, 1)
+    assert built.report.ignored_runs == 1
+    assert cells["eval/swd_mean"].max() < 200  # the old version's 999 never enters
+
+
+def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):
+    verdicts = {v.name: v for v in built.report.verdicts}
+    assert verdicts["H-strong"].verdict == "confirmed"
+    assert verdicts["H-strong"].difference == pytest.approx(-3.0, abs=0.15)
+    assert verdicts["H-strong"].p_value <= 0.05 and verdicts["H-strong"].exact
+    assert verdicts["H-reversed"].verdict == "refuted"
+    assert verdicts["H-reversed"].rule.startswith("opposite direction")
+    noise = verdicts["H-noise"]
+    assert noise.verdict == "inconclusive"
+    assert isinstance(noise.seeds_needed, int) and noise.seeds_needed >= 2
+    assert (verdicts["H-strong"].n_a, verdicts["H-strong"].n_b) == (7, 7)  # 8 per arm minus the failed / missing cell
+    md = (built.out_dir / "report.md").read_text()
+    for word in ("CONFIRMED", "REFUTED", "INCONCLUSIVE"):
+        assert word in md
+    assert f"roughly {noise.seeds_needed} seeds per cell" in md
+    assert "Hedges' g" in md and "95% bootstrap CI" in md
+    out = terminal(built.report)
+    assert "H-strong: CONFIRMED" in out and "H-noise: INCONCLUSIVE" in out
+    header = out.splitlines()[out.splitlines().index("") + 1]
+    assert all(col in header for col in ("grid", "edge_sigma", "edge_f1", "hp_xcorr", "collapsed", "swd", "cycle_auc"))
+
+
+def test_failures_missing_cells_and_basis_are_reported(built, fabricated):
+    study = fabricated[0]
+    missing = built.report.missing
+    failed_id = next(c.cell_id for c in study.cells if _matches(c, FAILED))
+    missing_id = next(c.cell_id for c in study.cells if _matches(c, MISSING))
+    assert set(missing["cell"]) == {failed_id, missing_id}
+    assert missing.set_index("cell").loc[failed_id, "state"] == "FAILED"
+    assert missing.set_index("cell").loc[missing_id, "state"].startswith("no run")
+    md = (built.out_dir / "report.md").read_text()
+    html_text = (built.out_dir / "report.html").read_text()
+    for text in (md, html_text):
+        assert failed_id in text and missing_id in text
+        assert "ResourceExhaustedError: OOM" in text
+        assert "LOUD WARNING" in text and "vgg16_standin_random.weights.h5" in text
+        assert "every &#x27;imagenet&#x27; encoder in this study is a random encoder" in text or \
+            "every 'imagenet' encoder in this study is a random encoder" in text
+        assert "3 mini-epochs x 2 steps = 6 steps, batch 1" in text
+        assert str(fabricated[0].path) in text and "test machine" in text
+    assert len(built.report.interactions) == 3 * 3  # 3 pairs of two-level factors x 3 hypothesis metrics
+    it = next(i for i in built.report.interactions if (i.factor_a, i.factor_b, i.metric) ==
+              ("generator.norm", "discriminator.output", "eval/grid_score"))
+    runs = built.report.finished
+    sel = runs[(runs["generator.norm"] == "none") & (runs["discriminator.output"] == "scalar")]
+    assert it.table.loc["none", "scalar"] == pytest.approx(sel["eval/grid_score"].mean())
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def test_html_references_every_figure_and_every_figure_is_a_png(built):
+    parser = _Refs()
+    parser.feed((built.out_dir / "report.html").read_text())
+    parser.close()
+    assert "table" in parser.tags and "h1" in parser.tags
+    on_disk = {p.relative_to(built.out_dir).as_posix() for p in built.out_dir.rglob("*.png")}
+    assert set(parser.images) == on_disk
+    kinds = {f.kind for f in built.figures}
+    assert kinds == {"sample", "spectra", "curves", "evidence"}
+    assert sum(f.kind == "sample" for f in built.figures) == 15  # 14 finished + the failed run's last grid
+    for rel in parser.images:
+        path = built.out_dir / rel
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(path) as image:
+            image.verify()
+    local = next(f for f in built.figures if f.kind == "sample" and f.levels == {k: LOCAL_ONLY[k] for k in FACTORS}
+                 and f.seed == 0)
+    assert (built.out_dir / local.file).exists()  # found in the local run dir, not in MLflow
+    assert "v-confirmed" in (built.out_dir / "report.html").read_text()
+
+
+def test_credentials_never_appear(built):
+    texts = [p.read_text() for p in (built.out_dir / "report.md", built.out_dir / "report.html", built.out_dir / "cells.csv")]
+    texts.append(terminal(built.report))
+    for text in texts:
+        assert "s3cr3tpw" not in text and "hunter2" not in text
+    assert "alice:***@db.example:5432" in texts[0] and "bob:***@db.example" in texts[0]
+
+
+def test_scrub_masks_passwords_in_free_text():
+    assert scrub("x postgresql://u:p4ss@h/db y") == "x postgresql://u:***@h/db y"
+    assert scrub("http://host:5000/path") == "http://host:5000/path"  # a port is not a password
+    assert scrub("'mysql+pymysql://root:pw@10.0.0.1:3306/x'") == "'mysql+pymysql://root:***@10.0.0.1:3306/x'"
+
+
+def test_no_store_no_experiment_no_runs_are_clear_errors(tmp_path, fabricated, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study, runs_dir, _ = fabricated
+    with pytest.raises(ReportError, match="no MLflow store"):
+        make_report(study, tmp_path / "empty_runs")
+    assert not (tmp_path / "empty_runs" / "mlflow.db").exists()
+    other = tmp_path / "other.yaml"
+    other.write_text(Path(study.path).read_text().replace("name: fab", "name: never_ran"))
+    with pytest.raises(ReportError, match="no MLflow experiment named 'never_ran'"):
+        make_report(load_study(other), runs_dir, out_dir=tmp_path / "r1")
+    edited = tmp_path / "edited.yaml"  # same name, other base: every cell id changes
+    edited.write_text(Path(study.path).read_text().replace("mini_epochs: 3", "mini_epochs: 4"))
+    with pytest.raises(ReportError, match="has no run of this file's 16 cells"):
+        make_report(load_study(edited), runs_dir, out_dir=tmp_path / "r2")
+
+
+def test_cli_report_writes_files_and_fails_in_one_line(tmp_path, fabricated, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study, runs_dir, _ = fabricated
+    runner = CliRunner()
+    out = tmp_path / "cli_report"
+    result = runner.invoke(main, ["report", str(study.path), "--runs-dir", str(runs_dir), "--format", "md", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.md").exists() and not (out / "report.html").exists()
+    assert "H-strong: CONFIRMED" in result.output
+    bad = runner.invoke(main, ["report", str(study.path), "--runs-dir", str(tmp_path / "nothing")])
+    assert bad.exit_code == 2 and "error: no MLflow store" in bad.output and "Traceback" not in bad.output
+    wrong = runner.invoke(main, ["report", str(study.path), "--runs-dir", str(runs_dir), "--format", "pdf"])
+    assert wrong.exit_code == 2 and "--format" in wrong.output
