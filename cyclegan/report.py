@@ -146,6 +146,8 @@ def _typed(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
     for key in study.factors:
         runs[key] = runs["cell"].map(lambda c, k=key: cells[c].levels[k]).astype(object)
     runs["seed"] = runs["cell"].map(lambda c: cells[c].seed).astype(int)
+    order = {c.cell_id: i for i, c in enumerate(study.cells)}
+    runs = runs.sort_values("cell", key=lambda col: col.map(order)).reset_index(drop=True)
     for m in {*TABLE_METRICS, *(h.metric for h in study.hypotheses)}:
         runs[m] = pd.to_numeric(runs[m], errors="coerce") if m in runs else np.nan
     return runs
@@ -267,7 +269,7 @@ def _basis(report: Report, machine: str | None) -> dict[str, str]:
         "runs": (f"{len(runs)} runs of this file's cells: {int(n_status.get('FINISHED', 0))} finished, "
                  f"{int(n_status.get('FAILED', 0) + n_status.get('KILLED', 0))} failed, "
                  f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
-                 + (f"; {report.ignored_runs} runs of other versions of the file ignored" if report.ignored_runs else "")),
+                 + (f"; {report.ignored_runs} run(s) of other versions of the file ignored" if report.ignored_runs else "")),
         "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
                 f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
         "training": f"{_one(report, 'train.mini_epochs')} mini-epochs x {steps} steps{total}, batch {_one(report, 'train.batch_size')}",

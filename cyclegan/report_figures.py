@@ -174,7 +174,7 @@ def _evidence(report, out_dir: Path) -> FigureFile | None:
     finished = report.finished
     if not hyps or finished.empty:
         return None
-    fig = Figure(figsize=(4.2 * len(hyps), 4.2), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(4.6 * len(hyps), 5.2), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, len(hyps), squeeze=False)[0]
     for ax, (h, v) in zip(axes, hyps):
         others = [f for f in report.factors if f != h.factor]
@@ -192,11 +192,13 @@ def _evidence(report, out_dir: Path) -> FigureFile | None:
         ax.set_xticks([0, 1], [f"{h.factor.rsplit('.', 1)[-1]}={lv}" for lv in h.levels])
         ax.set_xlim(-0.5, 1.5)
         ax.set_ylabel(h.metric)
-        ax.set_title(f"{h.name}: {v.verdict}\npredicted {h.levels[0]} {h.direction}", fontsize=10,
-                     color={"confirmed": "#1a7f37", "refuted": "#cf222e"}.get(v.verdict, "#9a6700"))
+        ax.set_title(f"{h.name}: {v.verdict} (predicted {h.levels[0]} {h.direction})\n"
+                     f"diff {v.difference:.3g} [{v.ci_low:.3g}, {v.ci_high:.3g}], g {v.hedges_g:.2g}, p {v.p_value:.2g}",
+                     fontsize=9, color={"confirmed": "#1a7f37", "refuted": "#cf222e"}.get(v.verdict, "#9a6700"))
         ax.grid(alpha=0.3)
         if others:
-            ax.legend(fontsize=7, title="stratum", title_fontsize=7)
+            ax.legend(fontsize=7, title="stratum (other factors)", title_fontsize=7, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.1), ncols=1 if len(strata) > 4 else 2)
     fig.savefig(out_dir / "evidence.png")
     return FigureFile("evidence", "evidence.png", "Evidence per hypothesis",
                       "Every finished run (dots) at the two compared levels; lines join the stratum means.")
