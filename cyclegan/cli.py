@@ -125,6 +125,60 @@ def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) ->
     click.echo(f"wrote {photos} photos and {paintings} paintings of {size}x{size} to {root} ({index.name})")
 
 
+@main.command("bench")
+@click.argument("config_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_set_option
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Timed steps per variant.")
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(min=1), help="Alternating rounds the steps are split into.")
+@click.option("--compare", "comparisons", multiple=True, metavar="KEY=V1,V2",
+              help="Variants to time side by side; repeated options are zipped (variant i takes value i of each).")
+@click.option("--data", "data_root", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="JPEG dataset for timing the input pipeline (default: the config's data.root if indexed).")
+def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: int, rounds: int,
+                  comparisons: tuple[str, ...], data_root: Path | None) -> None:
+    """Time the train step (default: the original 256x256, batch 1) and the input pipeline.
+
+    CONFIG_FILE is a run config or an experiment file (its base is used)."""
+    from cyclegan.bench import bench, format_result
+    from cyclegan.config import build_config, parse_override, read_yaml, set_dotted
+
+    tree = read_yaml(config_file) if config_file else {}
+    tree = tree.get("base", tree) if "factors" in tree else tree
+    for text in overrides:
+        tree = set_dotted(tree, *parse_override(text))
+    variants = _zip_comparisons(comparisons)
+    configs = {}
+    for label, settings in variants:
+        variant_tree = tree
+        for key, value in settings:
+            variant_tree = set_dotted(variant_tree, key, value)
+        configs[label] = build_config(variant_tree, source=f"{config_file or 'defaults'} ({label})")
+    first = next(iter(configs.values()))
+    if data_root is None and (Path(first.data.root) / "data.csv").exists():
+        data_root = Path(first.data.root)
+    click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root)))
+
+
+def _zip_comparisons(comparisons: tuple[str, ...]) -> list[tuple[str, list[tuple[str, object]]]]:
+    from cyclegan.config import ConfigError, parse_override
+
+    if not comparisons:
+        return [("config", [])]
+    parsed = []
+    for text in comparisons:
+        key, _, values = text.partition("=")
+        if not key or not values:
+            raise ConfigError(f"--compare expects KEY=V1,V2, got {text!r}")
+        parsed.append((key.strip(), [parse_override(f"{key}={v.strip()}")[1] for v in values.split(",")]))
+    counts = {len(values) for _, values in parsed}
+    if len(counts) != 1:
+        raise ConfigError(f"--compare options must list the same number of values, got {sorted(counts)}")
+    return [
+        (", ".join(f"{key.rsplit('.', 1)[-1]}={values[i]}" for key, values in parsed), [(key, values[i]) for key, values in parsed])
+        for i in range(counts.pop())
+    ]
+
+
 @main.command("standin-weights")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))

@@ -77,7 +77,7 @@ class ReportFiles:
     report: Report
     out_dir: Path
     files: list[Path]  # report.md / report.html
-    figures: list = field(default_factory=list)  # report_figures.Figure
+    figures: list = field(default_factory=list)  # report_figures.FigureFile
 
 
 def make_report(study: Study, runs_dir: Path, *, out_dir: Path | None = None, formats=("md", "html"),
@@ -121,8 +121,7 @@ def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | No
     runs[RUN_SECONDS] = [_run_seconds(histories[r["run_id"]], r) for r in runs.to_dict("records")]
     finished = runs[runs["status"] == "FINISHED"]
     metrics = _metrics_shown(study)
-    others = lambda f: [k for k in study.factors if k != f]  # noqa: E731
-    verdicts = [evaluate(finished, h, others(h.factor), seed=0) for h in study.hypotheses]
+    verdicts = [evaluate(finished, h, [k for k in study.factors if k != h.factor], seed=0) for h in study.hypotheses]
     queue_states, queue_reasons = _queue(study, runs_dir)
     missing = _missing(study, runs, queue_states, queue_reasons)
     report = Report(study=study, tracking_uri=uri, runs=runs, ignored_runs=len(all_runs) - len(mine),
@@ -220,7 +219,7 @@ def _queue(study: Study, runs_dir: Path) -> tuple[dict[str, str], dict[str, str]
             return {}, {}
         queue = CellQueue(study, storage)
         return queue.cell_states(), queue.failures()
-    except Exception:  # the queue only adds detail; the report stands on MLflow
+    except Exception:  # noqa: BLE001 - the queue only adds detail; the report stands on MLflow
         return {}, {}
 
 
@@ -273,7 +272,10 @@ def _basis(report: Report, machine: str | None) -> dict[str, str]:
         "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
                 f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
         "training": f"{_one(report, 'train.mini_epochs')} mini-epochs x {steps} steps{total}, batch {_one(report, 'train.batch_size')}",
-        "precision": f"{_one(report, 'train.precision')} (jit_compile {_one(report, 'train.jit_compile')}, "
+        "precision": f"{_one(report, 'train.precision')}"
+                     + (" (auto = mixed_bfloat16, mixed_float16 or float32 by device, resolved on the training machine)"
+                        if "auto" in param_values(report, "train.precision") else "")
+                     + f" (jit_compile {_one(report, 'train.jit_compile')}, "
                      f"fused generator calls {_one(report, 'train.fused_generator_calls')})",
         "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
                    f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",

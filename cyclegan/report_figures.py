@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from cyclegan.metrics.folders import load_folder, read_image
@@ -33,7 +34,7 @@ class FigureFile:
     kind: str  # "sample" | "spectra" | "curves" | "evidence"
     file: str  # relative to the report's folder, POSIX separators
     title: str
-    caption: str = ""
+    caption: str = ""  # for "sample": empty, or why the run did not finish
     levels: dict = field(default_factory=dict)  # for "sample": the cell's factor levels
     seed: int | None = None
 
@@ -68,9 +69,8 @@ def _samples(report, artifacts: RunArtifacts, out_dir: Path) -> list[FigureFile]
         with Image.open(grid) as image:  # re-encoded: always a PNG, whatever the store held
             image.convert("RGB").save(out_dir / rel, format="PNG")
         levels = {f: run[f] for f in report.factors}
-        status = "" if run["status"] == "FINISHED" else f" ({run['status']}: last grid before it stopped)"
-        out.append(FigureFile("sample", rel, f"{label(levels)}, seed {run['seed']}{status}",
-                              "rows: photos, G(photo), paintings, F(painting)", levels, int(run["seed"])))
+        status = "" if run["status"] == "FINISHED" else f"{run['status']}: last grid before it stopped"
+        out.append(FigureFile("sample", rel, f"{label(levels)}, seed {run['seed']}", status, levels, int(run["seed"])))
     return out
 
 
@@ -158,12 +158,15 @@ def _curves(report, out_dir: Path) -> FigureFile | None:
                 mean = pd.concat(curves, axis=1).mean(axis=1)
                 ax.plot(mean.index, mean.values, color=color, lw=2.4, label=f"{label(levels)} (n={len(curves)})")
         ax.set_xlabel("mini-epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
+        longest = max(len(t) for t in labels)
+        fig.legend(handles, labels, loc="outside lower center", ncols=max(1, min(len(handles), 150 // (longest + 6), 4)),
+                   fontsize=8)
     fig.savefig(out_dir / "curves.png")
     return FigureFile("curves", "curves.png", "Learning curves",
                       "Finished runs; thin lines are seeds, the thick line is the seed mean of each combination.")

@@ -21,6 +21,10 @@ _CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"<>]*)
 _SHORT = {"eval/grid_score": "grid", "eval/edge_sigma": "edge_sigma", "eval/edge_f1": "edge_f1",
           "eval/highpass_cross_correlation": "hp_xcorr", "eval/collapsed": "collapsed", "eval/swd": "swd",
           "convergence/cycle_auc": "cycle_auc"}
+SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Monet), paintings, F(painting)."
+INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, for each hypothesis metric (grid score when "
+                     "none is declared). Contrast = (a1b1 - a1b2) - (a2b1 - a2b2); p: Freedman-Lane permutation test "
+                     "(approximate; meaningless with one seed per cell).")
 _COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700"}
 
 
@@ -57,7 +61,7 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
             out.update(running=row["n_running"], missing=row["n_missing"])
         out.update({(_SHORT.get(m, m) if compact else m): _interval(row, m, compact) for m in metrics})
         seconds = row.get(f"{RUN_SECONDS}_mean")
-        out["s/run" if compact else "time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
+        out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -74,8 +78,8 @@ def verdict_rows(report: Report) -> pd.DataFrame:
 def _verdict_facts(v, factors) -> list[tuple[str, str]]:
     others = [f for f in factors if f != v.factor]
     strata = f"within strata of {', '.join(others)}" if others else "no other factor"
-    facts = [("compared", f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
-                          f"(n={v.n_b}), {strata}; predicted: {v.levels[0]} {v.direction}"),
+    facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
+                           f"(n={v.n_b}), {strata}; predicted: {v.levels[0]} {v.direction}")),
              (f"difference ({v.levels[0]} − {v.levels[1]})",
               f"{fmt(v.difference)}, 95% bootstrap CI [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
              ("Hedges' g", fmt(v.hedges_g)),
@@ -107,6 +111,20 @@ def _missing_frame(report: Report) -> pd.DataFrame:
     return m.rename(columns={f: f.rsplit(".", 1)[-1] for f in report.factors})
 
 
+def _sample_rows(report: Report, figures: list[FigureFile]):
+    """(seeds, [(combination label, [figure or None per seed])]) for the grid of final sample images."""
+    from cyclegan.report import combinations
+
+    samples = [f for f in figures if f.kind == "sample"]
+    seeds = list(report.study.seeds)
+    rows = []
+    for levels in combinations(report.study):
+        by_seed = [next((f for f in samples if f.levels == levels and f.seed == s), None) for s in seeds]
+        if any(by_seed):
+            rows.append((label(levels), by_seed))
+    return seeds, rows
+
+
 # -- Markdown --------------------------------------------------------------------------------------------
 
 
@@ -136,7 +154,7 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
             "Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds].", "",
             _md_table(cell_table(report)), "", "Every metric of every cell: `cells.csv`.", ""]
     if report.interactions:
-        out += ["## Interactions", ""]
+        out += ["## Interactions", "", INTERACTIONS_NOTE, ""]
         for it in report.interactions:
             out += [_md_table(_interaction_frame(it)), "", f"_{_interaction_note(it)}_", ""]
     out += ["## Missing and failed runs", ""]
@@ -144,10 +162,12 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
     out += ["## Pictures", ""]
     for f in (f for f in figures if f.kind != "sample"):
         out += [f"### {f.title}", "", f"![{f.title}]({f.file})", "", f.caption, ""]
-    samples = [f for f in figures if f.kind == "sample"]
-    if samples:
-        out += ["### Final sample grids", "", samples[0].caption, ""]
-        out += [f"**{f.title}**\n\n![{f.title}]({f.file})\n" for f in samples]
+    seeds, rows = _sample_rows(report, figures)
+    if rows:
+        out += ["### Final sample grids", "", SAMPLES_NOTE, ""]
+        table = [[name] + [f"![{f.title}]({f.file})" + (f" {f.caption}" if f.caption else "") if f else "—"
+                           for f in by_seed] for name, by_seed in rows]
+        out += [_md_table(pd.DataFrame(table, columns=["combination", *(f"seed {s}" for s in seeds)])), ""]
     return "\n".join(out) + "\n"
 
 
@@ -158,7 +178,7 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px sol
 th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;padding:.4em .8em;margin:.3em 0}
 .loud{border-left-color:#cf222e;background:#ffebe9;font-weight:bold}.v{font-weight:bold;text-transform:uppercase}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
-.grids img{image-rendering:pixelated;max-width:380px}"""
+.grids img{image-rendering:pixelated;width:360px;max-width:none}"""
 
 
 def _verdict_span(word: str) -> str:
@@ -188,10 +208,10 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
         out.append("<p>No hypotheses are declared in the study file.</p>")
     out += ["<h2>What this is based on</h2><ul>"] + [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report.basis.items()]
     out += ["</ul><h2>Comparison table</h2>",
-            "<p>Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds]. "
-            "Every metric of every cell: <a href='cells.csv'>cells.csv</a>.</p>", _html_table(cell_table(report))]
+            ("<p>Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds]. "
+             "Every metric of every cell: <a href='cells.csv'>cells.csv</a>.</p>"), _html_table(cell_table(report))]
     if report.interactions:
-        out.append("<h2>Interactions</h2>")
+        out.append(f"<h2>Interactions</h2><p>{e(INTERACTIONS_NOTE)}</p>")
         for it in report.interactions:
             out += [_html_table(_interaction_frame(it)), f"<p><i>{e(_interaction_note(it))}</i></p>"]
     out.append("<h2>Missing and failed runs</h2>")
@@ -200,12 +220,15 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     for f in (f for f in figures if f.kind != "sample"):
         out += [f"<h3>{e(f.title)}</h3><figure><img src='{e(f.file)}' alt='{e(f.title)}'>",
                 f"<figcaption>{e(f.caption)}</figcaption></figure>"]
-    samples = [f for f in figures if f.kind == "sample"]
-    if samples:
-        out.append(f"<h3>Final sample grids</h3><p>{e(samples[0].caption)}</p><div class='grids'>")
-        out += [f"<figure><img src='{e(f.file)}' alt='{e(f.title)}'><figcaption>{e(f.title)}</figcaption></figure>"
-                for f in samples]
-        out.append("</div>")
+    seeds, rows = _sample_rows(report, figures)
+    if rows:
+        out.append(f"<h3>Final sample grids</h3><p>{e(SAMPLES_NOTE)}</p><table class='grids'><tr><th>combination</th>"
+                   + "".join(f"<th>seed {s}</th>" for s in seeds) + "</tr>")
+        for name, by_seed in rows:
+            cells = [f"<td><img src='{e(f.file)}' alt='{e(f.title)}'>" + (f"<br><small>{e(f.caption)}</small>" if f.caption else "")
+                     + "</td>" if f else "<td>—</td>" for f in by_seed]
+            out.append(f"<tr><th>{e(name)}</th>{''.join(cells)}</tr>")
+        out.append("</table>")
     out.append(f"<p><small>generated {e(report.created)} by cyclegan report</small></p></body></html>")
     return "\n".join(out) + "\n"
 

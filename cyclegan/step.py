@@ -42,10 +42,23 @@ class Networks:
 
 @dataclass(frozen=True)
 class Optimizers:
-    gen_g: keras.optimizers.Optimizer
-    gen_f: keras.optimizers.Optimizer
-    disc_monet: keras.optimizers.Optimizer
-    disc_photo: keras.optimizers.Optimizer
+    """Adam for both generators and Adam for both discriminators.
+
+    The original had four Adams (one per network) with identical settings. Adam's state and update
+    are per variable, so one Adam over G and F together is the same optimizer, and it lets the step
+    take one gradient of the joint generator loss instead of two backward passes over the shared
+    graph (likewise for the two discriminators' independent losses)."""
+
+    generators: keras.optimizers.Optimizer
+    discriminators: keras.optimizers.Optimizer
+
+
+def generator_variables(nets: Networks) -> list:
+    return [*nets.gen_g.trainable_variables, *nets.gen_f.trainable_variables]
+
+
+def discriminator_variables(nets: Networks) -> list:
+    return [*nets.disc_monet.trainable_variables, *nets.disc_photo.trainable_variables]
 
 
 def build_networks(config: RunConfig) -> Networks:
@@ -60,22 +73,19 @@ def build_networks(config: RunConfig) -> Networks:
 
 
 def build_optimizers(config: RunConfig, networks: Networks) -> Optimizers:
-    """Four Adams (the original's), built now so a checkpoint restores their slots at once.
-    Under float16 each is wrapped in a dynamic loss-scale optimizer."""
+    """Built now so a checkpoint restores their slots at once. Under float16 each is wrapped in a
+    dynamic loss-scale optimizer (its own scale: the two losses have different magnitudes)."""
 
-    def adam(lr: float, model: keras.Model) -> keras.optimizers.Optimizer:
+    def adam(lr: float, variables: list) -> keras.optimizers.Optimizer:
         optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=config.optimizer.beta_1)
         if config.train.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
+        optimizer.build(variables)
         return optimizer
 
-    lr_g, lr_d = config.optimizer.lr_generator, config.optimizer.lr_discriminator
     return Optimizers(
-        gen_g=adam(lr_g, networks.gen_g),
-        gen_f=adam(lr_g, networks.gen_f),
-        disc_monet=adam(lr_d, networks.disc_monet),
-        disc_photo=adam(lr_d, networks.disc_photo),
+        generators=adam(config.optimizer.lr_generator, generator_variables(networks)),
+        discriminators=adam(config.optimizer.lr_discriminator, discriminator_variables(networks)),
     )
 
 
@@ -168,11 +178,6 @@ def compute_losses(config: RunConfig, nets: Networks, photo: tf.Tensor, monet: t
     }
 
 
-def _apply(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, scaled_loss: tf.Tensor, model: keras.Model) -> None:
-    variables = model.trainable_variables
-    optimizer.apply(tape.gradient(scaled_loss, variables), variables)
-
-
 def _scale(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
     """Loss scaling for float16 (a no-op for other optimizers)."""
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
@@ -183,20 +188,17 @@ def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers) -> Call
     fused = config.train.fused_generator_calls
     share = fused and encoder_is_shareable(config.generator)
 
+    gen_vars, disc_vars = generator_variables(nets), discriminator_variables(nets)
+
     def step(photo: tf.Tensor, monet: tf.Tensor) -> dict[str, tf.Tensor]:
         with tf.GradientTape(persistent=True) as tape:
             out = forward_fused(nets, photo, monet, share_encoder=share) if fused else forward_plain(nets, photo, monet)
             metrics = compute_losses(config, nets, photo, monet, out, fused)
-            scaled = {
-                "gen_g": _scale(opts.gen_g, metrics["loss/generator_total"]),
-                "gen_f": _scale(opts.gen_f, metrics["loss/generator_total"]),
-                "disc_monet": _scale(opts.disc_monet, metrics["loss/disc_monet"]),
-                "disc_photo": _scale(opts.disc_photo, metrics["loss/disc_photo"]),
-            }
-        _apply(opts.gen_g, tape, scaled["gen_g"], nets.gen_g)
-        _apply(opts.gen_f, tape, scaled["gen_f"], nets.gen_f)
-        _apply(opts.disc_monet, tape, scaled["disc_monet"], nets.disc_monet)
-        _apply(opts.disc_photo, tape, scaled["disc_photo"], nets.disc_photo)
+            gen_loss = _scale(opts.generators, metrics["loss/generator_total"])
+            # Each discriminator's loss depends on its own variables only: the sum's gradient is theirs.
+            disc_loss = _scale(opts.discriminators, metrics["loss/disc_monet"] + metrics["loss/disc_photo"])
+        opts.generators.apply(tape.gradient(gen_loss, gen_vars), gen_vars)
+        opts.discriminators.apply(tape.gradient(disc_loss, disc_vars), disc_vars)
         del tape
         return metrics
 

@@ -97,7 +97,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     state = _State()
     checkpoint = tf.train.Checkpoint(
         gen_g=nets.gen_g, gen_f=nets.gen_f, disc_monet=nets.disc_monet, disc_photo=nets.disc_photo,
-        opt_gen_g=opts.gen_g, opt_gen_f=opts.gen_f, opt_disc_monet=opts.disc_monet, opt_disc_photo=opts.disc_photo,
+        opt_generators=opts.generators, opt_discriminators=opts.discriminators,
         step=state.step, mini_epoch=state.mini_epoch,
     )
     manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=config.train.keep_checkpoints)

@@ -58,8 +58,8 @@ def _matches(cell, spec) -> bool:
 def planted(levels: dict, seed: int) -> dict[str, float]:
     """Final metrics of a cell, a pure function of its levels and seed (the test's ground truth)."""
     rng = np.random.default_rng(zlib.crc32(f"{sorted(levels.items())}{seed}".encode()))
-    none, patch, resize = levels["generator.norm"] == "none", levels["discriminator.output"] == "patch", \
-        levels["generator.upsample"] == "resize_conv"
+    none, patch = levels.get("generator.norm") == "none", levels.get("discriminator.output") == "patch"
+    resize = levels.get("generator.upsample") == "resize_conv"
     return {
         "eval/grid_score": 1.0 + 3.0 * none + 0.1 * seed + 0.02 * rng.standard_normal(),
         "eval/edge_sigma": 1.0 + 2.0 * patch + 0.1 * seed + 0.02 * rng.standard_normal(),
@@ -311,3 +311,28 @@ def test_cli_report_writes_files_and_fails_in_one_line(tmp_path, fabricated, mon
     assert bad.exit_code == 2 and "error: no MLflow store" in bad.output and "Traceback" not in bad.output
     wrong = runner.invoke(main, ["report", str(study.path), "--runs-dir", str(runs_dir), "--format", "pdf"])
     assert wrong.exit_code == 2 and "--format" in wrong.output
+
+
+def test_study_whose_runs_all_failed_still_reports_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = {"name": "allfail", "base": {"data": {"root": str(tmp_path / "nodata"), "image_size": IMG, "holdout": 4},
+                                        "train": {"sample_images": 2}},
+            "factors": {"generator.norm": ["instance", "none"]}, "seeds": [0, 1], "hypotheses": HYPOTHESES[:1]}
+    path = tmp_path / "allfail.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    study = load_study(path)
+    runs_dir = tmp_path / "runs"
+    tracker = Tracker(runs_dir)
+    exp = tracker.experiment_id(study.name)
+    parent = tracker.parent_run(exp, study.name)
+    for cell in study.cells:
+        _log_cell(tracker, exp, parent, study, cell, tmp_path / "stage", "FAILED")
+    result = make_report(study, runs_dir, machine="m")
+    assert result.out_dir == runs_dir / "allfail" / "report"  # the default place
+    assert [v.verdict for v in result.report.verdicts] == ["inconclusive"]
+    assert "fewer than 2 runs in an arm" in result.report.verdicts[0].rule
+    assert len(result.report.missing) == 4 and set(result.report.missing["state"]) == {"FAILED"}
+    assert result.report.interactions == []  # one factor: no pair
+    assert {f.kind for f in result.figures} == {"sample"}  # no finished run: no spectra, curves or evidence
+    md = (result.out_dir / "report.md").read_text()
+    assert md.count("ResourceExhaustedError: OOM") == 4 and "hunter2" not in md
