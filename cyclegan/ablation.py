@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from cyclegan.ablation_queue import CellQueue, Heartbeat, QueueSettings, open_storage
+from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.study import Study
 from cyclegan.tracking import SEED_TAG, CellTracker, Tracker, mask_credentials
 
@@ -90,7 +91,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
     trained = 0
     bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
     _refresh(bar, queue)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         while True:
             queue.reap_dead_workers()
             claimed = queue.claim()
@@ -106,6 +107,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
             run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
                                        run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
             queue.set_attr(trial_id, "mlflow_run_id", run_id)
+            queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
             _refresh(bar, queue)
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:
@@ -133,13 +135,14 @@ def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, setting
                           overrides: tuple[str, ...], progress: bool) -> None:
     """N local workers, one per GPU when there are GPUs (round-robin over ``CUDA_VISIBLE_DEVICES``)."""
     gpus = _gpu_ids()
-    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(study.path), "--storage", paths.storage_url,
+    # The storage URL goes through the environment: it may hold a password, and argv is public.
+    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(study.path),
                "--runs-dir", str(paths.runs_dir), "--no-progress",
                "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
                *[arg for text in overrides for arg in ("--set", text)]]
     processes = []
     for index in range(workers):
-        env = dict(os.environ)
+        env = {**os.environ, "CYCLEGAN_STORAGE": paths.storage_url}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
         processes.append(subprocess.Popen(command, env=env))
@@ -178,24 +181,6 @@ def _refresh(bar: tqdm, queue: CellQueue) -> None:
     bar.n = counts["done"]
     bar.set_postfix(running=counts["running"], waiting=counts["waiting"], failed=counts["failed"], refresh=False)
     bar.refresh()
-
-
-class _sigterm_as_interrupt:
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C: the cell is requeued."""
-
-    def __enter__(self):
-        # Only the main thread may install handlers (tests and notebooks may call from others).
-        self._installed = threading.current_thread() is threading.main_thread()
-        if self._installed:
-            self._previous = signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    def __exit__(self, *exc):
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 def _say(text: str, enabled: bool) -> None:

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import (
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
 from optuna.trial import TrialState
 
 from cyclegan.errors import CycleganError

@@ -15,6 +15,7 @@ import click
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 
 class _ExpectedErrors(click.Group):
@@ -30,6 +31,10 @@ class _ExpectedErrors(click.Group):
                 raise
             click.secho(f"error: {err}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            # The trainer has written a checkpoint and the ablation has requeued its cell.
+            click.secho("interrupted: progress is checkpointed; run the same command again to resume", fg="yellow", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_ExpectedErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -216,9 +221,10 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_jso
 
 _runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
                                 show_default=True, help="Where runs, checkpoints and the default stores live.")
-_storage_option = click.option("--storage", default=None, metavar="URL",
+_storage_option = click.option("--storage", default=None, metavar="URL", envvar="CYCLEGAN_STORAGE", show_envvar=True,
                                help="Optuna storage shared by the workers: sqlite:///FILE (default RUNS_DIR/optuna.db) "
-                                    "or postgresql://user:pass@host/db for several machines.")
+                                    "or postgresql://user:pass@host/db for several machines. Prefer the environment "
+                                    "variable for URLs with a password: command lines are visible to other users.")
 _heartbeat_option = click.option("--heartbeat", default=30, show_default=True, type=click.IntRange(min=1),
                                  help="Seconds between a running cell's heartbeats.")
 _grace_option = click.option("--grace", default=120, show_default=True, type=click.IntRange(min=2),
@@ -277,6 +283,42 @@ def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, ru
     study = load_study(experiment, overrides)
     trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=_queue_settings(heartbeat, grace), progress=progress)
     click.echo(f"worker done: trained {trained} cell(s)")
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trials", default=None, type=click.IntRange(min=0),
+              help="Trials to ADD to the study (default: the file's `trials`); 0 only summarises.")
+@_set_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Local worker processes sharing the trials (one per GPU when GPUs are visible).")
+@_storage_option
+@_runs_dir_option
+@_heartbeat_option
+@_grace_option
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--worker-index", default=None, type=click.IntRange(min=1), hidden=True,
+              help="Set by `--workers N` for its processes: run trials only, no summary.")
+def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], workers: int, storage: str | None,
+         runs_dir: Path, heartbeat: int, grace: int, progress: bool, worker_index: int | None) -> None:
+    """Search EXPERIMENT's hyper-parameters with Optuna; running it again adds trials to the same study."""
+    from cyclegan.ablation import StudyPaths
+    from cyclegan.tune import run_trials, run_tune
+    from cyclegan.tune_space import load_tune_spec
+
+    spec = load_tune_spec(experiment, overrides)
+    paths = StudyPaths.default(runs_dir, storage)
+    count = spec.trials if trials is None else trials
+    if worker_index is not None:
+        states = run_trials(spec, paths, trials=count, settings=_queue_settings(heartbeat, grace),
+                            worker_index=worker_index, progress=progress)
+        click.echo(f"tune worker {worker_index} done: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+        return
+    summary = run_tune(spec, paths, trials=count, workers=workers, settings=_queue_settings(heartbeat, grace),
+                       overrides=overrides, progress=progress)
+    click.echo(summary.text())
+    if summary.best_number is None:
+        sys.exit(1)
 
 
 @main.command()

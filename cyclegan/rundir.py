@@ -67,7 +67,13 @@ class RunDir:
         return self.models / f"{name}.keras"
 
     def claim(self, config: RunConfig) -> None:
-        """Write ``config.yaml``, or check that an existing one describes the same run.
+        """Check :meth:`check_compatible`, then write ``config.yaml``."""
+        self.check_compatible(config)
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_file, config.to_yaml())
+
+    def check_compatible(self, config: RunConfig) -> None:
+        """Refuse a directory whose ``config.yaml`` describes another run.
 
         Resuming a directory that was made for another config would silently mix two experiments,
         so any difference outside :data:`RESUMABLE_CHANGES` is an error listing the keys."""
@@ -84,8 +90,6 @@ class RunDir:
                     f"{self.root} belongs to a different config; refusing to resume into it:\n{lines}\n"
                     "Use another --run-dir, or the saved config."
                 )
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config_file, config.to_yaml())
 
     def read_history(self) -> pd.DataFrame:
         if not self.history_file.exists():

@@ -32,6 +32,7 @@ from cyclegan.trainer import Callback, MiniEpochRecord, RunResult
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"  # opens on the runs table, not the GenAI overview
 ROLE_TAG, STUDY_TAG, CELL_TAG, SEED_TAG = "role", "study", "cell", "seed"
+TRIAL_TAG = "trial"  # a tuning trial's Optuna number (cyclegan.tune)
 FAILURE_TAG = "failure_reason"
 SAMPLES_KEY = "samples"
 _NOT_METRICS = {"mini_epoch", "step"}
@@ -159,6 +160,26 @@ class Tracker:
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    # -- tuning trials (cyclegan.tune) --------------------------------------------------------
+
+    def trial_run(self, experiment_id: str, parent_id: str, *, study: str, trial: int, config: RunConfig,
+                  tags: dict[str, str] | None = None) -> str:
+        """A tuning trial's child run (``role=trial``, ``trial`` = its Optuna number), with the
+        flattened config as params. Always a new run: a retried trial is a new Optuna trial."""
+        all_tags = {ROLE_TAG: "trial", STUDY_TAG: study, TRIAL_TAG: str(trial), "mlflow.parentRunId": parent_id, **(tags or {})}
+        run_id = self.client.create_run(experiment_id, run_name=f"trial-{trial}", tags=all_tags).info.run_id
+        params = [Param(k, str(v)) for k, v in sorted(config.flat().items())]
+        for start in range(0, len(params), 100):  # MLflow's batch limit
+            self.client.log_batch(run_id, params=params[start:start + 100])
+        return run_id
+
+    def run_status(self, run_id: str) -> str | None:
+        """``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``; None when there is no such run."""
+        try:
+            return self.client.get_run(run_id).info.status
+        except MlflowException:
+            return None
 
     # -- reading, for the report ------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from cyclegan.pipeline import (
     training_dataset,
 )
 from cyclegan.rundir import RunDir, flat_row
+from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.step import (
     STEP_METRICS,
     Networks,
@@ -78,27 +79,37 @@ class Callback:
 
 @dataclass
 class _State:
-    """Checkpointed progress counters (tf.Variables so tf.train.Checkpoint saves them)."""
+    """Checkpointed progress (tf.Variables, so tf.train.Checkpoint saves them). ``partial_sums``
+    and ``partial_steps`` hold the running means of an interrupted mini-epoch, so it resumes
+    where it stopped and its history row still averages every one of its steps."""
 
     step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False, name="step"))
     mini_epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False, name="mini_epoch"))
+    partial_steps: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False, name="partial_steps"))
+    partial_sums: tf.Variable = field(
+        default_factory=lambda: tf.Variable(tf.zeros(len(STEP_METRICS), tf.float64), trainable=False, name="partial_sums")
+    )
 
 
 def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True) -> RunResult:
-    """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring."""
+    """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
+
+    Ctrl-C or SIGTERM writes a checkpoint at the current step and re-raises KeyboardInterrupt."""
     run = RunDir(Path(run_dir))
-    run.claim(config)
+    run.check_compatible(config)
     device.configure(config.train.precision)
     keras.utils.set_random_seed(config.train.seed)
-
+    # Everything that can fail on bad input fails here, before the run directory is written.
     split = prepare_split(config.data, config.train.batch_size)
-    nets = build_networks(config)  # fails here, before any step, when the encoder weights are missing
+    nets = build_networks(config)
     opts = build_optimizers(config, nets)
+    run.claim(config)
+
     state = _State()
     checkpoint = tf.train.Checkpoint(
         gen_g=nets.gen_g, gen_f=nets.gen_f, disc_monet=nets.disc_monet, disc_photo=nets.disc_photo,
         opt_generators=opts.generators, opt_discriminators=opts.discriminators,
-        step=state.step, mini_epoch=state.mini_epoch,
+        step=state.step, mini_epoch=state.mini_epoch, partial_steps=state.partial_steps, partial_sums=state.partial_sums,
     )
     manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=config.train.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -109,7 +120,8 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
         callback.on_run_start(run, config, resumed_from)
 
     loop = _Loop(config, run, split, nets, make_train_step(config, nets, opts), state, manager, callbacks, progress)
-    final_metrics = {**loop.run(), **convergence_figures(run)}
+    with sigterm_as_interrupt():
+        final_metrics = {**loop.run(), **convergence_figures(run)}
     _save_generators(run, nets)
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
@@ -134,47 +146,59 @@ class _Loop:
         self.translate_f = Translator(nets.gen_f)
 
     def run(self) -> dict[str, float]:
-        train = self.config.train
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            if int(self.state.step.numpy()) > self._saved_step():
+                self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+            raise
+
+    def _saved_step(self) -> int:
+        latest = self.manager.latest_checkpoint
+        return int(latest.rsplit("-", 1)[1]) if latest else -1
+
+    def _run(self) -> dict[str, float]:
+        train, state = self.config.train, self.state
         last_row: dict[str, float] = {}
-        start_step = int(self.state.step.numpy())
-        batches = iter(training_dataset(self.split, self.config.data, train, start_step=start_step))
-        for mini_epoch in range(int(self.state.mini_epoch.numpy()) + 1, train.mini_epochs + 1):
+        batches = iter(training_dataset(self.split, self.config.data, train, start_step=int(state.step.numpy())))
+        for mini_epoch in range(int(state.mini_epoch.numpy()) + 1, train.mini_epochs + 1):
             started = time.perf_counter()
-            sums = dict.fromkeys(STEP_METRICS, 0.0)
-            bar = tqdm(range(self.steps_per_mini_epoch), desc=f"mini-epoch {mini_epoch}/{train.mini_epochs}",
+            done = int(state.partial_steps.numpy())
+            bar = tqdm(range(done, self.steps_per_mini_epoch), desc=f"mini-epoch {mini_epoch}/{train.mini_epochs}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
             for _ in bar:
                 photo, monet = next(batches)
                 values = {k: float(v) for k, v in self.step_fn(photo, monet).items()}
-                self.state.step.assign_add(1)
-                self._check_finite(values)
-                for key in sums:
-                    sums[key] += values[key]
+                self._check_finite(values, state.step.numpy() + 1)
+                state.partial_sums.assign_add([values[k] for k in STEP_METRICS])
+                state.partial_steps.assign_add(1)
+                state.step.assign_add(1)
                 bar.set_postfix({"cycle": f"{values['loss/cycle']:.3f}", "G": f"{values['loss/gen_g']:.3f}",
                                  "D": f"{values['loss/disc_monet']:.3f}"}, refresh=False)
-            self.state.mini_epoch.assign(mini_epoch)
-            row = {"mini_epoch": mini_epoch, "step": int(self.state.step.numpy()),
-                   "seconds": time.perf_counter() - started}
-            row.update({k: v / self.steps_per_mini_epoch for k, v in sums.items()})
+            row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started}
+            row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist()))
+            state.mini_epoch.assign(mini_epoch)
+            state.partial_steps.assign(0)
+            state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             is_last = mini_epoch == train.mini_epochs
             if is_last or (self.config.eval.every and mini_epoch % self.config.eval.every == 0):
                 row.update(self._evaluate(save_outputs=is_last))
             grid_path = self._write_sample_grid(mini_epoch)
             self.run_dir.append_history(row)
             if is_last or mini_epoch % train.checkpoint_every == 0:
-                self.manager.save(checkpoint_number=mini_epoch)
+                self.manager.save(checkpoint_number=row["step"])
             last_row = row
             record = MiniEpochRecord(mini_epoch, row["step"], row, grid_path)
             for callback in self.callbacks:
                 callback.on_mini_epoch_end(record)
         return last_row or self._completed_row()
 
-    def _check_finite(self, values: dict[str, float]) -> None:
+    def _check_finite(self, values: dict[str, float], step: int) -> None:
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             name, value = next(iter(bad.items()))
             raise NonFiniteLossError(
-                f"run {self.run_dir.root}: step {int(self.state.step.numpy())}: {name} = {value} "
+                f"run {self.run_dir.root}: step {step}: {name} = {value} "
                 f"(non-finite: {', '.join(bad)}); the last good checkpoint is kept: {self.manager.latest_checkpoint}"
             )
 
@@ -221,4 +245,3 @@ def _save_generators(run: RunDir, nets: Networks) -> None:
         tmp = target.with_name(f".{target.stem}.tmp.keras")
         model.save(tmp)
         tmp.replace(target)  # a crash mid-save never leaves a broken model under the final name
-

@@ -15,12 +15,17 @@ from cyclegan.pipeline import load_images
 
 
 class Translator:
-    """Batched, compiled inference with one generator: float32 (N, S, S, 3) in [0, 1] -> same shape."""
+    """Batched inference with one generator: float32 (N, S, S, 3) in [0, 1] -> same shape.
+
+    Eager on purpose: per-op overhead is microseconds next to the convolutions, and compiling a
+    function per generator would retrace for every run of a study."""
 
     def __init__(self, generator: keras.Model, batch_size: int = 16):
         self.generator = generator
         self.batch_size = batch_size
-        self._call = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+
+    def _call(self, images: tf.Tensor) -> tf.Tensor:
+        return self.generator(images, training=False)
 
     @property
     def image_size(self) -> int:

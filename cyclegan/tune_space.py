@@ -142,7 +142,7 @@ class Objective(BaseModel):
 
     metric: str
     direction: Literal["minimize", "maximize"]
-    penalties: tuple[Penalty, ...] = ()
+    penalties: list[Penalty] = Field(default_factory=list)
 
     def metrics(self) -> tuple[str, ...]:
         return (self.metric, *(p.metric for p in self.penalties))

@@ -86,8 +86,11 @@ def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tr
     assert queue.enqueue_missing() == 4
     command = [sys.executable, "-m", "cyclegan.cli", "worker", str(path), "--runs-dir", str(paths.runs_dir),
                "--no-progress", "--heartbeat", "1", "--grace", "4"]
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]  # files, not pipes: an unread pipe blocks a chatty worker
+    workers = [subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
+    for worker in workers:
+        worker.wait(timeout=600)
+    outputs = [log.read_text() for log in logs]
     assert [w.returncode for w in workers] == [0, 0], outputs
     trained = [int(out.split("trained ")[1].split()[0]) for out in outputs]
     assert sum(trained) == 4 and all(n >= 1 for n in trained), trained

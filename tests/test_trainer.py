@@ -36,7 +36,7 @@ def test_two_mini_epoch_run_writes_everything(tiny_config, tmp_path):
     assert run.sample_grid(1).exists() and run.sample_grid(2).exists()
     grid = tf.io.decode_png(tf.io.read_file(str(run.sample_grid(2)))).numpy()
     assert grid.shape == (4 * 32, 2 * 32, 3)  # photos, G(photos), paintings, F(paintings) x 2 samples
-    assert tf.train.latest_checkpoint(str(run.checkpoints)).endswith("ckpt-2")
+    assert tf.train.latest_checkpoint(str(run.checkpoints)).endswith("ckpt-4")  # numbered by step
     assert len(list(run.eval_outputs.glob("*.png"))) == 4
     assert build_config(__import__("yaml").safe_load(run.config_file.read_text())) == tiny_config
     generator = load_generator(run.generator_file("gen_photo2monet"))
@@ -86,8 +86,8 @@ def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp
     monkeypatch.setattr(losses, "l1", lambda a, b: real_l1(a, b) * float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss/cycle = nan") as err:
         train(config, tmp_path / "run", progress=False)
-    assert "ckpt-1" in str(err.value)
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-1")
+    assert "ckpt-2" in str(err.value)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
 def test_run_dir_of_another_config_is_refused(tiny_tree, tiny_config, tmp_path):

@@ -1,0 +1,195 @@
+"""What survives what: signals, killed processes, dead workers, broken checkpoint writes.
+
+The distributed test runs against PostgreSQL when CYCLEGAN_TEST_POSTGRES_URL is set (.ci/run
+starts a server on 127.0.0.1), otherwise against the local SQLite storage.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+from mlflow.tracking import MlflowClient
+
+import cyclegan.trainer
+from cyclegan.ablation import StudyPaths
+from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
+from cyclegan.config import build_config
+from cyclegan.study import load_study
+from cyclegan.trainer import train
+
+pytestmark = pytest.mark.slow
+FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
+CLI = [sys.executable, "-m", "cyclegan.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _local_tracking(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def _start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Output goes to a file: a pipe nobody reads blocks a chatty process once its buffer fills."""
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"process ended (status {process.returncode}) before {what}: {log.read_text() if log else ''}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}: {log.read_text()[-3000:] if log else ''}")
+
+
+def _study(tmp_path: Path, tiny_tree: dict, *, factors: dict, seeds, mini_epochs: int, steps: int, checkpoint_every: int = 1) -> Path:
+    base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": mini_epochs, "steps_per_mini_epoch": steps,
+                                   "checkpoint_every": checkpoint_every}}
+    path = tmp_path / "study.yaml"
+    # A unique name: a PostgreSQL storage outlives the test's temporary folder.
+    path.write_text("# reliability test study\n" + yaml.safe_dump({"name": f"rel-{tmp_path.name}", "base": base, "factors": factors,
+                                                                    "seeds": list(seeds), "hypotheses": []}))
+    return path
+
+
+def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypatch):
+    tiny_tree["train"].update(mini_epochs=2, steps_per_mini_epoch=4, checkpoint_every=1)
+    config = build_config(tiny_tree)
+    straight = pd.read_csv(train(config, tmp_path / "straight", progress=False).run_dir.history_file)
+
+    real_dataset = cyclegan.trainer.training_dataset
+
+    def interrupted_dataset(*args, **kwargs):
+        for count, batch in enumerate(real_dataset(*args, **kwargs)):
+            if count == 6:  # inside mini-epoch 2, after two of its four steps
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(cyclegan.trainer, "training_dataset", interrupted_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    latest = tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints"))
+    assert latest.endswith("ckpt-6")  # written at the interrupt, not only at the mini-epoch's end
+    monkeypatch.setattr(cyclegan.trainer, "training_dataset", real_dataset)
+    result = train(config, tmp_path / "resumed", progress=False)
+    assert (result.resumed_from, result.steps) == (1, 8)
+    resumed = pd.read_csv(result.run_dir.history_file)
+    assert list(resumed["step"]) == [4, 8]
+    # The second mini-epoch's means cover all four of its steps: equal to the uninterrupted run.
+    for column in ("loss/cycle", "loss/gen_g", "acc/d_monet_real"):
+        np.testing.assert_allclose(resumed[column], straight[column], rtol=1e-3, atol=1e-5, err_msg=column)
+
+
+def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp_path, monkeypatch):
+    tiny_tree["train"].update(mini_epochs=2, checkpoint_every=1)
+    config = build_config(tiny_tree)
+    real_write = tf.train.Checkpoint._write
+    calls = {"n": 0}
+
+    def crashing_write(self, file_prefix, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second save dies after writing part of its files
+            Path(f"{file_prefix}.index").write_bytes(b"partial")
+            raise OSError("disk full (simulated)")
+        return real_write(self, file_prefix, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", crashing_write)
+    with pytest.raises(OSError, match="simulated"):
+        train(config, tmp_path / "run", progress=False)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", real_write)
+    result = train(config, tmp_path / "run", progress=False)
+    assert (result.resumed_from, result.steps) == (1, 4)
+
+
+def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path):
+    tiny_tree["train"].update(mini_epochs=3, steps_per_mini_epoch=150, checkpoint_every=1)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(tiny_tree))
+    run_dir = tmp_path / "run"
+    command = [*CLI, "train", str(config_file), "--run-dir", str(run_dir), "--no-progress"]
+    log = tmp_path / "train.log"
+    process = _start(command, log)
+    _wait_for(lambda: (run_dir / "history.csv").exists(), 300, "the first mini-epoch", process, log)
+    time.sleep(1.5)  # inside mini-epoch 2
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    output = log.read_text()
+    assert process.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    step = int(tf.train.latest_checkpoint(str(run_dir / "checkpoints")).rsplit("-", 1)[1])
+    assert 150 < step < 300  # a checkpoint at the moment of the signal, mid mini-epoch 2
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resumed from mini-epoch 1" in done.stdout
+    assert list(pd.read_csv(run_dir / "history.csv")["step"]) == [150, 300, 450]
+
+
+def test_sigkill_mid_run_resumes_into_the_same_mlflow_run(tiny_tree, tmp_path):
+    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch"]}, seeds=[0], mini_epochs=4, steps=60,
+                  checkpoint_every=2)
+    runs_dir = tmp_path / "runs"
+    command = [*CLI, "ablate", str(path), "--runs-dir", str(runs_dir), "--no-progress", "--heartbeat", "1", "--grace", "4"]
+    study = load_study(path)
+    cell_dir = StudyPaths.default(runs_dir, None).cell_dir(study, study.cells[0].cell_id)
+    log = tmp_path / "ablate.log"
+    process = _start(command, log)
+    # Killed after mini-epoch 3 is logged but before its checkpoint (every 2): it is trained again, logged once.
+    _wait_for(lambda: (cell_dir / "history.csv").exists() and len(pd.read_csv(cell_dir / "history.csv")) >= 3,
+              600, "three mini-epochs", process, log)
+    process.kill()
+    process.wait()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = MlflowClient(f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name(study.name)
+    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("role") == "cell"]
+    assert len(children) == 1 and children[0].info.status == "FINISHED"
+    for key in ("loss/cycle", "eval/grid_score"):
+        steps = [m.step for m in client.get_metric_history(children[0].info.run_id, key)]
+        assert sorted(steps) == [1, 2, 3, 4], (key, steps)  # none missing, none twice
+    assert list(pd.read_csv(cell_dir / "history.csv")["mini_epoch"]) == [1, 2, 3, 4]
+
+
+def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tmp_path):
+    storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or f"sqlite:///{(tmp_path / 'runs' / 'optuna.db').resolve()}"
+    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch", "scalar"]}, seeds=[0, 1], mini_epochs=2, steps=40)
+    study = load_study(path)
+    queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
+    queue.enqueue_missing()
+    env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
+    command = [*CLI, "worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
+    victim_log, survivor_log = tmp_path / "victim.log", tmp_path / "survivor.log"
+    victim = _start(command, victim_log, env)
+    survivor = _start(command, survivor_log, env)
+
+    def victim_is_training() -> bool:
+        return any(t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                   for t in queue.storage.get_all_trials(queue._study_id))
+
+    _wait_for(victim_is_training, 300, "the victim to claim a cell", victim, victim_log)
+    time.sleep(2.0)
+    victim.kill()
+    victim.wait()
+    survivor.wait(timeout=900)
+    assert survivor.returncode == 0, survivor_log.read_text()
+    trials = queue.storage.get_all_trials(queue._study_id)
+    completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
+    assert completed == Counter({c.cell_id: 1 for c in study.cells})  # every cell exactly once
+    dead = [t for t in trials if t.state.name == "FAIL"]
+    assert len(dead) == 1 and dead[0].user_attrs["worker"].endswith(f":{victim.pid}")
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
+    assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
+    assert retried[0].user_attrs["cell"] == dead[0].user_attrs["cell"]

@@ -1,0 +1,363 @@
+"""Hyper-parameter tuning: the tune file's validation, the objective and pruning rules, and tiny
+studies end to end (trials, MLflow layout, best overrides, continuing, workers, dead-worker retry)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+import cyclegan.trainer
+from cyclegan.ablation import StudyPaths
+from cyclegan.ablation_queue import QueueSettings, open_storage
+from cyclegan.config import (
+    ConfigError,
+    build_config,
+    flatten,
+    parse_override,
+    set_dotted,
+)
+from cyclegan.trainer import MiniEpochRecord, NonFiniteLossError
+from cyclegan.tune import (
+    GuardedPruner,
+    TrialPruning,
+    open_tune_study,
+    run_trials,
+    run_tune,
+    summarize,
+)
+from cyclegan.tune_space import load_tune_spec, nested, objective_value, set_options
+
+FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
+SPACE = {
+    "optimizer.lr_generator": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+    "loss.lambda_cycle": {"type": "float", "low": 2.0, "high": 20.0},
+    "loss.adversarial": {"type": "categorical", "choices": ["bce", "lsgan"]},
+    "discriminator.base_filters": {"type": "int", "low": 8, "high": 16, "step": 8},
+}
+OBJECTIVE = {"metric": "eval/swd", "direction": "minimize",
+             "penalties": [{"metric": "eval/grid_score", "weight": 10, "above": 1.0}]}
+# Every trial completes: the pruning rules have tests of their own. (At 32x32 after 2 steps the
+# outputs are near-constant, which the collapse indicator rightly calls collapsed.)
+NO_PRUNING = {"type": "none", "warmup_mini_epochs": 0, "prune_collapsed": False}
+
+
+@pytest.fixture(autouse=True)
+def _local_tracking(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def _tune_file(tmp_path: Path, base: dict, *, space=None, objective=None, pruner=None, trials=3, **extra) -> Path:
+    spec = {"name": "tiny", "base": base, "search_space": space or SPACE, "objective": objective or OBJECTIVE,
+            "trials": trials, "sampler": {"seed": 0, "startup_trials": 2}, "pruner": pruner or NO_PRUNING, **extra}
+    path = tmp_path / "tiny_tune.yaml"
+    path.write_text("# tiny test tuning study\n" + yaml.safe_dump(spec))
+    return path
+
+
+def _tiny_base(tiny_tree: dict) -> dict:
+    return {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 2, "steps_per_mini_epoch": 1}}
+
+
+def _trials(paths: StudyPaths, name: str = "tiny"):
+    storage = open_storage(paths.storage_url, FAST_QUEUE)
+    return sorted(storage.get_all_trials(storage.get_study_id_from_name(name)), key=lambda t: t.number)
+
+
+def _mlflow_runs(paths: StudyPaths, name: str = "tiny"):
+    client = MlflowClient(f"sqlite:///{(paths.runs_dir / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name(name)
+    return client, experiment, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def _record(mini_epoch: int, **metrics: float) -> MiniEpochRecord:
+    return MiniEpochRecord(mini_epoch, mini_epoch, {"eval/grid_score": 0.0, "eval/collapsed": 0.0, **metrics}, Path("unused.png"))
+
+
+# -- the tune file ------------------------------------------------------------------------------
+
+
+def test_shipped_tune_file_is_valid():
+    spec = load_tune_spec(Path(__file__).parents[1] / "experiments" / "tune.yaml")
+    assert spec.name == "tune" and spec.base.data.image_size == 64 and spec.trials >= 1
+    assert {"optimizer.lr_generator", "optimizer.lr_discriminator", "loss.lambda_cycle", "loss.lambda_identity",
+            "loss.adversarial", "discriminator.base_filters"} <= set(spec.space)
+    assert spec.objective.metric == "eval/swd" and spec.objective.direction == "minimize"
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"loss.lamda_cycle": {"type": "float", "low": 1, "high": 2}}, ["search_space.loss.lamda_cycle", "did you mean 'loss.lambda_cycle'"]),
+    ({"loss.lambda_cycle": {"type": "uniform", "low": 1, "high": 2}}, ["search_space.loss.lambda_cycle.type", "'uniform'"]),
+    ({"loss.lambda_cycle": {"low": 1, "high": 2}}, ["search_space.loss.lambda_cycle.type", "unknown distribution"]),
+    ({"loss.lambda_cycle": {"type": "float", "lo": 1, "high": 2}}, ["search_space.loss.lambda_cycle", "lo: unknown key", "'low'"]),
+    ({"loss.lambda_cycle": {"type": "float", "low": 5, "high": 1}}, ["search_space.loss.lambda_cycle", "must be below high"]),
+    ({"optimizer.lr_generator": {"type": "float", "low": 0, "high": 1e-3, "log": True}}, ["search_space.optimizer.lr_generator", "log: true needs low > 0"]),
+    ({"loss.lambda_cycle": {"type": "float", "low": -1, "high": 2}}, ["search_space.loss.lambda_cycle", "greater than or equal to 0"]),
+    ({"discriminator.base_filters": {"type": "float", "low": 16, "high": 64}}, ["search_space.discriminator.base_filters", "valid integer"]),
+    ({"loss.adversarial": {"type": "categorical", "choices": ["bce", "hinge"]}}, ["search_space.loss.adversarial", "hinge"]),
+    ({"train.seed": {"type": "int", "low": 0, "high": 3}}, ["search_space.train.seed", "replication"]),
+])
+def test_search_space_errors_name_the_file_and_key(tmp_path, entry, expected):
+    path = _tune_file(tmp_path, {}, space=entry)
+    with pytest.raises(ConfigError) as err:
+        load_tune_spec(path)
+    message = str(err.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"objective": {"metric": "eval/swdd", "direction": "minimize"}}, ["objective.metric", "did you mean 'eval/swd'"]),
+    ({"objective": {"metric": "convergence/cycle_auc", "direction": "minimize"}}, ["objective.metric", "only when a run has ended"]),
+    ({"objective": {**OBJECTIVE, "penalties": [{"metric": "eval/grid", "weight": 1}]}}, ["objective.penalties[0].metric", "eval/grid"]),
+    ({"objective": {"metric": "eval/swd", "direction": "down"}}, ["objective.direction", "minimize"]),
+    ({"pruner": {"type": "median", "warmup": 2}}, ["pruner.warmup: unknown key", "warmup_mini_epochs"]),
+    ({"trails": 3}, ["trails: unknown key", "'trials'"]),
+])
+def test_objective_and_settings_errors_name_the_key(tmp_path, change, expected):
+    path = _tune_file(tmp_path, {})
+    tree = {**yaml.safe_load(path.read_text()), **change}
+    path.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError) as err:
+        load_tune_spec(path)
+    for fragment in expected:
+        assert fragment in str(err.value), str(err.value)
+
+
+def test_set_of_a_searched_key_is_refused_and_choices_are_typed(tmp_path):
+    # PyYAML reads an unquoted 1e-4 (no dot) as text, as it does "1e-4" here; the config reads it as a number.
+    path = _tune_file(tmp_path, {}, space={**SPACE, "optimizer.beta_1": {"type": "categorical", "choices": ["5e-1", 0.9]}})
+    with pytest.raises(ConfigError, match="loss.lambda_cycle=... is searched"):
+        load_tune_spec(path, ["loss.lambda_cycle=3"])
+    spec = load_tune_spec(path, ["train.mini_epochs=3"])
+    assert spec.base.train.mini_epochs == 3
+    assert spec.space["optimizer.beta_1"].choices == (0.5, 0.9)  # typed as the config reads them
+
+
+def test_objective_value_adds_penalties_in_the_worse_direction(tmp_path):
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    objective = spec.objective
+    assert objective_value(objective, {"eval/swd": 5.0, "eval/grid_score": 0.5}) == 5.0  # under the threshold
+    assert objective_value(objective, {"eval/swd": 5.0, "eval/grid_score": 3.0}) == pytest.approx(25.0)
+    assert objective_value(objective, {"loss/cycle": 1.0}) is None  # a mini-epoch without evaluation
+    assert math.isnan(objective_value(objective, {"eval/swd": 5.0, "eval/grid_score": math.nan}))
+    maximize = objective.model_copy(update={"direction": "maximize"})
+    assert objective_value(maximize, {"eval/swd": 5.0, "eval/grid_score": 3.0}) == pytest.approx(-15.0)
+    assert objective.describe() == "minimize eval/swd + 10 x max(0, eval/grid_score - 1)"
+
+
+def test_best_params_round_trip_as_tree_and_set_options():
+    params = {"optimizer.lr_generator": 3.1e-05, "loss.adversarial": "lsgan", "discriminator.base_filters": 16, "data.flip": False}
+    tree = nested(params)
+    assert tree["optimizer"] == {"lr_generator": 3.1e-05} and tree["data"] == {"flip": False}
+    options = set_options(params)
+    parsed = dict(parse_override(text.removeprefix("--set ")) for text in options)
+    assert parsed == params
+    assert build_config(yaml.safe_load(yaml.safe_dump(tree))).flat()["optimizer.lr_generator"] == 3.1e-05
+
+
+# -- pruning rules (an in-memory study, no training) --------------------------------------------
+
+
+def _pruning_study(tmp_path, pruner: dict):
+    spec = load_tune_spec(_tune_file(tmp_path, {}, pruner=pruner))
+    study = optuna.create_study(direction="minimize", pruner=GuardedPruner(spec.pruner))
+    return spec, study
+
+
+def test_collapse_and_non_finite_prune_at_once_after_the_warm_up(tmp_path):
+    spec, study = _pruning_study(tmp_path, {"type": "median", "startup_trials": 100, "warmup_mini_epochs": 1, "prune_collapsed": True})
+    logged = []
+    trial = study.ask()
+    callback = TrialPruning(trial, spec, lambda values, step: logged.append((step, values)))
+    callback.on_mini_epoch_end(_record(1, **{"eval/swd": 9.0, "eval/collapsed": 1.0}))  # warm-up: an untrained G looks collapsed
+    with pytest.raises(optuna.TrialPruned, match=r"eval/collapsed = 1 at mini-epoch 2"):
+        callback.on_mini_epoch_end(_record(2, **{"eval/swd": 9.0, "eval/collapsed": 1.0}))
+    assert logged == [(1, {"tune/objective": 9.0}), (2, {"tune/objective": 9.0})]
+    assert trial.user_attrs["health"] == {"mini_epoch": 2, "finite": True, "collapsed": True}
+
+    nan_trial = study.ask()
+    callback = TrialPruning(nan_trial, spec, lambda values, step: None)
+    callback.on_mini_epoch_end(_record(1, **{"eval/swd": math.nan}))
+    with pytest.raises(optuna.TrialPruned, match="not finite at mini-epoch 2"):
+        callback.on_mini_epoch_end(_record(2, **{"eval/swd": math.inf}))
+    assert study._storage.get_trial(nan_trial._trial_id).intermediate_values == {}  # never reported NaN to TPE
+
+
+def test_median_rule_prunes_a_clearly_worse_trial_but_not_a_better_one(tmp_path):
+    spec, study = _pruning_study(tmp_path, {"type": "median", "startup_trials": 1, "warmup_mini_epochs": 1, "prune_collapsed": True})
+    distributions = {"loss.lambda_cycle": optuna.distributions.FloatDistribution(2, 20)}
+    study.add_trial(optuna.trial.create_trial(value=1.0, params={"loss.lambda_cycle": 5.0}, distributions=distributions,
+                                              intermediate_values={1: 3.0, 2: 2.0, 3: 1.0}))
+    better = TrialPruning(study.ask(), spec, lambda values, step: None)
+    for mini_epoch, swd in ((1, 50.0), (2, 1.5), (3, 0.5)):  # mini-epoch 1 is warm-up: 50 is not judged
+        better.on_mini_epoch_end(_record(mini_epoch, **{"eval/swd": swd}))
+    worse = TrialPruning(study.ask(), spec, lambda values, step: None)
+    with pytest.raises(optuna.TrialPruned, match="worse than the median"):
+        worse.on_mini_epoch_end(_record(2, **{"eval/swd": 10.0}))
+
+
+# -- the study: storage, continuation, summary (no training) ------------------------------------
+
+
+def test_continuing_refuses_another_objective_or_base_and_an_ablations_study(tmp_path):
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    storage = open_storage(paths.storage_url, FAST_QUEUE)
+    path = _tune_file(tmp_path, {"data": {"root": "data/a"}})
+    open_tune_study(load_tune_spec(path), storage)
+    open_tune_study(load_tune_spec(path, ["data.root=/elsewhere/data"]), storage)  # another machine's path is fine
+    with pytest.raises(ConfigError, match=r"train.mini_epochs: 100 in the study, 3 now"):
+        open_tune_study(load_tune_spec(path, ["train.mini_epochs=3"]), storage)
+    path.write_text(path.read_text().replace("eval/swd", "eval/lab_w_l"))
+    with pytest.raises(ConfigError, match="was started with objective"):
+        open_tune_study(load_tune_spec(path), storage)
+    queue = optuna.create_study(study_name="cells", storage=storage)
+    queue.enqueue_trial({}, user_attrs={"cell": "x"})
+    path.write_text(path.read_text().replace("name: tiny", "name: cells"))
+    with pytest.raises(ConfigError, match="not a tuning study"):
+        open_tune_study(load_tune_spec(path), storage)
+
+
+def test_summary_with_one_complete_trial_writes_a_loadable_override_and_says_why_no_importances(tmp_path):
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    study = optuna.create_study(direction="minimize")
+    study.enqueue_trial({"optimizer.lr_generator": 2e-4, "loss.lambda_cycle": 7.5, "loss.adversarial": "lsgan",
+                         "discriminator.base_filters": 16})
+    study.optimize(lambda t: sum(float(d.suggest(t, k) == "lsgan") for k, d in spec.space.items()), n_trials=1)
+    summary = summarize(study, spec, tmp_path / "out")
+    assert summary.best_number == 0 and summary.importances is None
+    assert "at least 2 complete trials" in summary.importance_note and "at least 2 complete trials" in summary.text()
+    tree = yaml.safe_load((tmp_path / "out" / "best_overrides.yaml").read_text())
+    assert tree == {"discriminator": {"base_filters": 16}, "loss": {"adversarial": "lsgan", "lambda_cycle": 7.5},
+                    "optimizer": {"lr_generator": 2e-4}}
+    assert build_config(yaml.safe_load((tmp_path / "out" / "best_config.yaml").read_text())).loss.lambda_cycle == 7.5
+    assert "--set loss.adversarial=lsgan" in (tmp_path / "out" / "best_overrides.yaml").read_text()
+    assert {p.name for p in summary.files} == {"trials.csv", "best_overrides.yaml", "best_config.yaml", "summary.txt"}
+
+
+def test_interrupted_trial_is_killed_and_a_copy_waits_with_its_params(tmp_path, monkeypatch):
+    def interrupted(config, run_dir, callbacks=(), **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cyclegan.trainer, "train", interrupted)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(spec, paths, trials=2, settings=FAST_QUEUE, progress=False)
+    failed, waiting = _trials(paths)
+    assert (failed.state.name, waiting.state.name) == ("FAIL", "WAITING")
+    assert waiting.params == failed.params and waiting.user_attrs["run_dir_trial"] == 0  # resumes in trials/0/
+    _, _, runs = _mlflow_runs(paths)
+    assert [(r.info.status, r.data.tags["role"]) for r in runs if r.data.tags.get("role") == "trial"] == [("KILLED", "trial")]
+
+
+def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
+    def diverging(config, run_dir, callbacks=(), **kwargs):
+        raise NonFiniteLossError("run x: step 3: loss/cycle = nan (planted)")
+
+    monkeypatch.setattr(cyclegan.trainer, "train", diverging)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    assert run_trials(spec, paths, trials=1, settings=FAST_QUEUE, progress=False) == {"PRUNED": 1}
+    (trial,) = _trials(paths)
+    assert trial.user_attrs["reason"].startswith("diverged: run x: step 3: loss/cycle = nan")
+
+
+# -- tiny studies that train (slow) ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_three_trials_then_two_more_from_two_worker_processes(tmp_path, tiny_tree):
+    from cyclegan.cli import main
+
+    path = _tune_file(tmp_path, _tiny_base(tiny_tree))
+    spec = load_tune_spec(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    summary = run_tune(spec, paths, trials=3, settings=FAST_QUEUE, progress=False)
+    assert summary.states == {"COMPLETE": 3}
+    assert set(summary.importances) == set(SPACE)
+    for number in range(3):
+        history = (paths.runs_dir / "tiny" / "trials" / str(number) / "history.csv").read_text().splitlines()
+        assert len(history) == 3  # header + 2 mini-epochs
+
+    client, experiment, runs = _mlflow_runs(paths)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "parent"]
+    trial_runs = {r.data.tags["trial"]: r for r in runs if r.data.tags.get("role") == "trial"}
+    assert set(trial_runs) == {"0", "1", "2"}
+    for number, run in trial_runs.items():
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id and run.data.tags["state"] == "COMPLETE"
+        trial = _trials(paths)[int(number)]
+        assert run.data.params["loss.adversarial"] == trial.params["loss.adversarial"]
+        assert run.data.params["data.image_size"] == "32"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "tune/objective")] == [1, 2]
+        assert client.get_metric_history(run.info.run_id, "tune/objective")[-1].value == pytest.approx(trial.value)
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/swd")] == [1, 2]
+    assert parent.data.tags["best_trial"] == str(summary.best_number)
+    assert {"best_overrides.yaml", "summary.txt", "trials.csv"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+    overrides = yaml.safe_load((paths.runs_dir / "tiny" / "best_overrides.yaml").read_text())
+    tree = spec.base_tree
+    for key, value in flatten(overrides).items():
+        tree = set_dotted(tree, key, value)
+    merged = build_config(tree, source="base + best_overrides.yaml")
+    assert {k: merged.flat()[k] for k in SPACE} == summary.best_params
+
+    result = CliRunner().invoke(main, ["tune", str(path), "--trials", "2", "--workers", "2", "--runs-dir", str(paths.runs_dir),
+                                       "--no-progress", "--heartbeat", "1", "--grace", "4"])
+    assert result.exit_code == 0, result.output
+    trials = _trials(paths)
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4] and all(t.state.name == "COMPLETE" for t in trials)
+    assert trials[3].params != trials[4].params  # the two workers' samplers are seeded apart
+    assert "tune tiny: 5 trials (5 complete)" in result.output and "best trial" in result.output
+    _, _, runs = _mlflow_runs(paths)
+    assert len([r for r in runs if r.data.tags.get("role") == "parent"]) == 1
+    assert sorted(int(r.data.tags["trial"]) for r in runs if r.data.tags.get("role") == "trial") == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_a_collapsed_trial_is_pruned_through_the_trainer_callback(tmp_path, tiny_tree, monkeypatch):
+    real_score_batch = cyclegan.trainer.score_batch
+    monkeypatch.setattr(cyclegan.trainer, "score_batch", lambda *a, **k: {**real_score_batch(*a, **k), "collapsed": True})
+    pruner = {"type": "median", "startup_trials": 0, "warmup_mini_epochs": 0, "prune_collapsed": True}
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree), pruner=pruner))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    summary = run_tune(spec, paths, trials=1, settings=FAST_QUEUE, progress=False)
+    (trial,) = _trials(paths)
+    assert trial.state.name == "PRUNED" and list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["reason"] == "eval/collapsed = 1 at mini-epoch 1"
+    history = (paths.runs_dir / "tiny" / "trials" / "0" / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # stopped after mini-epoch 1 of 2
+    _, _, runs = _mlflow_runs(paths)
+    (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
+    assert run.data.tags["state"] == "PRUNED" and "collapsed" in run.data.tags["prune_reason"]
+    assert summary.best_number is None and "no complete trial" in summary.text()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test plays the dead worker by hand
+def test_a_dead_workers_trial_is_failed_and_retried_in_its_run_dir(tmp_path, tiny_tree):
+    settings = QueueSettings(heartbeat_seconds=1, grace_seconds=2, poll_seconds=0.5)
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    storage = open_storage(paths.storage_url, settings)
+    dead = open_tune_study(spec, storage).ask()  # a worker took this trial, beat once, and died
+    params = {key: distribution.suggest(dead, key) for key, distribution in spec.space.items()}
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(settings.grace_seconds + 1)
+    summary = run_tune(spec, paths, trials=1, settings=settings, progress=False)
+    failed, retried = _trials(paths)
+    assert (failed.state.name, retried.state.name) == ("FAIL", "COMPLETE") and summary.best_number == 1
+    assert retried.params == params and retried.user_attrs["run_dir_trial"] == 0
+    assert (paths.runs_dir / "tiny" / "trials" / "0" / "history.csv").exists()
+    assert not (paths.runs_dir / "tiny" / "trials" / "1").exists()
+    _, _, runs = _mlflow_runs(paths)
+    (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
+    assert (run.data.tags["trial"], run.data.tags["retry_of"]) == ("1", "0")
