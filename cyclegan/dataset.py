@@ -195,7 +195,7 @@ def _inspect_image(path: Path, image_size: int, max_pixels: int) -> tuple[Proble
     except UnidentifiedImageError:
         return Problem(str(path), "not an image", "Pillow cannot identify the content"), []
     except (OSError, SyntaxError, ValueError) as err:
-        kind = "truncated" if "truncated" in str(err) else "corrupt"
+        kind = "truncated" if "truncated" in str(err).lower() else "corrupt"
         return Problem(str(path), kind, str(err)), []
     if fmt not in ("JPEG", "PNG"):
         return Problem(str(path), "unsupported format", f"{fmt}; the pipeline decodes JPEG and PNG"), []

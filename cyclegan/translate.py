@@ -52,6 +52,8 @@ def translate_folder(generator_file: str | Path, input_dir: str | Path, output_d
     """Translate every JPEG/PNG in ``input_dir`` (resized to the generator's size) into
     ``output_dir/<stem>.png``. Returns the written paths."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not Path(generator_file).is_file():
+        raise FileNotFoundError(f"{generator_file}: no such generator file")
     if not input_dir.is_dir():
         raise FileNotFoundError(f"{input_dir}: no such input folder")
     files = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -166,6 +166,7 @@ class _TrialObjective:
             self._pruned(trial, run_id, run_dir, f"diverged: {err}")
             raise optuna.TrialPruned(f"diverged: {err}") from None
         except KeyboardInterrupt:
+            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})  # as in Optuna; the copy gets its own run
             self.tracker.end_run(run_id, "KILLED", "interrupted")
             RetryHeartbeatStaleTrialCallback(max_retry=None)(trial.study, _frozen(trial))
             trial.set_user_attr(REASON_ATTR, "interrupted; a copy waits to resume it")

@@ -255,7 +255,7 @@ def test_interrupted_trial_is_killed_and_a_copy_waits_with_its_params(tmp_path, 
     assert (failed.state.name, waiting.state.name) == ("FAIL", "WAITING")
     assert waiting.params == failed.params and waiting.user_attrs["run_dir_trial"] == 0  # resumes in trials/0/
     _, _, runs = _mlflow_runs(paths)
-    assert [(r.info.status, r.data.tags["role"]) for r in runs if r.data.tags.get("role") == "trial"] == [("KILLED", "trial")]
+    assert [(r.info.status, r.data.tags["state"]) for r in runs if r.data.tags.get("role") == "trial"] == [("KILLED", "FAIL")]
 
 
 def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
