@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from cyclegan.ablation_queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.study import Study
-from cyclegan.tracking import SEED_TAG, CellTracker, Tracker, mask_credentials
+from cyclegan import device
+from cyclegan.tracking import MACHINE_TAG, PRECISION_TAG, SEED_TAG, CellTracker, Tracker, mask_credentials
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
                                        run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
             queue.set_attr(trial_id, "mlflow_run_id", run_id)
             queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+            tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
             _refresh(bar, queue)
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:
@@ -134,7 +136,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
 def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, settings: QueueSettings,
                           overrides: tuple[str, ...], progress: bool) -> None:
     """N local workers, one per GPU when there are GPUs (round-robin over ``CUDA_VISIBLE_DEVICES``)."""
-    gpus = _gpu_ids()
+    gpus = gpu_ids()
     # The storage URL goes through the environment: it may hold a password, and argv is public.
     command = [sys.executable, "-m", "cyclegan.cli", "worker", str(study.path),
                "--runs-dir", str(paths.runs_dir), "--no-progress",
@@ -166,7 +168,7 @@ def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, setting
         _say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}", True)
 
 
-def _gpu_ids() -> list[str]:
+def gpu_ids() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return [g for g in visible.split(",") if g.strip()]

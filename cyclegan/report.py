@@ -24,7 +24,7 @@ import pandas as pd
 from cyclegan.errors import CycleganError
 from cyclegan.stats import interaction_table, summarise_cells
 from cyclegan.study import Study
-from cyclegan.tracking import Tracker, default_tracking_uri, mask_credentials
+from cyclegan.tracking import MACHINE_TAG, PRECISION_TAG, Tracker, default_tracking_uri, mask_credentials
 from cyclegan.verdict import Verdict, evaluate
 
 KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/highpass_cross_correlation",
@@ -279,10 +279,21 @@ def _basis(report: Report, machine: str | None) -> dict[str, str]:
                      f"fused generator calls {_one(report, 'train.fused_generator_calls')})",
         "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
                    f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
+        "training machines": _tag_summary(report, MACHINE_TAG),
+        "precision used": _tag_summary(report, PRECISION_TAG),
         "machine (of this report)": machine if machine is not None else _describe_machine(),
         "statistics": "finished runs only; seed = unit of replication; effects within strata of the other factors",
         "generated": report.created,
     }
+
+
+def _tag_summary(report: Report, tag: str) -> str:
+    """Distinct values of a run tag with their run counts (runs from before the tag existed: unknown)."""
+    column = tag  # load_study_runs puts each tag under its own name
+    if column not in report.runs or report.runs[column].isna().all():
+        return "not recorded"
+    counts = report.runs[column].fillna("not recorded").value_counts()
+    return "; ".join(f"{value} ({count} runs)" for value, count in counts.items())
 
 
 def _describe_machine() -> str:

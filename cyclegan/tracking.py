@@ -34,6 +34,7 @@ MODEL_TRAINING_KIND = "custom_model_development"  # opens on the runs table, not
 ROLE_TAG, STUDY_TAG, CELL_TAG, SEED_TAG = "role", "study", "cell", "seed"
 TRIAL_TAG = "trial"  # a tuning trial's Optuna number (cyclegan.tune)
 FAILURE_TAG = "failure_reason"
+MACHINE_TAG, PRECISION_TAG = "machine", "precision_resolved"  # where a cell last trained, and what "auto" became
 SAMPLES_KEY = "samples"
 _NOT_METRICS = {"mini_epoch", "step"}
 

@@ -52,6 +52,8 @@ MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _INT_VALUES_CHECKED = 256  # an int range this small has each value checked against the config schema
 
+OBJECTIVE_METRIC = "tune/objective"  # the value Optuna optimises, logged per mini-epoch
+
 
 class _Lax(BaseModel):
     # Not strict: PyYAML reads ``5e-5`` (no dot) as text, and anybody writing it means a number.

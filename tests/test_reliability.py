@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -58,8 +59,8 @@ def _study(tmp_path: Path, tiny_tree: dict, *, factors: dict, seeds, mini_epochs
     base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": mini_epochs, "steps_per_mini_epoch": steps,
                                    "checkpoint_every": checkpoint_every}}
     path = tmp_path / "study.yaml"
-    # A unique name: a PostgreSQL storage outlives the test's temporary folder.
-    path.write_text("# reliability test study\n" + yaml.safe_dump({"name": f"rel-{tmp_path.name}", "base": base, "factors": factors,
+    # A unique name: a PostgreSQL storage outlives the test (and tmp_path names repeat across sessions).
+    path.write_text("# reliability test study\n" + yaml.safe_dump({"name": f"rel-{uuid.uuid4().hex[:12]}", "base": base, "factors": factors,
                                                                     "seeds": list(seeds), "hypotheses": []}))
     return path
 

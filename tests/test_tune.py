@@ -30,9 +30,9 @@ from cyclegan.tune import (
     open_tune_study,
     run_trials,
     run_tune,
-    summarize,
 )
 from cyclegan.tune_space import load_tune_spec, nested, objective_value, set_options
+from cyclegan.tune_summary import summarize
 
 FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
 SPACE = {
