@@ -9,10 +9,7 @@ done, then work through them in this process or in N worker processes. ``run_wor
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -21,11 +18,21 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from cyclegan import device
 from cyclegan.ablation_queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.study import Study
-from cyclegan import device
-from cyclegan.tracking import MACHINE_TAG, PRECISION_TAG, SEED_TAG, CellTracker, Tracker, mask_credentials
+from cyclegan.tracking import (
+    MACHINE_TAG,
+    PRECISION_TAG,
+    SEED_TAG,
+    CellTracker,
+    Tracker,
+    mask_credentials,
+)
+from cyclegan.workers import cli_command
+from cyclegan.workers import start as start_workers
+from cyclegan.workers import wait as wait_for_workers
 
 
 @dataclass(frozen=True)
@@ -135,47 +142,16 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = Que
 
 def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, settings: QueueSettings,
                           overrides: tuple[str, ...], progress: bool) -> None:
-    """N local workers, one per GPU when there are GPUs (round-robin over ``CUDA_VISIBLE_DEVICES``)."""
-    gpus = gpu_ids()
-    # The storage URL goes through the environment: it may hold a password, and argv is public.
-    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(study.path),
-               "--runs-dir", str(paths.runs_dir), "--no-progress",
-               "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
-               *[arg for text in overrides for arg in ("--set", text)]]
-    processes = []
-    for index in range(workers):
-        env = {**os.environ, "CYCLEGAN_STORAGE": paths.storage_url}
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        processes.append(subprocess.Popen(command, env=env))
+    command = cli_command("worker", str(study.path), "--runs-dir", str(paths.runs_dir), "--no-progress",
+                          "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
+                          *[arg for text in overrides for arg in ("--set", text)])
+    processes = start_workers([command] * workers, paths.storage_url)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     bar = tqdm(total=len(study.cells), desc=f"study {study.name} ({workers} workers)", unit="cell", disable=not progress, dynamic_ncols=True)
     try:
-        while any(p.poll() is None for p in processes):
-            _refresh(bar, queue)
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            process.wait()
-        raise
+        wait_for_workers(processes, lambda: _refresh(bar, queue))
     finally:
-        _refresh(bar, queue)
         bar.close()
-    failed = [p.returncode for p in processes if p.returncode]
-    if failed:
-        _say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}", True)
-
-
-def gpu_ids() -> list[str]:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [g for g in visible.split(",") if g.strip()]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
 def _refresh(bar: tqdm, queue: CellQueue) -> None:

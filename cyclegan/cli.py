@@ -145,12 +145,11 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
 
     CONFIG_FILE is a run config or an experiment file (its base is used)."""
     from cyclegan.bench import bench, format_result
-    from cyclegan.config import build_config, parse_override, read_yaml, set_dotted
+    from cyclegan.config import apply_overrides, build_config, read_yaml, set_dotted
 
     tree = read_yaml(config_file) if config_file else {}
     tree = tree.get("base", tree) if "factors" in tree else tree
-    for text in overrides:
-        tree = set_dotted(tree, *parse_override(text))
+    tree = apply_overrides(tree, overrides, source=str(config_file or "defaults"))
     variants = _zip_comparisons(comparisons)
     configs = {}
     for label, settings in variants:

@@ -203,13 +203,21 @@ def build_config(tree: dict[str, Any] | None, *, source: str = "<config>") -> Ru
         raise ConfigError(describe_validation_error(err, source)) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a run config YAML (or an experiment file's ``base:`` section is handled by the ablation)."""
-    tree = read_yaml(path)
+def apply_overrides(tree: dict[str, Any], overrides: list[str] | tuple[str, ...], *, source: str,
+                    protected: dict[str, str] | None = None) -> dict[str, Any]:
+    """``--set key=value`` options applied to a config tree. ``protected`` maps keys that must not
+    be overridden (a study's factors, a tuner's search space) to the reason given in the error."""
     for text in overrides:
         key, value = parse_override(text)
+        if protected and key in protected:
+            raise ConfigError(f"{source}: --set {key}=... {protected[key]}")
         tree = set_dotted(tree, key, value)
-    return build_config(tree, source=str(path))
+    return tree
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a run config YAML and apply ``key=value`` overrides."""
+    return build_config(apply_overrides(read_yaml(path), overrides, source=str(path)), source=str(path))
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

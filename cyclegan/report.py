@@ -24,7 +24,13 @@ import pandas as pd
 from cyclegan.errors import CycleganError
 from cyclegan.stats import interaction_table, summarise_cells
 from cyclegan.study import Study
-from cyclegan.tracking import MACHINE_TAG, PRECISION_TAG, Tracker, default_tracking_uri, mask_credentials
+from cyclegan.tracking import (
+    MACHINE_TAG,
+    PRECISION_TAG,
+    Tracker,
+    default_tracking_uri,
+    mask_credentials,
+)
 from cyclegan.verdict import Verdict, evaluate
 
 KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/highpass_cross_correlation",

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cyclegan.config import (
     ConfigError,
     RunConfig,
+    apply_overrides,
     build_config,
     config_keys,
     describe_validation_error,
@@ -141,8 +142,6 @@ def level_text(value: Any) -> str:
 
 def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Study:
     """Read and validate an experiment file; ``overrides`` (``key=value``) apply to ``base``."""
-    from cyclegan.config import parse_override
-
     path = Path(path)
     tree = read_yaml(path)
     for hypothesis in tree.get("hypotheses") or []:
@@ -152,12 +151,8 @@ def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) ->
         spec = _StudyFile.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err, str(path), _StudyFile)) from None
-    base_tree = spec.base
-    for text in overrides:
-        key, value = parse_override(text)
-        if key in spec.factors:
-            raise ConfigError(f"{path}: --set {key}=... would override a factor of the study; edit its levels in the file")
-        base_tree = set_dotted(base_tree, key, value)
+    base_tree = apply_overrides(spec.base, overrides, source=str(path),
+                                protected=dict.fromkeys(spec.factors, "would override a factor of the study; edit its levels in the file"))
     base = build_config(base_tree, source=f"{path} (base)")
     factors = _validate_factors(path, spec.factors)
     cells = tuple(_expand(path, base_tree, factors, tuple(spec.seeds)))  # first: a bad level is the root cause

@@ -19,11 +19,7 @@ interrupted trial is re-queued the same way. A copy resumes in its original's ru
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -38,10 +34,7 @@ from optuna.storages import (
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from cyclegan.ablation import (  # the ablation's paths and GPU round-robin
-    StudyPaths,
-    gpu_ids,
-)
+from cyclegan.ablation import StudyPaths
 from cyclegan.ablation_queue import QueueSettings, open_storage
 from cyclegan.config import ConfigError
 from cyclegan.models import build_vgg16
@@ -56,6 +49,9 @@ from cyclegan.tune_space import (
     objective_value,
 )
 from cyclegan.tune_summary import TuneSummary, summarize
+from cyclegan.workers import cli_command
+from cyclegan.workers import start as start_workers
+from cyclegan.workers import wait as wait_for_workers
 
 STATE_TAG, REASON_TAG = "state", "prune_reason"
 # Optuna user attributes of a trial. A retried copy inherits them, which is how it finds its
@@ -282,42 +278,30 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
 
 def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, workers: int, settings: QueueSettings,
                           overrides: tuple[str, ...], progress: bool) -> None:
-    """N processes (TensorFlow does not share a process between trials well), the trials split evenly."""
+    """The trials split evenly over N processes (see cyclegan.workers)."""
     shares = [trials // workers + (index < trials % workers) for index in range(workers)]
-    gpus = gpu_ids()
-    processes = []
-    for index, share in enumerate(s for s in shares if s):
-        # The storage URL goes through the environment, as for the ablation: it may hold a password.
-        command = [sys.executable, "-m", "cyclegan.cli", "tune", str(spec.path), "--trials", str(share),
-                   "--runs-dir", str(paths.runs_dir), "--no-progress",
-                   "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
-                   "--worker-index", str(index + 1), *[arg for text in overrides for arg in ("--set", text)]]
-        env = {**os.environ, "CYCLEGAN_STORAGE": paths.storage_url}
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        processes.append(subprocess.Popen(command, env=env))
+    commands = [
+        cli_command("tune", str(spec.path), "--trials", str(share), "--runs-dir", str(paths.runs_dir), "--no-progress",
+                    "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
+                    "--worker-index", str(index + 1), *[arg for text in overrides for arg in ("--set", text)])
+        for index, share in enumerate(s for s in shares if s)
+    ]
+    processes = start_workers(commands, paths.storage_url)
     storage = open_storage(paths.storage_url, settings)
     study_id = storage.get_study_id_from_name(spec.name)
     finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     start = len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
     bar = tqdm(total=trials, desc=f"tune {spec.name} ({len(processes)} workers)", unit="trial", disable=not progress, dynamic_ncols=True)
+
+    def tick() -> None:
+        bar.n = len(storage.get_all_trials(study_id, deepcopy=False, states=finished)) - start
+        bar.refresh()
+
     try:
         with sigterm_as_interrupt():
-            while any(p.poll() is None for p in processes):
-                bar.n = len(storage.get_all_trials(study_id, deepcopy=False, states=finished)) - start
-                bar.refresh()
-                time.sleep(1.0)
-    except KeyboardInterrupt:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            process.wait()
-        raise
+            wait_for_workers(processes, tick)
     finally:
         bar.close()
-    failed = sorted({p.returncode for p in processes if p.returncode})
-    if failed:
-        _say(f"{len([p for p in processes if p.returncode])} worker process(es) exited with status {failed}", True)
 
 
 def _say(text: str, enabled: bool) -> None:

@@ -36,10 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cyclegan.config import (
     ConfigError,
     RunConfig,
+    apply_overrides,
     build_config,
     config_keys,
     describe_validation_error,
-    parse_override,
     read_yaml,
     set_dotted,
 )
@@ -228,12 +228,8 @@ def load_tune_spec(path: str | Path, overrides: tuple[str, ...] | list[str] = ()
     name = spec.name or path.stem
     if not _SAFE_NAME.match(name):
         raise ConfigError(f"{path}: name: {name!r} names a folder under runs/; use letters, digits, '.', '_' or '-'")
-    base_tree = spec.base
-    for text in overrides:
-        key, value = parse_override(text)
-        if key in spec.search_space:
-            raise ConfigError(f"{path}: --set {key}=... is searched by the tuner; change its range in search_space instead")
-        base_tree = set_dotted(base_tree, key, value)
+    base_tree = apply_overrides(spec.base, overrides, source=str(path),
+                                protected=dict.fromkeys(spec.search_space, "is searched by the tuner; change its range in search_space instead"))
     base = build_config(base_tree, source=f"{path} (base)")
     space = {key: _parse_distribution(path, key, raw, base_tree) for key, raw in spec.search_space.items()}
     for where, metric in [("objective.metric", spec.objective.metric),

@@ -18,6 +18,17 @@ import pytest
 TINY_SIZE = 32
 
 
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Keras' dtype policy is process-global: a test that trains in bfloat16 must not change the
+    models another test builds."""
+    import keras
+
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """12 photos and 10 paintings of 48x48 (resized to 32 by the pipeline)."""
@@ -44,8 +55,9 @@ def tiny_tree(tiny_data, vgg_weights_file) -> dict:
     return {
         "data": {"root": str(tiny_data), "image_size": TINY_SIZE, "holdout": 4},
         "generator": {"encoder_weights": str(vgg_weights_file)},
+        # float32 for repeatable numbers; the precision options have their own tests.
         "train": {"seed": 3, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "sample_images": 2},
+                  "checkpoint_every": 1, "sample_images": 2, "precision": "float32"},
         "eval": {"images": 4},
     }
 
