@@ -8,6 +8,7 @@ reproduce the original experiment (DESIGN.md section 1); experiment files only s
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -23,6 +24,9 @@ from pydantic import (
 )
 
 from cyclegan.errors import CycleganError
+
+
+IMAGENET_WEIGHTS_ENV = "CYCLEGAN_IMAGENET_WEIGHTS"
 
 
 class ConfigError(CycleganError, ValueError):
@@ -50,9 +54,10 @@ class DataConfig(_Section):
 class GeneratorConfig(_Section):
     encoder_weights: str = "imagenet"
     """``imagenet`` (Keras download/cache), ``random``, or a path to a VGG16 no-top weights file."""
-    imagenet_weights: str | None = None
+    imagenet_weights: str | None = Field(default_factory=lambda: os.environ.get(IMAGENET_WEIGHTS_ENV) or None)
     """A local copy of the ImageNet VGG16 no-top weights, used for ``encoder_weights: imagenet``
-    instead of Keras' download cache (offline machines, clusters without internet)."""
+    instead of Keras' download cache (offline machines, clusters without internet). Where that
+    file lives is a property of the machine, so it defaults to ``$CYCLEGAN_IMAGENET_WEIGHTS``."""
     encoder_trainable: bool = False
     norm: Literal["instance", "none"] = "instance"
     upsample: Literal["transpose", "resize_conv"] = "transpose"
@@ -118,13 +123,13 @@ class EvalConfig(_Section):
 
 
 class RunConfig(_Section):
-    data: DataConfig = DataConfig()
-    generator: GeneratorConfig = GeneratorConfig()
-    discriminator: DiscriminatorConfig = DiscriminatorConfig()
-    loss: LossConfig = LossConfig()
-    optimizer: OptimizerConfig = OptimizerConfig()
-    train: TrainConfig = TrainConfig()
-    eval: EvalConfig = EvalConfig()
+    data: DataConfig = Field(default_factory=DataConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
     def _eval_fits_holdout(self) -> RunConfig:

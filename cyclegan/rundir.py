@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import yaml
 
 from cyclegan.config import RunConfig, build_config, flatten
 from cyclegan.errors import CycleganError
+from cyclegan.identity import identity
 
 # Keys that may change when a run is resumed: extending the schedule or changing how it is
 # compiled does not change what the checkpoint means.
@@ -66,11 +68,16 @@ class RunDir:
     def generator_file(self, name: str) -> Path:
         return self.models / f"{name}.keras"
 
+    @property
+    def identity_file(self) -> Path:
+        return self.root / "identity.json"
+
     def claim(self, config: RunConfig) -> None:
-        """Check :meth:`check_compatible`, then write ``config.yaml``."""
+        """Check :meth:`check_compatible`, then write ``config.yaml`` and ``identity.json``."""
         self.check_compatible(config)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config_file, config.to_yaml())
+        atomic_write_text(self.identity_file, json.dumps(identity(config), indent=1, sort_keys=True, default=str))
 
     def check_compatible(self, config: RunConfig) -> None:
         """Refuse a directory whose ``config.yaml`` describes another run.
@@ -82,7 +89,12 @@ class RunDir:
                 saved = build_config(yaml.safe_load(self.config_file.read_text()), source=str(self.config_file))
             except Exception as err:
                 raise RunDirError(f"{self.config_file}: cannot read the saved config ({err}); refusing to resume into {self.root}") from None
-            old, new = saved.flat(), config.flat()
+            # Compare identities (content, not paths) when the run recorded one: a resumed cell
+            # may run on a machine whose data lives elsewhere.
+            if self.identity_file.exists():
+                old, new = json.loads(self.identity_file.read_text()), json.loads(json.dumps(identity(config), default=str))
+            else:
+                old, new = saved.flat(), config.flat()
             changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
             if changed:
                 lines = "\n".join(f"  {k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)

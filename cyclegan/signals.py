@@ -23,3 +23,28 @@ class sigterm_as_interrupt:  # noqa: N801 (used as a context manager, reads like
     def __exit__(self, *exc) -> None:
         if self._installed:
             signal.signal(signal.SIGTERM, self._previous)
+
+
+class graceful_stop:  # noqa: N801
+    """Within the block, the first SIGINT or SIGTERM only sets :attr:`requested`; the training loop
+    checks it between steps, so a checkpoint never holds weights one step ahead of its step count.
+    A second signal interrupts at once (the user insists). Main thread only, like any handler."""
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+
+    def __enter__(self) -> graceful_stop:
+        self._installed = threading.current_thread() is threading.main_thread()
+        if self._installed:
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested is not None:
+            raise KeyboardInterrupt(f"signal {signum} (second)")
+        self.requested = signum
+
+    def __exit__(self, *exc) -> None:
+        if self._installed:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)

@@ -17,13 +17,14 @@
         threshold: 1.0               # practical threshold: metric units, or "10%" of levels[1]'s mean
 
 A cell is one combination of factor levels and one seed; its id names the levels and carries a
-hash of its resolved config, so editing ``base`` creates new cells instead of reusing old results.
+hash of its identity (the resolved config without machine-local paths, plus the content of the
+data index and weights file), so editing ``base`` or swapping the weights creates new cells
+instead of reusing old results, while moving the data elsewhere does not.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
 import re
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from cyclegan.config import (
     read_yaml,
     set_dotted,
 )
+from cyclegan.identity import identity_digest
 from cyclegan.step import STEP_METRICS
 
 # Final-value metrics a hypothesis may name: the per-mini-epoch losses (last value), the evaluation
@@ -209,8 +211,8 @@ def _expand(path: Path, base_tree: dict[str, Any], factors: dict[str, tuple[str,
                 config = build_config(tree, source=f"{path} cell {slug} seed={seed}")
             except ConfigError as err:
                 raise ConfigError(f"{err}\n  (a level of factors: {', '.join(f'{k}={v}' for k, v in levels.items())})") from None
-            digest = hashlib.sha1(config.to_yaml().encode()).hexdigest()[:8]
-            yield Cell(cell_id=f"{_safe(slug)}-seed={seed}-{digest}", levels=levels, seed=seed, config=config)
+            # Content identity, not paths: see cyclegan.identity.
+            yield Cell(cell_id=f"{_safe(slug)}-seed={seed}-{identity_digest(config)}", levels=levels, seed=seed, config=config)
 
 
 def _typed(level: str) -> Any:

@@ -31,7 +31,7 @@ from cyclegan.pipeline import (
     training_dataset,
 )
 from cyclegan.rundir import RunDir, flat_row
-from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.signals import graceful_stop
 from cyclegan.step import (
     STEP_METRICS,
     Networks,
@@ -94,7 +94,8 @@ class _State:
 def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True) -> RunResult:
     """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
 
-    Ctrl-C or SIGTERM writes a checkpoint at the current step and re-raises KeyboardInterrupt."""
+    Ctrl-C or SIGTERM stops at the next step boundary: a checkpoint is written at that step and
+    KeyboardInterrupt is raised (a second signal interrupts at once)."""
     run = RunDir(Path(run_dir))
     run.check_compatible(config)
     device.configure(config.train.precision)
@@ -120,8 +121,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
         callback.on_run_start(run, config, resumed_from)
 
     loop = _Loop(config, run, split, nets, make_train_step(config, nets, opts), state, manager, callbacks, progress)
-    with sigterm_as_interrupt():
-        final_metrics = {**loop.run(), **convergence_figures(run)}
+    final_metrics = {**loop.run(), **convergence_figures(run)}
     _save_generators(run, nets)
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
@@ -146,12 +146,18 @@ class _Loop:
         self.translate_f = Translator(nets.gen_f)
 
     def run(self) -> dict[str, float]:
-        try:
-            return self._run()
-        except KeyboardInterrupt:
-            if int(self.state.step.numpy()) > self._saved_step():
-                self.manager.save(checkpoint_number=int(self.state.step.numpy()))
-            raise
+        with graceful_stop() as self.stop:
+            try:
+                return self._run()
+            except KeyboardInterrupt:
+                if int(self.state.step.numpy()) > self._saved_step():
+                    self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+                raise
+
+    def _honour_stop(self) -> None:
+        """Called at step boundaries: a requested stop becomes the KeyboardInterrupt that checkpoints."""
+        if self.stop.requested is not None:
+            raise KeyboardInterrupt(f"signal {self.stop.requested}")
 
     def _saved_step(self) -> int:
         latest = self.manager.latest_checkpoint
@@ -173,6 +179,7 @@ class _Loop:
                 state.partial_sums.assign_add([values[k] for k in STEP_METRICS])
                 state.partial_steps.assign_add(1)
                 state.step.assign_add(1)
+                self._honour_stop()
                 bar.set_postfix({"cycle": f"{values['loss/cycle']:.3f}", "G": f"{values['loss/gen_g']:.3f}",
                                  "D": f"{values['loss/disc_monet']:.3f}"}, refresh=False)
             row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started}
@@ -191,6 +198,7 @@ class _Loop:
             record = MiniEpochRecord(mini_epoch, row["step"], row, grid_path)
             for callback in self.callbacks:
                 callback.on_mini_epoch_end(record)
+            self._honour_stop()
         return last_row or self._completed_row()
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:

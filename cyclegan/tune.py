@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from cyclegan.ablation import StudyPaths
 from cyclegan.ablation_queue import QueueSettings, open_storage
 from cyclegan.config import ConfigError
+from cyclegan.identity import MACHINE_LOCAL_KEYS
 from cyclegan.models import build_vgg16
 from cyclegan.pipeline import prepare_split
 from cyclegan.signals import sigterm_as_interrupt
@@ -61,7 +62,6 @@ RUN_DIR_ATTR, MLFLOW_ATTR, HEALTH_ATTR, REASON_ATTR = "run_dir_trial", "mlflow_r
 KIND_ATTR, BASE_ATTR, OBJECTIVE_ATTR = "cyclegan_kind", "base_config", "objective"
 DEFAULT_QUEUE = QueueSettings()
 # Keys that differ between machines without changing the experiment.
-MACHINE_LOCAL_KEYS = frozenset({"data.root", "generator.imagenet_weights", "train.jit_compile"})
 
 
 def guard_reason(health: dict | None, settings: PrunerSettings) -> str | None:

@@ -19,11 +19,14 @@ TINY_SIZE = 32
 
 
 @pytest.fixture(autouse=True)
-def _float32_policy():
+def _isolated(monkeypatch):
     """Keras' dtype policy is process-global: a test that trains in bfloat16 must not change the
-    models another test builds."""
+    models another test builds. Machine settings of the developer's shell must not leak in."""
     import keras
 
+    monkeypatch.delenv("CYCLEGAN_IMAGENET_WEIGHTS", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("CYCLEGAN_STORAGE", raising=False)
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")

@@ -99,3 +99,12 @@ def test_yaml_is_read_safely(tmp_path):
     path.write_text("train: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError, match="YAML syntax error"):
         load_config(path)
+
+
+def test_imagenet_weights_location_comes_from_the_machine(monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_IMAGENET_WEIGHTS", "/opt/weights/vgg16_notop.h5")
+    assert build_config({}).generator.imagenet_weights == "/opt/weights/vgg16_notop.h5"
+    explicit = build_config({"generator": {"imagenet_weights": "/elsewhere.h5"}})
+    assert explicit.generator.imagenet_weights == "/elsewhere.h5"
+    monkeypatch.delenv("CYCLEGAN_IMAGENET_WEIGHTS")
+    assert build_config({}).generator.imagenet_weights is None

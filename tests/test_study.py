@@ -110,3 +110,29 @@ def test_eval_metric_names_match_score_batch():
     images = np.random.default_rng(0).random((4, 32, 32, 3))
     keys = {f"eval/{k}" for k in score_batch(images, images, target=images)}
     assert keys == set(EVAL_METRICS)
+
+
+def test_cell_ids_follow_content_not_paths(tmp_path, tiny_data, vgg_weights_file):
+    import shutil
+
+    spec = _spec(base={"data": {"root": str(tiny_data), "image_size": 32, "holdout": 4},
+                       "generator": {"imagenet_weights": str(vgg_weights_file)}},
+                 factors={"generator.encoder_weights": ["imagenet", "random"]},
+                 hypotheses=[{**HYPOTHESIS, "factor": "generator.encoder_weights", "levels": ["imagenet", "random"]}])
+    path = _write(tmp_path, spec)
+    ids = [c.cell_id for c in load_study(path).cells]
+    moved_weights = tmp_path / "elsewhere.weights.h5"
+    shutil.copy(vgg_weights_file, moved_weights)
+    moved_data = tmp_path / "data_copy"
+    shutil.copytree(tiny_data, moved_data)
+    same = load_study(path, [f"generator.imagenet_weights={moved_weights}", f"data.root={moved_data}", "train.jit_compile=true"])
+    assert [c.cell_id for c in same.cells] == ids  # same content elsewhere: the same cells
+    other_weights = tmp_path / "other.weights.h5"
+    other_weights.write_bytes(vgg_weights_file.read_bytes() + b"\x00")
+    swapped = load_study(path, [f"generator.imagenet_weights={other_weights}"])
+    for before, after in zip(load_study(path).cells, swapped.cells, strict=True):
+        # Other ImageNet weights make new imagenet cells; the random-encoder cells do not use the file.
+        assert (before.cell_id == after.cell_id) == (before.levels["generator.encoder_weights"] == "random")
+    (moved_data / "data.csv").write_text((moved_data / "data.csv").read_text().rsplit("\n", 2)[0] + "\n")
+    fewer = load_study(path, [f"data.root={moved_data}"])
+    assert not set(c.cell_id for c in fewer.cells) & set(ids)  # other data: new cells
