@@ -43,7 +43,10 @@ def test_mixed_precision_metrics_stay_close_to_float32(tiny_tree, tmp_path):
     np.testing.assert_allclose(mixed["loss/identity"], full["loss/identity"], rtol=0.05)
     last_full, last_mixed = full.iloc[-1], mixed.iloc[-1]
     assert abs(last_mixed["eval/grid_score"] - last_full["eval/grid_score"]) < 0.5  # nats; H2's threshold is 1
-    assert abs(last_mixed["eval/edge_sigma"] / last_full["eval/edge_sigma"] - 1) < 0.1  # H1's threshold is 10%
+    # H1's threshold is 10%. A barely trained 32 px generator may have no edge above the contrast
+    # floor, and then both runs must agree that edge_sigma is undefined.
+    np.testing.assert_allclose(last_mixed["eval/edge_sigma"], last_full["eval/edge_sigma"], rtol=0.1, equal_nan=True)
+    np.testing.assert_allclose(last_mixed["eval/edge_f1"], last_full["eval/edge_f1"], atol=0.1)
     assert abs(last_mixed["eval/swd"] - last_full["eval/swd"]) < 0.25 * last_full["eval/swd"]
 
 

@@ -65,12 +65,20 @@ def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-3, atol=1e-5, err_msg=column)
 
 
+class _CrashAfter(Callback):
+    """A crash, not an interrupt: nothing gets the chance to write a checkpoint."""
+
+    def on_mini_epoch_end(self, record):
+        if record.mini_epoch == 1:
+            raise RuntimeError("simulated crash")
+
+
 def test_rows_after_the_last_checkpoint_are_redone_not_duplicated(tiny_tree, tmp_path):
     tiny_tree["train"].update(mini_epochs=3, checkpoint_every=2)
     config = build_config(tiny_tree)
-    # Stopped after mini-epoch 1: its history row is written but no checkpoint exists yet.
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "run", (_InterruptAfter(1),), progress=False)
+    # Crashed after mini-epoch 1: its history row is written but no checkpoint exists yet.
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "run", (_CrashAfter(),), progress=False)
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
     result = train(config, tmp_path / "run", progress=False)
     assert result.resumed_from == 0
