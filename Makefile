@@ -61,4 +61,4 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 clean-runs:
-	rm -rf runs/*
+	rm -rf $(filter-out runs/README.md,$(wildcard runs/*))
