@@ -34,6 +34,8 @@ from cyclegan.workers import cli_command
 from cyclegan.workers import start as start_workers
 from cyclegan.workers import wait as wait_for_workers
 
+DEFAULT_QUEUE = QueueSettings()
+
 
 @dataclass(frozen=True)
 class StudyPaths:
@@ -67,7 +69,7 @@ def preflight(study: Study, paths: StudyPaths) -> None:
             checked.add((gen.encoder_weights, gen.imagenet_weights))
 
 
-def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = QueueSettings(),
+def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
               retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> Counter:
     """Train every cell that is not done; returns the final count of cell states."""
     tracker = Tracker(paths.runs_dir)
@@ -87,7 +89,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     return counts
 
 
-def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = QueueSettings(), progress: bool = True) -> int:
+def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True) -> int:
     """Claim and train cells until none is waiting or running; returns how many this worker trained."""
     from cyclegan.trainer import train
 

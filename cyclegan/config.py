@@ -25,7 +25,6 @@ from pydantic import (
 
 from cyclegan.errors import CycleganError
 
-
 IMAGENET_WEIGHTS_ENV = "CYCLEGAN_IMAGENET_WEIGHTS"
 
 

@@ -34,7 +34,7 @@ from optuna.storages import (
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from cyclegan.ablation import StudyPaths
+from cyclegan.ablation import DEFAULT_QUEUE, StudyPaths
 from cyclegan.ablation_queue import QueueSettings, open_storage
 from cyclegan.config import ConfigError
 from cyclegan.identity import MACHINE_LOCAL_KEYS
@@ -60,7 +60,6 @@ STATE_TAG, REASON_TAG = "state", "prune_reason"
 RUN_DIR_ATTR, MLFLOW_ATTR, HEALTH_ATTR, REASON_ATTR = "run_dir_trial", "mlflow_run_id", "health", "reason"
 # Study attributes: what the study was started with, so a continued study stays comparable.
 KIND_ATTR, BASE_ATTR, OBJECTIVE_ATTR = "cyclegan_kind", "base_config", "objective"
-DEFAULT_QUEUE = QueueSettings()
 # Keys that differ between machines without changing the experiment.
 
 

@@ -13,7 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import cyclegan.trainer
-from cyclegan.ablation import StudyPaths, run_study, run_worker
+from cyclegan.ablation import StudyPaths, run_study
 from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
 from cyclegan.study import load_study
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from cyclegan.config import ConfigError, RunConfig, build_config, config_keys, load_config, parse_override
 
@@ -46,7 +47,7 @@ def test_bad_values_name_the_key_and_allowed_values(tree, expected):
 
 def test_config_is_frozen():
     config = RunConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.train.seed = 5  # type: ignore[misc]
 
 
