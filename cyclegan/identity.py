@@ -1,7 +1,7 @@
 """What makes two runs the same experiment: the config's science, not where files live.
 
-A run's identity is its flattened config without machine-local settings (where the data and the
-weights file are, whether XLA compiles), plus fingerprints of the content those paths point at:
+A run's identity is its flattened config without operational settings (where the data and the
+weights file are, whether XLA compiles, how often it checkpoints), plus fingerprints of the content those paths point at:
 the dataset index and the encoder weights file. So a cluster node whose data lives elsewhere, or
 a report made without repeating ``--set generator.imagenet_weights=...``, finds the same cells,
 while swapping a stand-in weights file for the real ImageNet one makes new cells.
@@ -17,7 +17,10 @@ from typing import Any
 
 from cyclegan.config import RunConfig
 
-MACHINE_LOCAL_KEYS = frozenset({"data.root", "generator.imagenet_weights", "train.jit_compile"})
+# Where files live and how progress is saved or compiled: none of it changes what is learned.
+OPERATIONAL_KEYS = frozenset({
+    "data.root", "generator.imagenet_weights", "train.jit_compile", "train.checkpoint_every", "train.keep_checkpoints",
+})
 
 
 @functools.lru_cache(maxsize=64)
@@ -41,7 +44,7 @@ def file_fingerprint(path: str | None) -> str | None:
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
-    flat = {k: v for k, v in config.flat().items() if k not in MACHINE_LOCAL_KEYS}
+    flat = {k: v for k, v in config.flat().items() if k not in OPERATIONAL_KEYS}
     flat["data.index_sha1"] = file_fingerprint(str(Path(config.data.root) / "data.csv"))
     if config.generator.encoder_weights == "imagenet":  # the file only matters where it is used
         flat["generator.imagenet_weights_sha1"] = file_fingerprint(config.generator.imagenet_weights)

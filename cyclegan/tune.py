@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from cyclegan.ablation import DEFAULT_QUEUE, StudyPaths
 from cyclegan.ablation_queue import QueueSettings, open_storage
 from cyclegan.config import ConfigError
-from cyclegan.identity import MACHINE_LOCAL_KEYS
+from cyclegan.identity import OPERATIONAL_KEYS
 from cyclegan.models import build_vgg16
 from cyclegan.pipeline import prepare_split
 from cyclegan.signals import sigterm_as_interrupt
@@ -202,7 +202,7 @@ def open_tune_study(spec: TuneSpec, storage: RDBStorage, worker_index: int = 0) 
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, sampler=sampler,
                                 pruner=GuardedPruner(spec.pruner), direction=spec.objective.direction)
     where = f"{spec.path}: Optuna study {spec.name!r}"
-    base = {k: v for k, v in spec.base.flat().items() if k not in MACHINE_LOCAL_KEYS}
+    base = {k: v for k, v in spec.base.flat().items() if k not in OPERATIONAL_KEYS}
     objective = spec.objective.model_dump(mode="json")
     if KIND_ATTR not in study.user_attrs:
         if existing:

@@ -60,7 +60,7 @@ def tiny_tree(tiny_data, vgg_weights_file) -> dict:
         "generator": {"encoder_weights": str(vgg_weights_file)},
         # float32 for repeatable numbers; the precision options have their own tests.
         "train": {"seed": 3, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "sample_images": 2, "precision": "float32"},
+                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
         "eval": {"images": 4},
     }
 
