@@ -168,15 +168,14 @@ def _with_available_weights(config: RunConfig, notes: list[str]) -> RunConfig:
     gen = config.generator
     if _weights_available(gen.encoder_weights, gen.imagenet_weights):
         return config
-    else:
-        path = Path(tempfile.gettempdir()) / "cyclegan_bench_vgg16_random.weights.h5"
-        if not path.exists():
-            keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
-        notes.append(f"VGG16 weights unavailable here; timed with random weights from {path} (same graph, same speed)")
-        tree = set_dotted(config.to_dict(), "generator.imagenet_weights", str(path))
-        if gen.encoder_weights not in ("imagenet", "random"):
-            tree = set_dotted(tree, "generator.encoder_weights", str(path))
-        return RunConfig.model_validate(tree)
+    path = Path(tempfile.gettempdir()) / "cyclegan_bench_vgg16_random.weights.h5"
+    if not path.exists():
+        keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    notes.append(f"VGG16 weights unavailable here; timed with random weights from {path} (same graph, same speed)")
+    tree = set_dotted(config.to_dict(), "generator.imagenet_weights", str(path))
+    if gen.encoder_weights not in ("imagenet", "random"):
+        tree = set_dotted(tree, "generator.encoder_weights", str(path))
+    return RunConfig.model_validate(tree)
 
 
 @functools.lru_cache(maxsize=None)
