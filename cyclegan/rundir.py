@@ -25,9 +25,9 @@ from cyclegan.config import RunConfig, build_config, flatten
 from cyclegan.errors import CycleganError
 from cyclegan.identity import identity
 
-# Keys that may change when a run is resumed: extending the schedule or changing how it is
-# compiled does not change what the checkpoint means.
-RESUMABLE_CHANGES = frozenset({"train.mini_epochs", "train.jit_compile"})
+# Keys that may change when a run is resumed: extending the schedule does not change what the
+# checkpoint means.
+RESUMABLE_CHANGES = frozenset({"train.mini_epochs"})  # operational keys are not in the identity at all
 
 
 class RunDirError(CycleganError, RuntimeError):
@@ -77,7 +77,7 @@ class RunDir:
         self.check_compatible(config)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config_file, config.to_yaml())
-        atomic_write_text(self.identity_file, json.dumps(identity(config), indent=1, sort_keys=True, default=str))
+        atomic_write_text(self.identity_file, _identity_json(config))
 
     def check_compatible(self, config: RunConfig) -> None:
         """Refuse a directory whose ``config.yaml`` describes another run.
@@ -89,12 +89,10 @@ class RunDir:
                 saved = build_config(yaml.safe_load(self.config_file.read_text()), source=str(self.config_file))
             except Exception as err:
                 raise RunDirError(f"{self.config_file}: cannot read the saved config ({err}); refusing to resume into {self.root}") from None
-            # Compare identities (content, not paths) when the run recorded one: a resumed cell
-            # may run on a machine whose data lives elsewhere.
-            if self.identity_file.exists():
-                old, new = json.loads(self.identity_file.read_text()), json.loads(json.dumps(identity(config), default=str))
-            else:
-                old, new = saved.flat(), config.flat()
+            # Compare identities (content, not paths): a resumed cell may run on a machine whose
+            # data lives elsewhere. The identity recorded when the run started is the reference.
+            recorded = self.identity_file.read_text() if self.identity_file.exists() else _identity_json(saved)
+            old, new = json.loads(recorded), json.loads(_identity_json(config))
             changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
             if changed:
                 lines = "\n".join(f"  {k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)
@@ -123,6 +121,10 @@ class RunDir:
         if len(kept) != len(history):
             atomic_write_text(self.history_file, kept.to_csv(index=False))
         return len(history) - len(kept)
+
+
+def _identity_json(config: RunConfig) -> str:
+    return json.dumps(identity(config), indent=1, sort_keys=True, default=str)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

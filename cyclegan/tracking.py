@@ -85,10 +85,6 @@ class Tracker:
                 time.sleep(0.5 + attempt * 0.5)
         raise AssertionError("unreachable")
 
-    def check_reachable(self) -> None:
-        """Raise :class:`TrackingError` unless the store answers now."""
-        self.client = self._connect()
-
     def experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
