@@ -49,7 +49,7 @@ tune: $(STAMP) $(SYNTH)
 # The original step (float32, six generator calls) against the tuned one, at 256x256, batch 1.
 BENCH_DATA ?= $(if $(wildcard data/data.csv),data,data/synthetic)
 bench: $(STAMP) $(SYNTH)
-	$(BIN)/cyclegan bench --compare train.precision=float32,auto --compare train.fused_generator_calls=false,true --data $(BENCH_DATA) $(ARGS)
+	$(BIN)/cyclegan bench --compare train.precision=float32,auto --compare train.fused_generator_calls=false,true --compare train.fused_instance_norm=false,true --data $(BENCH_DATA) $(ARGS)
 
 ui: $(STAMP)
 	$(BIN)/cyclegan ui --host $(UI_HOST) --port $(UI_PORT)

@@ -130,6 +130,10 @@ def bench(configs: dict[str, RunConfig], *, steps: int = 20, rounds: int = 4, da
     notes = list(dict.fromkeys(notes))
     variants = [_Variant(label, config) for label, config in configs.items()]
     per_round = max(1, steps // rounds)
+    for variant in variants:
+        # Untimed: the first steps after building every variant are still slow (allocations,
+        # oneDNN primitive caches), and would fall on whichever variant comes first.
+        variant.run(per_round)
     for _ in range(rounds):
         for variant in variants:
             variant.samples.append(variant.run(per_round))
@@ -195,16 +199,17 @@ def _peak_memory_mb() -> float:
 
 
 def format_result(result: BenchResult) -> str:
+    width = max(len("variant"), *(len(v.label) for v in result.variants))
     lines = [
         f"device: {result.device}",
         f"train step at {result.image_size}x{result.image_size}, batch {result.batch_size}, after warm-up",
         f"measured conv throughput: float32 {result.conv_gflops['float32']:.0f} GFLOP/s, bfloat16 {result.conv_gflops['bfloat16']:.0f} GFLOP/s",
         "",
-        f"{'variant':44s} {'pairs/s':>8s} {'ms/step':>9s} {'GFLOP/step':>11s} {'GFLOP/s':>8s} {'util f32':>9s} {'util bf16':>9s} {'compile s':>9s}",
+        f"{'variant':{width}s} {'pairs/s':>8s} {'ms/step':>9s} {'GFLOP/step':>11s} {'GFLOP/s':>8s} {'util f32':>9s} {'util bf16':>9s} {'compile s':>9s}",
     ]
     for v in result.variants:
         lines.append(
-            f"{v.label:44s} {v.pairs_per_second:8.2f} {v.ms_per_step:9.1f} {v.gflop_per_step:11.1f} {v.achieved_gflops:8.1f} "
+            f"{v.label:{width}s} {v.pairs_per_second:8.2f} {v.ms_per_step:9.1f} {v.gflop_per_step:11.1f} {v.achieved_gflops:8.1f} "
             f"{v.achieved_gflops / result.conv_gflops['float32']:9.0%} {v.achieved_gflops / result.conv_gflops['bfloat16']:9.0%} {v.compile_seconds:9.1f}"
         )
     if len(result.variants) > 1:

@@ -173,12 +173,13 @@ def _zip_comparisons(comparisons: tuple[str, ...]) -> list[tuple[str, list[tuple
         key, _, values = text.partition("=")
         if not key or not values:
             raise ConfigError(f"--compare expects KEY=V1,V2, got {text!r}")
-        parsed.append((key.strip(), [parse_override(f"{key}={v.strip()}")[1] for v in values.split(",")]))
-    counts = {len(values) for _, values in parsed}
+        texts = [v.strip() for v in values.split(",")]
+        parsed.append((key.strip(), texts, [parse_override(f"{key}={text}")[1] for text in texts]))
+    counts = {len(values) for _, _, values in parsed}
     if len(counts) != 1:
         raise ConfigError(f"--compare options must list the same number of values, got {sorted(counts)}")
     return [
-        (", ".join(f"{key.rsplit('.', 1)[-1]}={values[i]}" for key, values in parsed), [(key, values[i]) for key, values in parsed])
+        (", ".join(f"{key.rsplit('.', 1)[-1]}={texts[i]}" for key, texts, _ in parsed), [(key, values[i]) for key, _, values in parsed])
         for i in range(counts.pop())
     ]
 

@@ -112,6 +112,9 @@ class TrainConfig(_Section):
     fused_generator_calls: bool = True
     """Batch the generator calls on real inputs and share the frozen encoder: the same losses
     (tested against the original six-call step), fewer and larger calls."""
+    fused_instance_norm: bool = True
+    """Run instance norm on TensorFlow's fused batch-norm kernel (cyclegan.models.InstanceNormalization):
+    the same layer and maths as Keras' GroupNormalization(groups=-1), which ``false`` uses as the original did."""
 
 
 class EvalConfig(_Section):

@@ -282,7 +282,8 @@ def _basis(report: Report, machine: str | None) -> dict[str, str]:
                      + (" (auto = mixed_bfloat16, mixed_float16 or float32 by device, resolved on the training machine)"
                         if "auto" in param_values(report, "train.precision") else "")
                      + f" (jit_compile {_one(report, 'train.jit_compile')}, "
-                     f"fused generator calls {_one(report, 'train.fused_generator_calls')})",
+                     f"fused generator calls {_one(report, 'train.fused_generator_calls')}, "
+                     f"fused instance norm {_one(report, 'train.fused_instance_norm')})",
         "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
                    f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
         "training machines": _tag_summary(report, MACHINE_TAG),

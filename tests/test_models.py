@@ -5,10 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cyclegan.config import DiscriminatorConfig, GeneratorConfig
 from cyclegan.models import (
     EncoderWeightsError,
+    InstanceNormalization,
     build_discriminator,
     build_generator,
     build_generators,
@@ -35,8 +37,9 @@ def test_discriminator_output(output, size, shape):
     assert tuple(model(np.zeros((1, size, size, 3), np.float32)).shape) == shape
 
 
-def test_instance_norm_matches_its_formula():
-    layer = instance_norm("n")
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-kernel", "keras"])
+def test_instance_norm_matches_its_formula(fused):
+    layer = instance_norm("n", fused)
     x = np.random.default_rng(1).normal(2.0, 3.0, (2, 5, 6, 4)).astype(np.float32)
     layer.build(x.shape)
     layer.gamma.assign(np.ones(4, np.float32))
@@ -47,6 +50,61 @@ def test_instance_norm_matches_its_formula():
     np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-4)
     # Per sample: another image in the batch does not change this one's output.
     np.testing.assert_allclose(layer(x[:1]).numpy(), expected[:1], atol=1e-4)
+
+
+def _norm_and_gradients(layer, x: np.ndarray, batch_known: bool):
+    """Output and gradients (input, gamma, beta) of sum(y * w), in a compiled function whose batch
+    dimension is static or unknown; the random weight w makes every gradient non-trivial."""
+    w = tf.constant(np.random.default_rng(3).normal(size=x.shape).astype(np.float32))
+    spec = tf.TensorSpec((x.shape[0] if batch_known else None, *x.shape[1:]), tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def run(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = tf.cast(layer(inputs), tf.float32)
+            loss = tf.reduce_sum(y * w[: tf.shape(inputs)[0]])
+        return y, tape.gradient(loss, [inputs, layer.gamma, layer.beta])
+
+    y, grads = run(tf.constant(x))
+    return y.numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize(("batch", "batch_known"), [(1, True), (3, True), (3, False)], ids=["one", "split", "unknown-batch"])
+def test_fused_instance_norm_equals_keras_group_norm(batch, batch_known):
+    """The fused kernel is a faster way to compute GroupNormalization(groups=-1): same outputs and
+    same gradients for the input, gamma and beta, on each of its three code paths."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(1.5, 2.0, (batch, 6, 7, 5)).astype(np.float32)
+    keras_layer, fused_layer = instance_norm("k", fused=False), instance_norm("f", fused=True)
+    assert isinstance(fused_layer, InstanceNormalization) and not isinstance(keras_layer, InstanceNormalization)
+    for layer in (keras_layer, fused_layer):
+        layer.build(x.shape)
+    keras_layer.gamma.assign(rng.normal(1.0, 0.5, 5).astype(np.float32))
+    keras_layer.beta.assign(rng.normal(0.0, 0.5, 5).astype(np.float32))
+    fused_layer.set_weights(keras_layer.get_weights())
+    expected_y, expected_grads = _norm_and_gradients(keras_layer, x, batch_known)
+    got_y, got_grads = _norm_and_gradients(fused_layer, x, batch_known)
+    np.testing.assert_allclose(got_y, expected_y, rtol=1e-5, atol=1e-5)
+    for name, got, expected in zip(("input", "gamma", "beta"), got_grads, expected_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_fused_instance_norm_in_bfloat16_and_its_config():
+    x = np.random.default_rng(4).normal(3.0, 2.0, (2, 16, 16, 8)).astype(np.float32)
+    reference = instance_norm("r", fused=False)
+    reference.build(x.shape)
+    mixed = InstanceNormalization(dtype="mixed_bfloat16", name="m")
+    mixed.build(x.shape)
+    mixed.set_weights(reference.get_weights())
+    y = mixed(x)
+    assert y.dtype == tf.bfloat16
+    # Statistics in float32 inside the kernel: only the bfloat16 rounding of input and output remains.
+    np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), reference(x).numpy(), atol=0.03)
+    clone = InstanceNormalization.from_config(mixed.get_config())
+    assert clone.groups == -1 and clone.epsilon == mixed.epsilon
+    with pytest.raises(ValueError, match="groups=2"):
+        InstanceNormalization(groups=2)
 
 
 def test_encoder_weights_from_file_and_sharing(vgg_weights_file):

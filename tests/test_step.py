@@ -48,13 +48,22 @@ def test_trainable_encoder_moves(tiny_tree):
     assert not np.array_equal(before, vgg_kernel.numpy())
 
 
-@pytest.mark.parametrize("weights", ["file", "random"])
-def test_fused_step_equals_plain_step(tiny_tree, weights):
+@pytest.mark.parametrize(
+    ("weights", "plain_settings"),
+    [
+        ("file", {"fused_generator_calls": False}),
+        ("random", {"fused_generator_calls": False}),  # two encoders: batched calls, nothing shared
+        ("file", {"fused_instance_norm": False}),
+        ("file", {"fused_generator_calls": False, "fused_instance_norm": False}),  # the original's step
+    ],
+    ids=["six-calls", "six-calls-random-encoders", "keras-norm", "original-step"],
+)
+def test_fused_step_equals_plain_step(tiny_tree, weights, plain_settings):
     if weights == "random":
         tiny_tree = {**tiny_tree, "generator": {**tiny_tree["generator"], "encoder_weights": "random"}}
     photo, monet = _batch(5), _batch(6)
-    _, plain_nets, plain = _setup(tiny_tree, fused_generator_calls=False)
-    _, fused_nets, fused = _setup(tiny_tree, fused_generator_calls=True)
+    _, plain_nets, plain = _setup(tiny_tree, **plain_settings)
+    _, fused_nets, fused = _setup(tiny_tree, fused_generator_calls=True, fused_instance_norm=True)
     for a, b in zip(plain_nets.gen_g.weights, fused_nets.gen_g.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # same seed, same initial weights
     for _ in range(2):  # the second step also compares the updated weights' losses

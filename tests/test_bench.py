@@ -1,0 +1,80 @@
+"""The speed benchmark: FLOPs are counted from the graph, variants are compared in one process,
+and its output carries every figure the README's performance section quotes."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from click.testing import CliRunner
+
+from cyclegan.bench import _with_available_weights, conv_throughput, count_step_flops
+from cyclegan.cli import main
+from cyclegan.config import RunConfig
+
+
+def test_flop_count_is_the_live_convolutions_of_the_graph():
+    kernel = tf.constant(np.ones((3, 3, 3, 8), np.float32))
+
+    @tf.function
+    def step(photo, monet):
+        used = tf.nn.conv2d(photo, kernel, 1, "SAME")
+        tf.nn.conv2d(monet, kernel, 1, "SAME")  # nothing depends on it: TensorFlow never runs it
+        return {"loss/cycle": tf.reduce_sum(used)}
+
+    conv_gflop = 2 * (2 * 16 * 16 * 8) * (3 * 3 * 3) / 1e9  # 2 x outputs x multiply-adds per output
+    counted = count_step_flops(step, image_size=16, batch_size=2)
+    assert conv_gflop <= counted < 1.05 * conv_gflop  # plus the sum's few thousand additions
+
+
+def test_conv_throughput_is_measured():
+    assert conv_throughput(tf.float32, repeats=2) > 1.0  # GFLOP/s: any real CPU does more than one
+
+
+def test_missing_weights_are_replaced_by_a_random_file_and_said(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = RunConfig.model_validate({"generator": {"imagenet_weights": str(tmp_path / "absent.h5")}, "data": {"image_size": 32}})
+    notes: list[str] = []
+    replaced = _with_available_weights(config, notes)
+    assert replaced.generator.imagenet_weights == str(tmp_path / "cyclegan_bench_vgg16_random.weights.h5")
+    assert (tmp_path / "cyclegan_bench_vgg16_random.weights.h5").is_file()
+    assert len(notes) == 1 and "random weights" in notes[0]
+
+
+def _column(output: str, label: str, column: str) -> float:
+    header = next(line for line in output.splitlines() if line.startswith("variant"))
+    row = next(line for line in output.splitlines() if line.startswith(label + " "))
+    names, values = header.split()[1:], row[len(label):].split()
+    return float(values[names.index(column)].rstrip("%"))
+
+
+@pytest.mark.slow
+def test_bench_compares_zipped_variants(tiny_tree, tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(tiny_tree))
+    result = CliRunner().invoke(main, [
+        "bench", str(config_file), "--steps", "2", "--rounds", "2",
+        "--compare", "train.fused_generator_calls=false,true", "--compare", "train.fused_instance_norm=false,true",
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    plain, fused = "fused_generator_calls=false, fused_instance_norm=false", "fused_generator_calls=true, fused_instance_norm=true"
+    # Sharing the frozen encoder between both generators' real inputs saves two encoder passes.
+    assert 0 < _column(out, fused, "GFLOP/step") < _column(out, plain, "GFLOP/step")
+    assert _column(out, plain, "ms/step") > 0 and _column(out, fused, "pairs/s") > 0
+    speedup = re.search(rf"speed-up of {fused} over {plain}: ([0-9.]+)x", out)
+    assert speedup and float(speedup.group(1)) > 0
+    assert re.search(r"measured conv throughput: float32 \d+ GFLOP/s, bfloat16 \d+ GFLOP/s", out)
+    assert re.search(r"input pipeline alone: \d+ images/s", out)  # the config's data.root is indexed
+    assert re.search(r"peak memory: \d+ MiB", out)
+
+
+def test_bench_rejects_comparisons_of_different_lengths():
+    result = CliRunner().invoke(main, ["bench", "--compare", "train.precision=float32,auto", "--compare", "train.jit_compile=true"])
+    assert result.exit_code == 2
+    assert "same number of values" in result.output and "Traceback" not in result.output
