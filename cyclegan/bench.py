@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from cyclegan import device
-from cyclegan.config import RunConfig, set_dotted
+from cyclegan.config import ConfigError, RunConfig, parse_override, set_dotted
 from cyclegan.models import EncoderWeightsError, build_vgg16
 from cyclegan.step import build_networks, build_optimizers, make_train_step
 
@@ -196,6 +196,27 @@ def _peak_memory_mb() -> float:
     if gpus:
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def zip_comparisons(comparisons: tuple[str, ...] | list[str]) -> list[tuple[str, list[tuple[str, object]]]]:
+    """``--compare KEY=V1,V2`` options -> [(label, [(key, value), ...]), ...], one per variant:
+    variant i takes value i of every option (zipped, not crossed)."""
+    if not comparisons:
+        return [("config", [])]
+    parsed = []
+    for text in comparisons:
+        key, _, values = text.partition("=")
+        if not key or not values:
+            raise ConfigError(f"--compare expects KEY=V1,V2, got {text!r}")
+        texts = [v.strip() for v in values.split(",")]
+        parsed.append((key.strip(), texts, [parse_override(f"{key}={text}")[1] for text in texts]))
+    counts = {len(values) for _, _, values in parsed}
+    if len(counts) != 1:
+        raise ConfigError(f"--compare options must list the same number of values, got {sorted(counts)}")
+    return [
+        (", ".join(f"{key.rsplit('.', 1)[-1]}={texts[i]}" for key, texts, _ in parsed), [(key, values[i]) for key, _, values in parsed])
+        for i in range(counts.pop())
+    ]
 
 
 def format_result(result: BenchResult) -> str:

@@ -144,13 +144,13 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
     """Time the train step (default: the original 256x256, batch 1) and the input pipeline.
 
     CONFIG_FILE is a run config or an experiment file (its base is used)."""
-    from cyclegan.bench import bench, format_result
+    from cyclegan.bench import bench, format_result, zip_comparisons
     from cyclegan.config import apply_overrides, build_config, read_yaml, set_dotted
 
     tree = read_yaml(config_file) if config_file else {}
     tree = tree.get("base", tree) if "factors" in tree else tree
     tree = apply_overrides(tree, overrides, source=str(config_file or "defaults"))
-    variants = _zip_comparisons(comparisons)
+    variants = zip_comparisons(comparisons)
     configs = {}
     for label, settings in variants:
         variant_tree = tree
@@ -161,27 +161,6 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
     if data_root is None and (Path(first.data.root) / "data.csv").exists():
         data_root = Path(first.data.root)
     click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root)))
-
-
-def _zip_comparisons(comparisons: tuple[str, ...]) -> list[tuple[str, list[tuple[str, object]]]]:
-    from cyclegan.config import ConfigError, parse_override
-
-    if not comparisons:
-        return [("config", [])]
-    parsed = []
-    for text in comparisons:
-        key, _, values = text.partition("=")
-        if not key or not values:
-            raise ConfigError(f"--compare expects KEY=V1,V2, got {text!r}")
-        texts = [v.strip() for v in values.split(",")]
-        parsed.append((key.strip(), texts, [parse_override(f"{key}={text}")[1] for text in texts]))
-    counts = {len(values) for _, _, values in parsed}
-    if len(counts) != 1:
-        raise ConfigError(f"--compare options must list the same number of values, got {sorted(counts)}")
-    return [
-        (", ".join(f"{key.rsplit('.', 1)[-1]}={texts[i]}" for key, texts, _ in parsed), [(key, values[i]) for key, _, values in parsed])
-        for i in range(counts.pop())
-    ]
 
 
 @main.command("standin-weights")

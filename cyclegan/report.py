@@ -120,8 +120,9 @@ def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | No
     wanted = {c.cell_id for c in study.cells}
     mine = all_runs[all_runs["cell"].isin(wanted)] if "cell" in all_runs else all_runs.iloc[:0]
     if mine.empty:
-        raise ReportError(f"study {study.name!r} ({study.path}): MLflow experiment {study.name!r} in {uri} has no run of "
-                          f"this file's {len(wanted)} cells ({len(all_runs)} runs of other versions of the file ignored)")
+        raise ReportError(" ".join([f"study {study.name!r} ({study.path}): MLflow experiment {study.name!r} in {uri} has no run of "
+                                    f"this file's {len(wanted)} cells ({len(all_runs)} runs of other versions of the file ignored).",
+                                    *ignored_runs_hint(all_runs, study)]))
     runs = _typed(_best_per_cell(mine), study)
     histories = {r["run_id"]: _history(tracker, r["run_id"]) for r in runs.to_dict("records")}
     runs[RUN_SECONDS] = [_run_seconds(histories[r["run_id"]], r) for r in runs.to_dict("records")]
@@ -134,8 +135,26 @@ def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | No
                     cells=_cells(study, runs, metrics), verdicts=verdicts,
                     interactions=_interactions(study, finished), missing=missing, basis={}, warnings=[],
                     histories=histories, created=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    report.basis, report.warnings = _basis(report, machine), _warnings(report)
+    report.basis = _basis(report, machine)
+    report.warnings = ignored_runs_hint(all_runs.drop(mine.index), study) + _warnings(report)
     return report
+
+
+def ignored_runs_hint(ignored, study: Study) -> list[str]:
+    """Why runs of the experiment are not this file's cells, when it is the usual slip: a weights
+    file set for training (``CYCLEGAN_IMAGENET_WEIGHTS``) but not for the report. The file's
+    content is part of a cell's identity, so the report must see the same file to find them."""
+    column = "params.generator.imagenet_weights"
+    if ignored.empty or column not in ignored:
+        return []
+    current = {str(cell.config.generator.imagenet_weights) for cell in study.cells}
+    trained_with = sorted({str(v) for v in ignored[column].dropna()} - current)
+    if not trained_with:
+        return []
+    return [f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
+            f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
+            "To report on them, set it as in training: export CYCLEGAN_IMAGENET_WEIGHTS=<that file> "
+            "(or --set generator.imagenet_weights=<that file>)."]
 
 
 def _best_per_cell(runs: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +196,7 @@ def _metrics_shown(study: Study) -> list[str]:
 
 def combinations(study: Study) -> list[dict[str, str]]:
     """Every factor-level combination in the study's order."""
-    return [dict(zip(study.factors, combo)) for combo in itertools.product(*study.factors.values())]
+    return [dict(zip(study.factors, combo, strict=True)) for combo in itertools.product(*study.factors.values())]
 
 
 def _cells(study: Study, runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

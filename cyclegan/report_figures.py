@@ -108,7 +108,7 @@ def _spectra(report, artifacts: RunArtifacts, out_dir: Path) -> FigureFile | Non
         return None
     fig = Figure(figsize=(9.6, 3.0 * len(rows)), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(rows), 3, squeeze=False)
-    for ax_row, (levels, n, out_spec, in_spec) in zip(axes, rows):
+    for ax_row, (levels, n, out_spec, in_spec) in zip(axes, rows, strict=True):
         both = out_spec if in_spec is None else np.concatenate([out_spec.ravel(), in_spec.ravel()])
         lo, hi = np.percentile(both, [1, 99.8])
         score = report.cells
@@ -148,8 +148,8 @@ def _curves(report, out_dir: Path) -> FigureFile | None:
     fig = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, 2)
     colors = [f"C{i % 10}" for i in range(len(groups))]
-    for ax, key in zip(axes, keys):
-        for color, (levels, runs) in zip(colors, groups):
+    for ax, key in zip(axes, keys, strict=True):
+        for color, (levels, runs) in zip(colors, groups, strict=True):
             curves = [report.histories[r["run_id"]][key].dropna() for r in runs if key in report.histories[r["run_id"]]]
             curves = [c for c in curves if len(c)]
             for c in curves:
@@ -173,13 +173,13 @@ def _curves(report, out_dir: Path) -> FigureFile | None:
 
 
 def _evidence(report, out_dir: Path) -> FigureFile | None:
-    hyps = [(h, v) for h, v in zip(report.study.hypotheses, report.verdicts)]
+    hyps = [(h, v) for h, v in zip(report.study.hypotheses, report.verdicts, strict=True)]
     finished = report.finished
     if not hyps or finished.empty:
         return None
     fig = Figure(figsize=(4.6 * len(hyps), 5.2), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, len(hyps), squeeze=False)[0]
-    for ax, (h, v) in zip(axes, hyps):
+    for ax, (h, v) in zip(axes, hyps, strict=True):
         others = [f for f in report.factors if f != h.factor]
         sub = finished[finished[h.factor].isin(h.levels) & finished[h.metric].notna()]
         strata = sub.groupby(others, sort=True) if others else [((), sub)]
@@ -191,7 +191,7 @@ def _evidence(report, out_dir: Path) -> FigureFile | None:
                 ax.scatter(np.full(len(y), x + offset), y, color=color, s=22, alpha=0.8)
             key = key if isinstance(key, tuple) else (key,)
             ax.plot([offset, 1 + offset], means, color=color, lw=1.5,
-                    label=label(dict(zip(others, key))) if others else "all runs")
+                    label=label(dict(zip(others, key, strict=True))) if others else "all runs")
         ax.set_xticks([0, 1], [f"{h.factor.rsplit('.', 1)[-1]}={lv}" for lv in h.levels])
         ax.set_xlim(-0.5, 1.5)
         ax.set_ylabel(h.metric)

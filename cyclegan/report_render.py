@@ -144,7 +144,7 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
     out += ["## Verdicts", ""]
     if report.verdicts:
         out += [_md_table(verdict_rows(report).assign(verdict=lambda d: d["verdict"].str.upper())), ""]
-        for h, v in zip(s.hypotheses, report.verdicts):
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
             out += [f"### {v.name}: **{v.verdict.upper()}**", "", f"> {h.claim}", ""]
             out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
     else:
@@ -201,7 +201,7 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     out.append("<h2>Verdicts</h2>")
     if report.verdicts:
         out.append(_html_table(verdict_rows(report), "verdict"))
-        for h, v in zip(s.hypotheses, report.verdicts):
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
             out += [f"<h3>{e(v.name)}: {_verdict_span(v.verdict)}</h3>", f"<blockquote>{e(h.claim)}</blockquote><ul>"]
             out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
     else:

@@ -144,11 +144,11 @@ def bootstrap_ci(strata, *, level=0.95, n_resamples=BOOT_RESAMPLES, seed=0) -> t
     if not samples:
         return float("nan"), float("nan")
     if all(np.ptp(x) == 0 for x in samples):  # no spread: scipy would warn; the CI is the point
-        d = const + sum(c * x[0] for c, x in zip(signs, samples))
+        d = const + sum(c * x[0] for c, x in zip(signs, samples, strict=True))
         return float(d), float(d)
 
     def stat(*xs, axis=-1):
-        return const + sum(c * x.mean(axis=axis) for c, x in zip(signs, xs))
+        return const + sum(c * x.mean(axis=axis) for c, x in zip(signs, xs, strict=True))
 
     res = scipy.stats.bootstrap(samples, stat, n_resamples=n_resamples, confidence_level=level,
                                 method="percentile", vectorized=True, rng=np.random.default_rng(seed))
@@ -272,7 +272,7 @@ def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[
         d[f] = d[f].astype(str)
     rows = []
     for key, g in d.groupby(list(factors), sort=True):
-        row = dict(zip(factors, key if isinstance(key, tuple) else (key,)), n_runs=len(g))
+        row = dict(zip(factors, key if isinstance(key, tuple) else (key,), strict=True), n_runs=len(g))
         if status_col in g:
             ok = g[status_col].astype(str) == finished
             row.update(n_finished=int(ok.sum()), n_failed=int((~ok).sum()))

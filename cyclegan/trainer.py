@@ -183,7 +183,7 @@ class _Loop:
                 bar.set_postfix({"cycle": f"{values['loss/cycle']:.3f}", "G": f"{values['loss/gen_g']:.3f}",
                                  "D": f"{values['loss/disc_monet']:.3f}"}, refresh=False)
             row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started}
-            row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist()))
+            row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist(), strict=True))
             state.mini_epoch.assign(mini_epoch)
             state.partial_steps.assign(0)
             state.partial_sums.assign(tf.zeros_like(state.partial_sums))

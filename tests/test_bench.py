@@ -11,7 +11,7 @@ import tensorflow as tf
 import yaml
 from click.testing import CliRunner
 
-from cyclegan.bench import _with_available_weights, conv_throughput, count_step_flops
+from cyclegan.bench import _with_available_weights, conv_throughput, count_step_flops, zip_comparisons
 from cyclegan.cli import main
 from cyclegan.config import RunConfig
 
@@ -72,6 +72,15 @@ def test_bench_compares_zipped_variants(tiny_tree, tmp_path):
     assert re.search(r"measured conv throughput: float32 \d+ GFLOP/s, bfloat16 \d+ GFLOP/s", out)
     assert re.search(r"input pipeline alone: \d+ images/s", out)  # the config's data.root is indexed
     assert re.search(r"peak memory: \d+ MiB", out)
+
+
+def test_comparisons_are_zipped_with_typed_values_and_short_labels():
+    variants = zip_comparisons(["train.precision=float32, auto", "train.fused_generator_calls=false,true"])
+    assert variants == [
+        ("precision=float32, fused_generator_calls=false", [("train.precision", "float32"), ("train.fused_generator_calls", False)]),
+        ("precision=auto, fused_generator_calls=true", [("train.precision", "auto"), ("train.fused_generator_calls", True)]),
+    ]
+    assert zip_comparisons([]) == [("config", [])]
 
 
 def test_bench_rejects_comparisons_of_different_lengths():

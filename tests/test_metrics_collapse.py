@@ -21,7 +21,8 @@ from cyclegan.metrics.collapse import (
     highpass_cross_correlation,
     inter_image_diff,
 )
-from cyclegan.metrics.grid import PERIODS, luma
+from cyclegan.metrics.batches import luma
+from cyclegan.metrics.grid import PERIODS
 
 SIZES = (32, 64, 128)
 GRID_AMPLITUDES = (0.05, 0.1, 0.2)

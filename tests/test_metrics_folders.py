@@ -76,10 +76,10 @@ def test_score_batch_rejects_uint8():
 def paired_dirs(tmp_path):
     photos = photo_crops(6, 32, seed=4)
     names = ["a", "b", "c", "d", "e", "f"]
-    for name, photo in zip(names, photos):
+    for name, photo in zip(names, photos, strict=True):
         save(tmp_path / "inputs", f"{name}.jpg", photo, quality=95)
     # Only every other input has an output: index-based pairing would pair b with a, etc.
-    for name, photo in list(zip(names, photos))[1::2]:
+    for name, photo in list(zip(names, photos, strict=True))[1::2]:
         save(tmp_path / "outputs", f"{name}.png", photo)
     return tmp_path / "outputs", tmp_path / "inputs"
 

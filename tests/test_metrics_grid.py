@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 from metrics_images import add_grid, add_noise, gaussian_blur, jpeg_roundtrip, photo_crops
 
+from cyclegan.metrics.batches import check_images, check_pair, luma
 from cyclegan.metrics.grid import (
     PERIODS,
-    check_images,
-    check_pair,
     grid_scores,
     lattice_mask,
-    luma,
     mean_log_spectrum,
     mean_power_spectrum,
 )

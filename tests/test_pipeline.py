@@ -51,7 +51,7 @@ def test_every_image_once_per_epoch_and_order_depends_on_seed(tiny_tree):
     tiny_tree["train"]["seed"] = 99
     other = build_config(tiny_tree)
     other_epoch = [p[0] for p, _ in _batches(other, split, 0, n_photo)]
-    assert any(np.abs(a - b).mean() > 1e-3 for a, b in zip(epoch, other_epoch))
+    assert any(np.abs(a - b).mean() > 1e-3 for a, b in zip(epoch, other_epoch, strict=True))
 
 
 def test_decode_converts_modes_and_sizes(tmp_path):
@@ -64,7 +64,7 @@ def test_decode_converts_modes_and_sizes(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "plain.png")
     images = load_images(sorted(tmp_path.iterdir()), 32)
     assert images.shape == (5, 32, 32, 3) and images.min() >= 0 and images.max() <= 1
-    by_name = dict(zip(sorted(p.name for p in tmp_path.iterdir()), images))
+    by_name = dict(zip(sorted(p.name for p in tmp_path.iterdir()), images, strict=True))
     plain = by_name["plain.png"]
     # CMYK comes out as the same colours as the RGB original, not inverted.
     assert np.abs(by_name["cmyk.jpg"] - plain).mean() < 0.06

@@ -16,6 +16,7 @@ from pathlib import Path
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 import yaml
@@ -24,7 +25,7 @@ from PIL import Image
 
 from cyclegan.cli import main
 from cyclegan.images import save_png
-from cyclegan.report import ReportError, make_report
+from cyclegan.report import ReportError, ignored_runs_hint, make_report
 from cyclegan.report_render import scrub, terminal
 from cyclegan.study import load_study
 from cyclegan.tracking import Tracker
@@ -336,3 +337,17 @@ def test_study_whose_runs_all_failed_still_reports_what_is_missing(tmp_path, mon
     assert {f.kind for f in result.figures} == {"sample"}  # no finished run: no spectra, curves or evidence
     md = (result.out_dir / "report.md").read_text()
     assert md.count("ResourceExhaustedError: OOM") == 4 and "hunter2" not in md
+
+
+def test_runs_trained_with_another_weights_file_are_explained(tmp_path, vgg_weights_file):
+    path = tmp_path / "h.yaml"
+    path.write_text(yaml.safe_dump({"name": "h", "base": {"data": {"root": str(tmp_path)}},
+                                    "factors": {"generator.encoder_weights": ["imagenet", "random"]}, "seeds": [0]}))
+    study = load_study(path)
+    other = pd.DataFrame({"params.generator.imagenet_weights": [str(vgg_weights_file), str(vgg_weights_file)]})
+    (hint,) = ignored_runs_hint(other, study)
+    assert f"2 run(s) of this experiment were trained with generator.imagenet_weights = {vgg_weights_file}" in hint
+    assert "CYCLEGAN_IMAGENET_WEIGHTS" in hint
+    # Runs ignored for another reason (an older version of the file) get no such hint.
+    assert ignored_runs_hint(pd.DataFrame({"params.generator.imagenet_weights": ["None"]}), study) == []
+    assert ignored_runs_hint(pd.DataFrame(), study) == []

@@ -46,9 +46,9 @@ def brute_force_p(strata):
 
     def stat(choice):
         return sum(wi * (np.mean([x[i] for i in ia]) - np.mean([x[i] for i in ib]))
-                   for wi, (ia, ib, x) in zip(w, choice)) / sum(w)
+                   for wi, (ia, ib, x) in zip(w, choice, strict=True)) / sum(w)
 
-    obs = sum(wi * (np.mean(a) - np.mean(b)) for wi, (a, b) in zip(w, strata)) / sum(w)
+    obs = sum(wi * (np.mean(a) - np.mean(b)) for wi, (a, b) in zip(w, strata, strict=True)) / sum(w)
     vals = [stat(ch) for ch in itertools.product(*per)]
     return obs, sum(abs(v) >= abs(obs) - 1e-12 for v in vals) / len(vals), len(vals)
 

@@ -19,13 +19,11 @@ from cyclegan.metrics.distribution import (
     laplacian_pyramid,
     sliced_wasserstein,
 )
+from cyclegan.metrics.batches import check_images, check_pair, luma
 from cyclegan.metrics.grid import (
     PERIODS,
-    check_images,
-    check_pair,
     grid_excess,
     grid_scores,
-    luma,
     mean_log_spectrum,
     mean_power_spectrum,
 )

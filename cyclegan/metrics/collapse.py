@@ -15,13 +15,8 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
 
-from cyclegan.metrics.grid import (
-    PERIODS,
-    check_pair,
-    luma,
-    map_chunks,
-    period_supported,
-)
+from cyclegan.metrics.batches import check_pair, luma, map_chunks
+from cyclegan.metrics.grid import PERIODS, period_supported
 
 BLACK_LEVEL = 0.05
 BLACK_FRACTION_LIMIT = 0.9

@@ -15,7 +15,7 @@ import scipy.ndimage as ndi
 from scipy.stats import wasserstein_distance
 from skimage.color import rgb2lab
 
-from cyclegan.metrics.grid import check_images, map_chunks
+from cyclegan.metrics.batches import check_images, map_chunks
 
 # 5-tap binomial kernel, as cv2.pyrDown / pyrUp and the paper's pyramid.
 _BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -108,7 +108,7 @@ def _descriptors(images: np.ndarray, positions, size: int) -> list[np.ndarray | 
         levels = _pyramid(images[part], len(positions))
         return [
             None if pos is None else _patches(level, pos[0][part], pos[1][part], size)
-            for level, pos in zip(levels, positions)
+            for level, pos in zip(levels, positions, strict=True)
         ]
 
     results = map_chunks(chunk, n, h * w)
@@ -189,7 +189,7 @@ def sliced_wasserstein(
     desc_a = _descriptors(images_a, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
     desc_b = _descriptors(images_b, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
     scores = {}
-    for k, (a, b) in enumerate(zip(desc_a, desc_b)):
+    for k, (a, b) in enumerate(zip(desc_a, desc_b, strict=True)):
         if a is None:
             continue
         mean = b.mean(axis=(0, 1))

@@ -73,7 +73,7 @@ def read_image(path, size=None) -> np.ndarray:
 def _stack(paths: list[Path], size) -> np.ndarray:
     images = [read_image(path, size) for path in paths]
     first = images[0].shape
-    for path, image in zip(paths, images):
+    for path, image in zip(paths, images, strict=True):
         if image.shape != first:
             raise ValueError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} but {paths[0]} is {first[1]}x{first[0]}; "

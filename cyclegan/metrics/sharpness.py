@@ -12,7 +12,7 @@ import numpy as np
 import scipy.ndimage as ndi
 from skimage.feature import canny
 
-from cyclegan.metrics.grid import check_pair, luma, map_chunks
+from cyclegan.metrics.batches import check_pair, luma, map_chunks
 
 CANNY_SIGMA = 2.0
 # The window for h: 11 px spans +-5 px, i.e. the full rise of steps blurred up to sigma ~2.
