@@ -128,7 +128,8 @@ def _spectra(report, artifacts: RunArtifacts, out_dir: Path) -> FigureFile | Non
         fig.colorbar(im, ax=ax_row[1], shrink=0.8, label="ln power")
         match = score.loc[np.logical_and.reduce([score[k] == v for k, v in levels.items()])]
         grid = match["eval/grid_score_mean"].iloc[0] if len(match) else float("nan")
-        ax_row[0].set_ylabel(f"{label(levels)}\ngrid score {grid:.3g} nats", fontsize=9)
+        # One factor per line: a row is ~3 inches tall, too short for all levels on one line.
+        ax_row[0].set_ylabel(label(levels).replace(", ", "\n") + f"\ngrid score {grid:.3g} nats", fontsize=9)
         for ax in ax_row:
             ax.set_xticks([])
             ax.set_yticks([])
