@@ -11,6 +11,9 @@ from pathlib import Path
 
 import click
 
+from cyclegan import cli_study
+from cyclegan.cli_options import set_option
+
 # TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,13 +47,10 @@ def main() -> None:
     score them with artifact and sharpness metrics, and print a verdict per hypothesis."""
 
 
-_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                           help="Override a config value, e.g. --set generator.norm=none (repeatable).")
-
 
 @main.command()
 @click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
-@_set_option
+@set_option
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the run writes (default: runs/train/<config name>). Re-running resumes.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -132,7 +132,7 @@ def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) ->
 
 @main.command("bench")
 @click.argument("config_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@_set_option
+@set_option
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Timed steps per variant.")
 @click.option("--rounds", default=4, show_default=True, type=click.IntRange(min=1), help="Alternating rounds the steps are split into.")
 @click.option("--compare", "comparisons", multiple=True, metavar="KEY=V1,V2",
@@ -198,144 +198,9 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_jso
         click.echo(format_table(scores))
 
 
-_runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
-                                show_default=True, help="Where runs, checkpoints and the default stores live.")
-_storage_option = click.option("--storage", default=None, metavar="URL", envvar="CYCLEGAN_STORAGE", show_envvar=True,
-                               help="Optuna storage shared by the workers: sqlite:///FILE (default RUNS_DIR/optuna.db) "
-                                    "or postgresql://user:pass@host/db for several machines. Prefer the environment "
-                                    "variable for URLs with a password: command lines are visible to other users.")
-_heartbeat_option = click.option("--heartbeat", default=30, show_default=True, type=click.IntRange(min=1),
-                                 help="Seconds between a running cell's heartbeats.")
-_grace_option = click.option("--grace", default=120, show_default=True, type=click.IntRange(min=2),
-                             help="Seconds without a heartbeat after which a cell is handed to another worker.")
-
-
-def _queue_settings(heartbeat: int, grace: int):
-    from cyclegan.ablation_queue import QueueSettings
-
-    if grace <= heartbeat:
-        raise click.BadParameter(f"--grace ({grace}) must be longer than --heartbeat ({heartbeat})")
-    return QueueSettings(heartbeat_seconds=heartbeat, grace_seconds=grace, poll_seconds=min(5.0, heartbeat))
-
-
-@main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
-@_set_option
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Local worker processes (one per GPU when GPUs are visible).")
-@_storage_option
-@_runs_dir_option
-@_heartbeat_option
-@_grace_option
-@click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
-           heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
-    """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
-    from cyclegan.ablation import StudyPaths, run_study
-    from cyclegan.study import load_study
-
-    study = load_study(experiment, overrides)
-    counts = run_study(study, StudyPaths.default(runs_dir, storage), workers=workers, settings=_queue_settings(heartbeat, grace),
-                       retry_failed=retry_failed, overrides=overrides, progress=progress)
-    click.echo(f"study {study.name}: {counts['done']}/{len(study.cells)} cells done, {counts['failed']} failed"
-               + (f", {counts['running'] + counts['waiting']} unfinished" if counts["running"] + counts["waiting"] else ""))
-    click.echo(f"next: make report EXP={experiment}   (or browse: make ui)")
-    if counts["failed"]:
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
-@_set_option
-@_storage_option
-@_runs_dir_option
-@_heartbeat_option
-@_grace_option
-@click.option("--progress/--no-progress", default=True, show_default=True)
-def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
-           progress: bool) -> None:
-    """Join a running study from this machine: claim and train cells until none is left."""
-    from cyclegan.ablation import StudyPaths, run_worker
-    from cyclegan.study import load_study
-
-    study = load_study(experiment, overrides)
-    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=_queue_settings(heartbeat, grace), progress=progress)
-    click.echo(f"worker done: trained {trained} cell(s)")
-
-
-@main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--trials", default=None, type=click.IntRange(min=0),
-              help="Trials to ADD to the study (default: the file's `trials`); 0 only summarises.")
-@_set_option
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Local worker processes sharing the trials (one per GPU when GPUs are visible).")
-@_storage_option
-@_runs_dir_option
-@_heartbeat_option
-@_grace_option
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--worker-index", default=None, type=click.IntRange(min=1), hidden=True,
-              help="Set by `--workers N` for its processes: run trials only, no summary.")
-def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], workers: int, storage: str | None,
-         runs_dir: Path, heartbeat: int, grace: int, progress: bool, worker_index: int | None) -> None:
-    """Search EXPERIMENT's hyper-parameters with Optuna; running it again adds trials to the same study."""
-    from cyclegan.ablation import StudyPaths
-    from cyclegan.tune import run_trials, run_tune
-    from cyclegan.tune_space import load_tune_spec
-
-    spec = load_tune_spec(experiment, overrides)
-    paths = StudyPaths.default(runs_dir, storage)
-    count = spec.trials if trials is None else trials
-    if worker_index is not None:
-        states = run_trials(spec, paths, trials=count, settings=_queue_settings(heartbeat, grace),
-                            worker_index=worker_index, progress=progress)
-        click.echo(f"tune worker {worker_index} done: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
-        return
-    summary = run_tune(spec, paths, trials=count, workers=workers, settings=_queue_settings(heartbeat, grace),
-                       overrides=overrides, progress=progress)
-    click.echo(summary.text())
-    if summary.best_number is None:
-        sys.exit(1)
-
-
-@main.command()
-@_runs_dir_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 exposes the UI to the network.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-def ui(runs_dir: Path, host: str, port: int) -> None:
-    """Start the MLflow UI on the study's tracking store."""
-    from cyclegan.tracking import mask_credentials, ui_command
-
-    command = ui_command(runs_dir, host, port)
-    click.echo(f"MLflow UI on http://{host}:{port} (store {mask_credentials(command[-1])}); Ctrl-C stops it")
-    os.execvp(command[0], command)
-
-
-@main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
-@_set_option
-@click.option("--format", "formats", default="md,html", show_default=True, metavar="md,html",
-              help="Comma-separated report formats to write.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the report and its figures (default: RUNS_DIR/<study>/report).")
-@_runs_dir_option
-def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: Path | None, runs_dir: Path) -> None:
-    """Table, verdicts and pictures of EXPERIMENT's runs (read from MLflow) as Markdown and HTML."""
-    from cyclegan.report import make_report
-    from cyclegan.report_render import FORMATS, terminal
-    from cyclegan.study import load_study
-
-    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
-    if not chosen or any(f not in FORMATS for f in chosen):
-        raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
-    study = load_study(experiment, overrides)
-    result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen)
-    click.echo(terminal(result.report))
-    for path in result.files:
-        click.echo(f"wrote {path}")
-    click.echo(f"figures: {len(result.figures)} in {result.out_dir}")
+# The study commands (ablate, worker, tune, ui, report) live in cli_study.
+for _command in (cli_study.ablate, cli_study.worker, cli_study.tune, cli_study.ui, cli_study.report):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 cells of the CURRENT study file (an edited file has new cell ids, so old results never mix in),
 summarises every factor-level combination over its seeds (``stats.summarise_cells``), decides every
 declared hypothesis on FINISHED runs only (``verdict.evaluate``, the other factors as strata), builds
-2x2 interaction tables, then hands over to ``report_figures`` (PNGs) and ``report_render`` (Markdown,
-HTML, terminal). Artifacts come from MLflow first (a report can be made on another machine from a
+2x2 interaction tables, the basis and warnings (``report_basis``), then hands over to
+``report_figures`` (PNGs) and ``report_render`` (Markdown, HTML, terminal). Artifacts come from MLflow first (a report can be made on another machine from a
 tracking server) and from the local run directory ``RUNS_DIR/<study>/cells/<cell>/`` otherwise.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cyclegan import report_basis
 from cyclegan.errors import CycleganError
 from cyclegan.stats import interaction_table, summarise_cells
 from cyclegan.study import Study
-from cyclegan.tracking import (
-    MACHINE_TAG,
-    PRECISION_TAG,
-    Tracker,
-    default_tracking_uri,
-    mask_credentials,
-)
+from cyclegan.tracking import Tracker, default_tracking_uri, mask_credentials
 from cyclegan.verdict import Verdict, evaluate
 
 KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/highpass_cross_correlation",
@@ -39,7 +33,6 @@ TABLE_METRICS = (*KEY_METRICS, "loss/cycle", "convergence/cycle_epochs_to_10pct"
 RUN_SECONDS = "time/run_seconds"  # derived: sum of the run's mini-epoch times
 CURVE_METRICS = ("loss/cycle", "eval/grid_score", "time/mini_epoch_seconds")
 _STATUS_RANK = {"FINISHED": 4, "RUNNING": 3, "SCHEDULED": 2, "KILLED": 1, "FAILED": 0}
-_RANDOM_WEIGHTS = re.compile(r"standin|stand-in|random", re.IGNORECASE)
 
 
 class ReportError(CycleganError, RuntimeError):
@@ -122,7 +115,7 @@ def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | No
     if mine.empty:
         raise ReportError(" ".join([f"study {study.name!r} ({study.path}): MLflow experiment {study.name!r} in {uri} has no run of "
                                     f"this file's {len(wanted)} cells ({len(all_runs)} runs of other versions of the file ignored).",
-                                    *ignored_runs_hint(all_runs, study)]))
+                                    *report_basis.ignored_runs_hint(all_runs, study)]))
     runs = _typed(_best_per_cell(mine), study)
     histories = {r["run_id"]: _history(tracker, r["run_id"]) for r in runs.to_dict("records")}
     runs[RUN_SECONDS] = [_run_seconds(histories[r["run_id"]], r) for r in runs.to_dict("records")]
@@ -135,26 +128,9 @@ def collect(study: Study, tracker: Tracker, runs_dir: Path, *, machine: str | No
                     cells=_cells(study, runs, metrics), verdicts=verdicts,
                     interactions=_interactions(study, finished), missing=missing, basis={}, warnings=[],
                     histories=histories, created=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    report.basis = _basis(report, machine)
-    report.warnings = ignored_runs_hint(all_runs.drop(mine.index), study) + _warnings(report)
+    report.basis = report_basis.basis(report, machine)
+    report.warnings = report_basis.ignored_runs_hint(all_runs.drop(mine.index), study) + report_basis.warnings(report)
     return report
-
-
-def ignored_runs_hint(ignored, study: Study) -> list[str]:
-    """Why runs of the experiment are not this file's cells, when it is the usual slip: a weights
-    file set for training (``CYCLEGAN_IMAGENET_WEIGHTS``) but not for the report. The file's
-    content is part of a cell's identity, so the report must see the same file to find them."""
-    column = "params.generator.imagenet_weights"
-    if ignored.empty or column not in ignored:
-        return []
-    current = {str(cell.config.generator.imagenet_weights) for cell in study.cells}
-    trained_with = sorted({str(v) for v in ignored[column].dropna()} - current)
-    if not trained_with:
-        return []
-    return [f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
-            f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
-            "To report on them, set it as in training: export CYCLEGAN_IMAGENET_WEIGHTS=<that file> "
-            "(or --set generator.imagenet_weights=<that file>)."]
 
 
 def _best_per_cell(runs: pd.DataFrame) -> pd.DataFrame:
@@ -263,93 +239,3 @@ def _missing(study: Study, runs: pd.DataFrame, states: dict[str, str], reasons: 
             reason = reasons.get(cell.cell_id, "")
         rows.append({"cell": cell.cell_id, "seed": cell.seed, **cell.levels, "state": state, "reason": reason})
     return pd.DataFrame(rows, columns=["cell", "seed", *study.factors, "state", "reason"])
-
-
-def param_values(report: Report, key: str) -> list[str]:
-    """Distinct values of a config key over the runs (params), else from the study file's base."""
-    col = f"params.{key}"
-    if col in report.runs and report.runs[col].notna().any():
-        return sorted({str(v) for v in report.runs[col].dropna()})
-    return [str(report.study.base.flat().get(key))]
-
-
-def _one(report: Report, key: str) -> str:
-    values = param_values(report, key)
-    return values[0] if len(values) == 1 else " | ".join(values) + " (varies)"
-
-
-def _basis(report: Report, machine: str | None) -> dict[str, str]:
-    s, runs = report.study, report.runs
-    n_status = runs["status"].value_counts()
-    steps = _one(report, "train.steps_per_mini_epoch")
-    total = (f" = {int(_one(report, 'train.mini_epochs')) * int(steps)} steps"
-             if steps.isdigit() and _one(report, "train.mini_epochs").isdigit() else "")
-    return {
-        "experiment file": str(s.path),
-        "study": s.name + (f" — {s.description}" if s.description else ""),
-        "tracking store": f"{report.tracking_uri} (MLflow experiment {s.name!r})",
-        "design": f"{len(combinations(s))} combinations of " + ", ".join(f"{k} [{', '.join(v)}]" for k, v in s.factors.items())
-                  + f" x seeds {list(s.seeds)} = {len(s.cells)} cells",
-        "runs": (f"{len(runs)} runs of this file's cells: {int(n_status.get('FINISHED', 0))} finished, "
-                 f"{int(n_status.get('FAILED', 0) + n_status.get('KILLED', 0))} failed, "
-                 f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
-                 + (f"; {report.ignored_runs} run(s) of other versions of the file ignored" if report.ignored_runs else "")),
-        "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
-                f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
-        "training": f"{_one(report, 'train.mini_epochs')} mini-epochs x {steps} steps{total}, batch {_one(report, 'train.batch_size')}",
-        "precision": f"{_one(report, 'train.precision')}"
-                     + (" (auto = mixed_bfloat16, mixed_float16 or float32 by device, resolved on the training machine)"
-                        if "auto" in param_values(report, "train.precision") else "")
-                     + f" (jit_compile {_one(report, 'train.jit_compile')}, "
-                     f"fused generator calls {_one(report, 'train.fused_generator_calls')}, "
-                     f"fused instance norm {_one(report, 'train.fused_instance_norm')})",
-        "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
-                   f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
-        "training machines": _tag_summary(report, MACHINE_TAG),
-        "precision used": _tag_summary(report, PRECISION_TAG),
-        "machine (of this report)": machine if machine is not None else _describe_machine(),
-        "statistics": "finished runs only; seed = unit of replication; effects within strata of the other factors",
-        "generated": report.created,
-    }
-
-
-def _tag_summary(report: Report, tag: str) -> str:
-    """Distinct values of a run tag with their run counts (runs from before the tag existed: unknown)."""
-    column = tag  # load_study_runs puts each tag under its own name
-    if column not in report.runs or report.runs[column].isna().all():
-        return "not recorded"
-    counts = report.runs[column].fillna("not recorded").value_counts()
-    return "; ".join(f"{value} ({count} runs)" for value, count in counts.items())
-
-
-def _describe_machine() -> str:
-    try:
-        from cyclegan.device import describe
-
-        return describe()
-    except Exception as err:  # noqa: BLE001 - a report does not fail for want of a device name
-        return f"unknown ({type(err).__name__})"
-
-
-def _warnings(report: Report) -> list[str]:
-    out = []
-    encoders = param_values(report, "generator.encoder_weights")
-    files = [v for v in param_values(report, "generator.imagenet_weights") if v not in ("None", "", "nan")]
-    if "imagenet" in encoders:
-        for path in files:
-            out.append(f"The 'imagenet' encoder was loaded from the file {path}, not from Keras' ImageNet download.")
-            if _RANDOM_WEIGHTS.search(Path(path).name):
-                h1 = "generator.encoder_weights" in report.study.factors
-                out.append(f"LOUD WARNING: {path} looks like a stand-in with RANDOM weights (not ImageNet): "
-                           + ("H1 (encoder_weights imagenet vs random) compares two random encoders; its verdict means nothing."
-                              if h1 else "every 'imagenet' encoder in this study is a random encoder."))
-    for path in encoders:
-        if path not in ("imagenet", "random") and _RANDOM_WEIGHTS.search(Path(path).name):
-            out.append(f"LOUD WARNING: encoder_weights {path} looks like a file of RANDOM weights, not a pretrained encoder.")
-    if len(report.missing):
-        out.append(f"{len(report.missing)} of {len(report.study.cells)} cells have no finished run (listed under 'Missing and failed runs').")
-    if not report.study.hypotheses:
-        out.append("The study file declares no hypotheses: the report shows the table and pictures only.")
-    elif (report.cells["n_finished"] < 2).any():
-        out.append("Some combinations have fewer than 2 finished seeds: intervals and verdicts there are weak or undefined.")
-    return out

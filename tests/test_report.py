@@ -25,7 +25,8 @@ from PIL import Image
 
 from cyclegan.cli import main
 from cyclegan.images import save_png
-from cyclegan.report import ReportError, ignored_runs_hint, make_report
+from cyclegan.report import ReportError, make_report
+from cyclegan.report_basis import ignored_runs_hint
 from cyclegan.report_render import scrub, terminal
 from cyclegan.study import load_study
 from cyclegan.tracking import Tracker
