@@ -18,6 +18,14 @@ heartbeat_option = click.option("--heartbeat", default=30, show_default=True, ty
                                 help="Seconds between a running cell's heartbeats.")
 grace_option = click.option("--grace", default=120, show_default=True, type=click.IntRange(min=2),
                             help="Seconds without a heartbeat after which a cell is handed to another worker.")
+progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
+
+
+def queue_options(command):
+    """--storage, --runs-dir, --heartbeat and --grace: where a study's queue and runs live, and its timing."""
+    for option in (grace_option, heartbeat_option, runs_dir_option, storage_option):  # innermost first
+        command = option(command)
+    return command
 
 
 def queue_settings(heartbeat: int, grace: int):

@@ -10,12 +10,11 @@ from pathlib import Path
 import click
 
 from cyclegan.cli_options import (
-    grace_option,
-    heartbeat_option,
+    progress_option,
+    queue_options,
     queue_settings,
     runs_dir_option,
     set_option,
-    storage_option,
 )
 
 
@@ -24,12 +23,9 @@ from cyclegan.cli_options import (
 @set_option
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Local worker processes (one per GPU when GPUs are visible).")
-@storage_option
-@runs_dir_option
-@heartbeat_option
-@grace_option
+@queue_options
 @click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
            heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
     """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
@@ -49,11 +45,8 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 @click.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
-@storage_option
-@runs_dir_option
-@heartbeat_option
-@grace_option
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@queue_options
+@progress_option
 def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
            progress: bool) -> None:
     """Join a running study from this machine: claim and train cells until none is left."""
@@ -72,11 +65,8 @@ def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, ru
 @set_option
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Local worker processes sharing the trials (one per GPU when GPUs are visible).")
-@storage_option
-@runs_dir_option
-@heartbeat_option
-@grace_option
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@queue_options
+@progress_option
 @click.option("--worker-index", default=None, type=click.IntRange(min=1), hidden=True,
               help="Set by `--workers N` for its processes: run trials only, no summary.")
 def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], workers: int, storage: str | None,
