@@ -113,7 +113,7 @@ def forward_fused(nets: Networks, photo: tf.Tensor, monet: tf.Tensor, *, share_e
     are each encoded once for both decoders. Valid because every layer acts per sample (instance
     norm normalises each image on its own; there is no batch norm)."""
     # tf.split, not slicing: the gradient of a split is one concatenation, while each slice's
-    # gradient zero-fills a tensor of the whole batch and the halves are then summed (~10% of the
+    # gradient zero-fills a tensor of the whole batch and the halves are then summed (~5% of the
     # step at 256x256 on a CPU).
     halves = [tf.shape(photo)[0], tf.shape(monet)[0]]
     if share_encoder:
