@@ -105,3 +105,18 @@ def test_run_dir_of_another_config_is_refused(tiny_tree, tiny_config, tmp_path):
         train(other, tmp_path / "run", progress=False)
     extended = train(tiny_config, tmp_path / "run", progress=False)  # more mini-epochs is a resume
     assert (extended.resumed_from, extended.mini_epochs) == (1, 2)
+
+
+def test_run_resumes_across_the_two_instance_norm_kernels(tiny_tree, tmp_path):
+    """A run checkpointed with Keras' instance norm (as before the fused kernel existed) resumes with
+    the fused kernel: the same variables, and the kernel choice is not part of the run's identity."""
+    tiny_tree["train"]["mini_epochs"] = 2
+    config = build_config(tiny_tree)
+    straight = train(config, tmp_path / "straight", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        keras_norm = {**tiny_tree, "train": {**tiny_tree["train"], "fused_instance_norm": False}}
+        train(build_config(keras_norm), tmp_path / "switched", (_InterruptAfter(1),), progress=False)
+    resumed = train(config, tmp_path / "switched", progress=False)
+    assert (resumed.resumed_from, resumed.steps) == (1, 4)
+    a, b = (pd.read_csv(r.run_dir.history_file) for r in (straight, resumed))
+    np.testing.assert_allclose(b["loss/cycle"], a["loss/cycle"], rtol=1e-4)  # the restored weights, not a fresh start
