@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from cyclegan.tracking import (
     Tracker,
     mask_credentials,
 )
-from cyclegan.workers import cli_command
+from cyclegan.workers import say, worker_command
 from cyclegan.workers import start as start_workers
 from cyclegan.workers import wait as wait_for_workers
 
@@ -79,7 +78,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     experiment_id = tracker.experiment_id(study.name)
     parent_id = tracker.parent_run(experiment_id, study.name, study.description)
     tracker.log_artifacts(parent_id, [(study.path, None)])
-    _say(f"study {study.name}: {len(study.cells)} cells, tracking {mask_credentials(tracker.uri)}, queue {mask_credentials(paths.storage_url)}", progress)
+    say(f"study {study.name}: {len(study.cells)} cells, tracking {mask_credentials(tracker.uri)}, queue {mask_credentials(paths.storage_url)}", progress)
     if workers <= 1:
         run_worker(study, paths, settings=settings, progress=progress)
     else:
@@ -131,7 +130,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
                     reason = f"{type(err).__name__}: {err}"
                     tracker.end_run(run_id, "FAILED", reason)
                     queue.fail(trial_id, reason)
-                    _say(f"cell {cell_id} failed: {reason}", True)
+                    say(f"cell {cell_id} failed: {reason}")
                     _refresh(bar, queue)
                     continue
             tracker.end_run(run_id, "FINISHED")
@@ -144,9 +143,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
 
 def _run_worker_processes(study: Study, paths: StudyPaths, workers: int, settings: QueueSettings,
                           overrides: tuple[str, ...], progress: bool) -> None:
-    command = cli_command("worker", str(study.path), "--runs-dir", str(paths.runs_dir), "--no-progress",
-                          "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
-                          *[arg for text in overrides for arg in ("--set", text)])
+    command = worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
     processes = start_workers([command] * workers, paths.storage_url)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     bar = tqdm(total=len(study.cells), desc=f"study {study.name} ({workers} workers)", unit="cell", disable=not progress, dynamic_ncols=True)
@@ -161,8 +158,3 @@ def _refresh(bar: tqdm, queue: CellQueue) -> None:
     bar.n = counts["done"]
     bar.set_postfix(running=counts["running"], waiting=counts["waiting"], failed=counts["failed"], refresh=False)
     bar.refresh()
-
-
-def _say(text: str, enabled: bool) -> None:
-    if enabled:
-        tqdm.write(text, file=sys.stderr)

@@ -56,5 +56,12 @@ def identity(config: RunConfig) -> dict[str, Any]:
     return flat
 
 
+def differences(old: dict[str, Any], new: dict[str, Any], *, then: str, ignore: frozenset[str] = frozenset()) -> str:
+    """The keys whose values differ between two flat configs (or identities), one line each
+    (``  key: old in <then>, new now``), sorted; empty when they agree outside ``ignore``."""
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in ignore)
+    return "\n".join(f"  {k}: {old.get(k)!r} in {then}, {new.get(k)!r} now" for k in changed)
+
+
 def identity_digest(config: RunConfig) -> str:
     return hashlib.sha1(json.dumps(identity(config), sort_keys=True, default=str).encode()).hexdigest()[:8]

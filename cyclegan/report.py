@@ -5,8 +5,9 @@ cells of the CURRENT study file (an edited file has new cell ids, so old results
 summarises every factor-level combination over its seeds (``stats.summarise_cells``), decides every
 declared hypothesis on FINISHED runs only (``verdict.evaluate``, the other factors as strata), builds
 2x2 interaction tables, the basis and warnings (``report_basis``), then hands over to
-``report_figures`` (PNGs) and ``report_render`` (Markdown, HTML, terminal). Artifacts come from MLflow first (a report can be made on another machine from a
-tracking server) and from the local run directory ``RUNS_DIR/<study>/cells/<cell>/`` otherwise.
+``report_figures`` (PNGs) and ``report_render`` (Markdown, HTML, terminal). Artifacts come from
+MLflow first (a report can be made on another machine from a tracking server) and from the local
+run directory ``RUNS_DIR/<study>/cells/<cell>/`` otherwise.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import yaml
 
 from cyclegan.config import RunConfig, build_config, flatten
 from cyclegan.errors import CycleganError
-from cyclegan.identity import identity
+from cyclegan.identity import differences, identity
 
 # Keys that may change when a run is resumed: extending the schedule does not change what the
 # checkpoint means.
@@ -93,9 +93,8 @@ class RunDir:
             # data lives elsewhere. The identity recorded when the run started is the reference.
             recorded = self.identity_file.read_text() if self.identity_file.exists() else _identity_json(saved)
             old, new = json.loads(recorded), json.loads(_identity_json(config))
-            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
-            if changed:
-                lines = "\n".join(f"  {k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)
+            lines = differences(old, new, then="the run", ignore=RESUMABLE_CHANGES)
+            if lines:
                 raise RunDirError(
                     f"{self.root} belongs to a different config; refusing to resume into it:\n{lines}\n"
                     "Use another --run-dir, or the saved config."

@@ -19,7 +19,6 @@ interrupted trial is re-queued the same way. A copy resumes in its original's ru
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from tqdm.auto import tqdm
 from cyclegan.ablation import DEFAULT_QUEUE, StudyPaths
 from cyclegan.ablation_queue import QueueSettings, open_storage
 from cyclegan.config import ConfigError
-from cyclegan.identity import OPERATIONAL_KEYS
+from cyclegan.identity import OPERATIONAL_KEYS, differences
 from cyclegan.models import build_vgg16
 from cyclegan.pipeline import prepare_split
 from cyclegan.signals import sigterm_as_interrupt
@@ -50,7 +49,7 @@ from cyclegan.tune_space import (
     objective_value,
 )
 from cyclegan.tune_summary import TuneSummary, summarize
-from cyclegan.workers import cli_command
+from cyclegan.workers import say, worker_command
 from cyclegan.workers import start as start_workers
 from cyclegan.workers import wait as wait_for_workers
 
@@ -60,7 +59,6 @@ STATE_TAG, REASON_TAG = "state", "prune_reason"
 RUN_DIR_ATTR, MLFLOW_ATTR, HEALTH_ATTR, REASON_ATTR = "run_dir_trial", "mlflow_run_id", "health", "reason"
 # Study attributes: what the study was started with, so a continued study stays comparable.
 KIND_ATTR, BASE_ATTR, OBJECTIVE_ATTR = "cyclegan_kind", "base_config", "objective"
-# Keys that differ between machines without changing the experiment.
 
 
 def guard_reason(health: dict | None, settings: PrunerSettings) -> str | None:
@@ -214,10 +212,8 @@ def open_tune_study(spec: TuneSpec, storage: RDBStorage, worker_index: int = 0) 
     if study.user_attrs[OBJECTIVE_ATTR] != objective:
         raise ConfigError(f"{where} was started with objective {study.user_attrs[OBJECTIVE_ATTR]}; its values would not be "
                           f"comparable with {objective}. Set another name: to start a new study")
-    saved = study.user_attrs[BASE_ATTR]
-    changed = sorted(k for k in saved.keys() | base.keys() if saved.get(k) != base.get(k))
-    if changed:
-        lines = "\n".join(f"  {k}: {saved.get(k)!r} in the study, {base.get(k)!r} now" for k in changed)
+    lines = differences(study.user_attrs[BASE_ATTR], base, then="the study")
+    if lines:
         raise ConfigError(f"{where} was started with another base config:\n{lines}\nSet another name: to start a new study")
     return study
 
@@ -239,7 +235,7 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
     experiment_id = tracker.experiment_id(spec.name)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.description)
     tracker.log_artifacts(parent_id, [(spec.path, None)])
-    _say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, tracking {mask_credentials(tracker.uri)}, "
+    say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, tracking {mask_credentials(tracker.uri)}, "
          f"storage {mask_credentials(paths.storage_url)}", progress)
     if workers <= 1:
         run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
@@ -267,7 +263,7 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
         states[trial.state.name] += 1
         value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
         reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
-        _say(f"trial {trial.number} {trial.state.name}{value}{reason}", True)
+        say(f"trial {trial.number} {trial.state.name}{value}{reason}")
 
     with sigterm_as_interrupt():
         # catch: one failing trial (a bad combination, a broken file) must not stop the others.
@@ -280,9 +276,8 @@ def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, worker
     """The trials split evenly over N processes (see cyclegan.workers)."""
     shares = [trials // workers + (index < trials % workers) for index in range(workers)]
     commands = [
-        cli_command("tune", str(spec.path), "--trials", str(share), "--runs-dir", str(paths.runs_dir), "--no-progress",
-                    "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
-                    "--worker-index", str(index + 1), *[arg for text in overrides for arg in ("--set", text)])
+        worker_command("tune", str(spec.path), "--trials", str(share), "--worker-index", str(index + 1),
+                       runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
         for index, share in enumerate(s for s in shares if s)
     ]
     processes = start_workers(commands, paths.storage_url)
@@ -297,13 +292,6 @@ def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, worker
         bar.refresh()
 
     try:
-        with sigterm_as_interrupt():
-            wait_for_workers(processes, tick)
+        wait_for_workers(processes, tick)
     finally:
         bar.close()
-
-
-def _say(text: str, enabled: bool) -> None:
-    if enabled:
-        tqdm.write(text, file=sys.stderr)
-

@@ -12,9 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from cyclegan.ablation_queue import QueueSettings
+from cyclegan.signals import sigterm_as_interrupt
 
 
 def gpu_ids() -> list[str]:
@@ -28,8 +32,12 @@ def gpu_ids() -> list[str]:
     return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
-def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cyclegan.cli", *args]
+def worker_command(*args: str, runs_dir: Path, settings: QueueSettings, overrides: Sequence[str]) -> list[str]:
+    """``python -m cyclegan.cli ARGS`` for a worker process of a study or a tuning run: this
+    process's runs folder, queue timing and ``--set`` overrides, without a progress bar."""
+    return [sys.executable, "-m", "cyclegan.cli", *args, "--runs-dir", str(runs_dir), "--no-progress",
+            "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
+            *[arg for text in overrides for arg in ("--set", text)]]
 
 
 def start(commands: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
@@ -45,12 +53,13 @@ def start(commands: list[list[str]], storage_url: str) -> list[subprocess.Popen]
 
 
 def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0) -> None:
-    """Call ``on_tick`` until every process has ended. Ctrl-C is passed on to the workers (which
-    checkpoint and requeue their runs) and re-raised once they have stopped."""
+    """Call ``on_tick`` until every process has ended. Ctrl-C, or a scheduler's SIGTERM, is passed
+    on to the workers (which checkpoint and requeue their runs) and re-raised once they have stopped."""
     try:
-        while any(p.poll() is None for p in processes):
-            on_tick()
-            time.sleep(interval)
+        with sigterm_as_interrupt():
+            while any(p.poll() is None for p in processes):
+                on_tick()
+                time.sleep(interval)
     except KeyboardInterrupt:
         for process in processes:
             process.send_signal(signal.SIGINT)
@@ -61,4 +70,10 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
         on_tick()
     failed = [p.returncode for p in processes if p.returncode]
     if failed:
-        tqdm.write(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}", file=sys.stderr)
+        say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}")
+
+
+def say(text: str, enabled: bool = True) -> None:
+    """One line on stderr that does not break the progress bars."""
+    if enabled:
+        tqdm.write(text, file=sys.stderr)

@@ -194,3 +194,25 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
     assert retried[0].user_attrs["cell"] == dead[0].user_attrs["cell"]
+
+
+def test_sigterm_to_the_parent_reaches_every_worker_process():
+    """A scheduler stopping `ablate --workers N` or `tune --workers N` signals the parent only: the
+    parent passes it on as Ctrl-C, so each worker checkpoints and requeues, then it stops too."""
+    import threading
+
+    from cyclegan.workers import wait
+
+    worker = ("import sys, time\nprint('ready', flush=True)\n"
+              "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n")
+    processes = [subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready"  # its Ctrl-C handler is in place
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        wait(processes, on_tick=lambda: None, interval=0.05)
+    timer.join()
+    assert [p.returncode for p in processes] == [7, 7]
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

@@ -6,6 +6,7 @@ trainer logs per mini-epoch in one flat dict with stable key names.
 
 from __future__ import annotations
 
+from cyclegan.metrics.batches import check_images, check_pair, luma
 from cyclegan.metrics.collapse import (
     HIGHPASS_COLLAPSE_THRESHOLD,
     collapse_scores,
@@ -19,7 +20,6 @@ from cyclegan.metrics.distribution import (
     laplacian_pyramid,
     sliced_wasserstein,
 )
-from cyclegan.metrics.batches import check_images, check_pair, luma
 from cyclegan.metrics.grid import (
     PERIODS,
     grid_excess,
