@@ -2,49 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Callable, Iterator
 
 
-class sigterm_as_interrupt:  # noqa: N801 (used as a context manager, reads like one)
+@contextlib.contextmanager
+def _handling(signals: tuple[signal.Signals, ...], handler: Callable) -> Iterator[None]:
+    """Install ``handler`` for ``signals`` within the block and restore the previous handlers.
+    Only the main thread may install signal handlers; elsewhere (tests, notebooks) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
     """Within the block, SIGTERM raises KeyboardInterrupt, so the code that checkpoints and
-    requeues on Ctrl-C also runs when a cluster stops the job. Only the main thread may install
-    signal handlers; elsewhere (tests, notebooks) the block changes nothing."""
-
-    def __enter__(self) -> None:
-        self._installed = threading.current_thread() is threading.main_thread()
-        if self._installed:
-            self._previous = signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous)
+    requeues on Ctrl-C also runs when a cluster stops the job."""
+    return _handling((signal.SIGTERM,), _raise_interrupt)
 
 
-class graceful_stop:  # noqa: N801
-    """Within the block, the first SIGINT or SIGTERM only sets :attr:`requested`; the training loop
-    checks it between steps, so a checkpoint never holds weights one step ahead of its step count.
-    A second signal interrupts at once (the user insists). Main thread only, like any handler."""
+class StopRequest:
+    """The first SIGINT or SIGTERM only sets :attr:`requested`; a second interrupts at once."""
 
     def __init__(self) -> None:
         self.requested: int | None = None
 
-    def __enter__(self) -> graceful_stop:
-        self._installed = threading.current_thread() is threading.main_thread()
-        if self._installed:
-            self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame) -> None:
+    def handle(self, signum, frame) -> None:
         if self.requested is not None:
             raise KeyboardInterrupt(f"signal {signum} (second)")
         self.requested = signum
 
-    def __exit__(self, *exc) -> None:
-        if self._installed:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[StopRequest]:
+    """Within the block, a stop signal is only recorded; the training loop checks it between
+    steps, so a checkpoint never holds weights one step ahead of its step count. A second signal
+    interrupts at once (the user insists)."""
+    stop = StopRequest()
+    with _handling((signal.SIGINT, signal.SIGTERM), stop.handle):
+        yield stop
