@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from cyclegan import cli_study
-from cyclegan.cli_options import set_option
+from cyclegan.cli_options import progress_option, set_option
 
 # TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,13 +47,12 @@ def main() -> None:
     score them with artifact and sharpness metrics, and print a verdict per hypothesis."""
 
 
-
 @main.command()
 @click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the run writes (default: runs/train/<config name>). Re-running resumes.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, progress: bool) -> None:
     """Train one CycleGAN from CONFIG_FILE; resume if RUN_DIR holds a checkpoint."""
     from cyclegan.config import load_config
