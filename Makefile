@@ -13,7 +13,7 @@ SYNTH  := data/synthetic/data.csv
 
 export MPLBACKEND := Agg
 
-.PHONY: install ablation report tune bench ui test test-fast data clean-runs help
+.PHONY: install ablation report tune bench ui test test-fast lint data clean-runs help
 
 help:
 	@echo "make ablation [EXP=experiments/quick.yaml] [ARGS='--workers 2']  train a study, tracked in MLflow"
@@ -22,6 +22,7 @@ help:
 	@echo "make tune     [EXP=experiments/tune.yaml]                        Optuna search"
 	@echo "make bench                                                       train-step benchmark"
 	@echo "make test                                                        the whole test suite"
+	@echo "make lint                                                        ruff on the whole repository"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 clean-runs:
 	rm -rf $(filter-out runs/README.md,$(wildcard runs/*))

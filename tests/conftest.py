@@ -35,7 +35,7 @@ def _isolated(monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """12 photos and 10 paintings of 48x48 (resized to 32 by the pipeline)."""
-    from cyclegan.synth import make_synthetic_dataset
+    from cyclegan.data.synth import make_synthetic_dataset
 
     root = tmp_path_factory.mktemp("data")
     make_synthetic_dataset(root, photos=12, paintings=10, size=48, seed=1)
@@ -67,6 +67,6 @@ def tiny_tree(tiny_data, vgg_weights_file) -> dict:
 
 @pytest.fixture()
 def tiny_config(tiny_tree):
-    from cyclegan.config import build_config
+    from cyclegan.spec.config import build_config
 
     return build_config(tiny_tree, source="tiny")

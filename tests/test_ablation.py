@@ -12,10 +12,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-import cyclegan.trainer
-from cyclegan.ablation import StudyPaths, run_study
-from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
-from cyclegan.study import load_study
+import cyclegan.core.trainer
+from cyclegan.runs.ablation import StudyPaths, run_study
+from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.spec.study import load_study
 
 pytestmark = pytest.mark.slow
 FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
@@ -84,7 +84,7 @@ def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tr
     paths = StudyPaths.default(tmp_path / "runs", None)
     queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
     assert queue.enqueue_missing() == 4
-    command = [sys.executable, "-m", "cyclegan.cli", "worker", str(path), "--runs-dir", str(paths.runs_dir),
+    command = [sys.executable, "-m", "cyclegan.cli.main", "worker", str(path), "--runs-dir", str(paths.runs_dir),
                "--no-progress", "--heartbeat", "1", "--grace", "4"]
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]  # files, not pipes: an unread pipe blocks a chatty worker
     workers = [subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
@@ -106,16 +106,16 @@ def test_interrupted_cell_resumes_into_the_same_run(tmp_path, tiny_tree, monkeyp
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
     study = load_study(path)
     paths = StudyPaths.default(tmp_path / "runs", None)
-    real_train = cyclegan.trainer.train
+    real_train = cyclegan.core.trainer.train
 
-    class StopAfterFirst(cyclegan.trainer.Callback):
+    class StopAfterFirst(cyclegan.core.trainer.Callback):
         def on_mini_epoch_end(self, record):
             raise KeyboardInterrupt
 
     def interrupted_train(config, run_dir, callbacks=(), **kwargs):
         return real_train(config, run_dir, (*callbacks, StopAfterFirst()), **kwargs)
 
-    monkeypatch.setattr(cyclegan.trainer, "train", interrupted_train)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", interrupted_train)
     with pytest.raises(KeyboardInterrupt):
         run_study(study, paths, settings=FAST_QUEUE, progress=False)
     client, _, runs = _runs(paths)
@@ -124,7 +124,7 @@ def test_interrupted_cell_resumes_into_the_same_run(tmp_path, tiny_tree, monkeyp
     queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
     assert set(queue.cell_states().values()) == {"waiting"}  # requeued, not lost
 
-    monkeypatch.setattr(cyclegan.trainer, "train", real_train)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", real_train)
     counts = run_study(study, paths, settings=FAST_QUEUE, progress=False)
     assert counts["done"] == 1
     client, _, runs = _runs(paths)
@@ -139,14 +139,14 @@ def test_failed_cell_is_marked_and_others_complete(tmp_path, tiny_tree, monkeypa
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch", "scalar"]}, seeds=(0,))
     study = load_study(path)
     paths = StudyPaths.default(tmp_path / "runs", None)
-    real_train = cyclegan.trainer.train
+    real_train = cyclegan.core.trainer.train
 
     def failing_train(config, run_dir, callbacks=(), **kwargs):
         if config.discriminator.output == "scalar":
             raise FloatingPointError("loss/gen_g = nan at step 1 (planted)")
         return real_train(config, run_dir, callbacks, **kwargs)
 
-    monkeypatch.setattr(cyclegan.trainer, "train", failing_train)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", failing_train)
     counts = run_study(study, paths, settings=FAST_QUEUE, progress=False)
     assert counts["done"] == 1 and counts["failed"] == 1
     client, _, runs = _runs(paths)
@@ -157,18 +157,18 @@ def test_failed_cell_is_marked_and_others_complete(tmp_path, tiny_tree, monkeypa
     queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
     assert list(queue.failures().values()) == ["FloatingPointError: loss/gen_g = nan at step 1 (planted)"]
     # Re-running does not retry a failed cell unless asked.
-    monkeypatch.setattr(cyclegan.trainer, "train", real_train)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", real_train)
     assert run_study(study, paths, settings=FAST_QUEUE, progress=False)["failed"] == 1
     assert run_study(study, paths, settings=FAST_QUEUE, retry_failed=True, progress=False)["done"] == 2
 
 
 def test_unreachable_stores_fail_before_training(tmp_path, tiny_tree, monkeypatch):
-    from cyclegan.ablation_queue import StorageError
-    from cyclegan.tracking import TrackingError
+    from cyclegan.runs.queue import StorageError
+    from cyclegan.runs.store import TrackingError
 
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
     study = load_study(path)
-    monkeypatch.setattr(cyclegan.trainer, "train", lambda *a, **k: pytest.fail("trained despite a broken store"))
+    monkeypatch.setattr(cyclegan.core.trainer, "train", lambda *a, **k: pytest.fail("trained despite a broken store"))
     bad_storage = StudyPaths(tmp_path / "runs", "postgresql://user:s3cret@127.0.0.1:1/nowhere")
     with pytest.raises(StorageError) as err:
         run_study(study, bad_storage, settings=FAST_QUEUE, progress=False)

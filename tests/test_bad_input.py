@@ -11,8 +11,8 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan.cli import main
-from cyclegan.synth import make_synthetic_dataset
+from cyclegan.cli.main import main
+from cyclegan.data.synth import make_synthetic_dataset
 
 
 def _cli(*args) -> tuple[int, str]:

@@ -11,9 +11,9 @@ import tensorflow as tf
 import yaml
 from click.testing import CliRunner
 
-from cyclegan.bench import _with_available_weights, conv_throughput, count_step_flops, zip_comparisons
-from cyclegan.cli import main
-from cyclegan.config import RunConfig
+from cyclegan.cli.main import main
+from cyclegan.core.bench import _with_available_weights, conv_throughput, count_step_flops, zip_comparisons
+from cyclegan.spec.config import RunConfig
 
 
 def test_flop_count_is_the_live_convolutions_of_the_graph():

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 
 
 def _run(*args: str):

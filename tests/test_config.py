@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cyclegan.config import ConfigError, RunConfig, build_config, config_keys, load_config, parse_override
+from cyclegan.spec.config import ConfigError, RunConfig, build_config, config_keys, load_config, parse_override
 
 
 def test_defaults_reproduce_the_original():

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclegan.dataset import DataError, check_dataset, read_index, split_holdout, usable_files, write_index
-from cyclegan.synth import make_synthetic_dataset
+from cyclegan.data.dataset import DataError, check_dataset, read_index, split_holdout, usable_files, write_index
+from cyclegan.data.synth import make_synthetic_dataset
 
 
 def _image(seed: int, size: int = 40) -> Image.Image:
@@ -94,7 +94,7 @@ def test_conversions_are_counted(good_root):
     _image(1).convert("L").save(monet / "gray.png")
     _image(2).convert("RGBA").save(monet / "rgba.png")
     _image(3).convert("CMYK").save(monet / "cmyk.jpg")
-    Image.fromarray((np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40)).save(monet / "deep.png")
+    Image.fromarray(np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40).save(monet / "deep.png")
     _image(4, size=64).save(monet / "big.jpg")
     write_index(good_root)
     report = check_dataset(good_root, image_size=40, max_image_pixels=10**6)

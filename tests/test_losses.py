@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan import losses
+from cyclegan.core import losses
 
 
 def test_bce_losses_at_known_logits():

@@ -15,13 +15,13 @@ import pytest
 import scipy.ndimage as ndi
 from metrics_images import add_grid, add_noise, gaussian_blur, photo_crops, striped_picture
 
+from cyclegan.metrics.batches import luma
 from cyclegan.metrics.collapse import (
     HIGHPASS_COLLAPSE_THRESHOLD,
     collapse_scores,
     highpass_cross_correlation,
     inter_image_diff,
 )
-from cyclegan.metrics.batches import luma
 from cyclegan.metrics.grid import PERIODS
 
 SIZES = (32, 64, 128)

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan.config import DiscriminatorConfig, GeneratorConfig
-from cyclegan.models import (
+from cyclegan.core.models import (
     EncoderWeightsError,
     InstanceNormalization,
     build_discriminator,
@@ -17,6 +16,7 @@ from cyclegan.models import (
     build_vgg16,
     instance_norm,
 )
+from cyclegan.spec.config import DiscriminatorConfig, GeneratorConfig
 
 
 @pytest.mark.parametrize("norm", ["instance", "none"])
@@ -121,8 +121,8 @@ def test_encoder_weights_from_file_and_sharing(vgg_weights_file):
 
 def test_legacy_h5_weights_file_loads(tmp_path):
     # The file Keras caches for `imagenet` is a legacy HDF5 weights file; a user may point at it directly.
-    from keras.src.legacy.saving import legacy_h5_format
     import h5py
+    from keras.src.legacy.saving import legacy_h5_format
 
     model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan.config import build_config
-from cyclegan.pipeline import decode_image, load_images, prepare_split, steps_per_mini_epoch, training_dataset
+from cyclegan.core.pipeline import decode_image, load_images, prepare_split, steps_per_mini_epoch, training_dataset
+from cyclegan.spec.config import build_config
 
 
 def _batches(config, split, start_step, count):
@@ -60,7 +60,7 @@ def test_decode_converts_modes_and_sizes(tmp_path):
     Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(tmp_path / "deep.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "deep.png")
     Image.fromarray(rgb).save(tmp_path / "plain.png")
     images = load_images(sorted(tmp_path.iterdir()), 32)
     assert images.shape == (5, 32, 32, 3) and images.min() >= 0 and images.max() <= 1

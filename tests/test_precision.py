@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclegan.config import build_config
-from cyclegan.device import resolve_precision
-from cyclegan.trainer import train
-from cyclegan.translate import Translator, load_generator
+from cyclegan.core.device import resolve_precision
+from cyclegan.core.trainer import train
+from cyclegan.core.translate import Translator, load_generator
+from cyclegan.spec.config import build_config
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_mixed_precision_metrics_stay_close_to_float32(tiny_tree, tmp_path):
 
 
 def test_auto_precision_resolves_to_a_concrete_policy(monkeypatch):
-    import cyclegan.device as device
+    import cyclegan.core.device as device
 
     monkeypatch.setattr(device, "gpu_compute_capability", lambda: None)
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)

@@ -22,16 +22,16 @@ import tensorflow as tf
 import yaml
 from mlflow.tracking import MlflowClient
 
-import cyclegan.trainer
-from cyclegan.ablation import StudyPaths
-from cyclegan.ablation_queue import CellQueue, QueueSettings, open_storage
-from cyclegan.config import build_config
-from cyclegan.study import load_study
-from cyclegan.trainer import train
+import cyclegan.core.trainer
+from cyclegan.core.trainer import train
+from cyclegan.runs.ablation import StudyPaths
+from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.spec.config import build_config
+from cyclegan.spec.study import load_study
 
 pytestmark = pytest.mark.slow
 FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
-CLI = [sys.executable, "-m", "cyclegan.cli"]
+CLI = [sys.executable, "-m", "cyclegan.cli.main"]
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +70,7 @@ def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypat
     config = build_config(tiny_tree)
     straight = pd.read_csv(train(config, tmp_path / "straight", progress=False).run_dir.history_file)
 
-    real_dataset = cyclegan.trainer.training_dataset
+    real_dataset = cyclegan.core.trainer.training_dataset
 
     def interrupted_dataset(*args, **kwargs):
         for count, batch in enumerate(real_dataset(*args, **kwargs)):
@@ -78,12 +78,12 @@ def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypat
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(cyclegan.trainer, "training_dataset", interrupted_dataset)
+    monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", interrupted_dataset)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False)
     latest = tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints"))
     assert latest.endswith("ckpt-6")  # written at the interrupt, not only at the mini-epoch's end
-    monkeypatch.setattr(cyclegan.trainer, "training_dataset", real_dataset)
+    monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", real_dataset)
     result = train(config, tmp_path / "resumed", progress=False)
     assert (result.resumed_from, result.steps) == (1, 8)
     resumed = pd.read_csv(result.run_dir.history_file)
@@ -201,7 +201,7 @@ def test_sigterm_to_the_parent_reaches_every_worker_process():
     parent passes it on as Ctrl-C, so each worker checkpoints and requeues, then it stops too."""
     import threading
 
-    from cyclegan.workers import wait
+    from cyclegan.runs.workers import wait
 
     worker = ("import sys, time\nprint('ready', flush=True)\n"
               "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n")

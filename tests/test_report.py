@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,13 +25,15 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan.cli import main
-from cyclegan.images import save_png
-from cyclegan.report import ReportError, make_report
-from cyclegan.report_basis import ignored_runs_hint
-from cyclegan.report_render import scrub, terminal
-from cyclegan.study import load_study
-from cyclegan.tracking import Tracker
+from cyclegan.cli.main import main
+from cyclegan.data.images import save_png
+from cyclegan.masking import mask as scrub
+from cyclegan.report.basis import ignored_runs_hint
+from cyclegan.report.build import ReportError, make_report
+from cyclegan.report.render import terminal
+from cyclegan.runs.reader import RunReader
+from cyclegan.runs.tracking import Tracker
+from cyclegan.spec.study import load_study
 
 FACTORS = {"generator.norm": ["instance", "none"], "discriminator.output": ["patch", "scalar"],
            "generator.upsample": ["transpose", "resize_conv"]}
@@ -149,14 +153,10 @@ def fabricated(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(fabricated, tmp_path_factory):
     study, runs_dir, tracker = fabricated
-    real_uri = tracker.uri
-    tracker.uri = SECRET_URI  # what a report on a tracking server would show; the client stays on sqlite
-    try:
-        result = make_report(study, runs_dir, out_dir=tmp_path_factory.mktemp("out") / "report", tracker=tracker,
-                             machine="test machine")
-    finally:
-        tracker.uri = real_uri
-    return result
+    reader = RunReader(tracker.store)
+    reader.uri = SECRET_URI  # what a report on a tracking server would show; the client stays on sqlite
+    return make_report(study, runs_dir, out_dir=tmp_path_factory.mktemp("out") / "report", reader=reader,
+                       machine="test machine")
 
 
 def _row(cells, levels):
@@ -352,3 +352,19 @@ def test_runs_trained_with_another_weights_file_are_explained(tmp_path, vgg_weig
     # Runs ignored for another reason (an older version of the file) get no such hint.
     assert ignored_runs_hint(pd.DataFrame({"params.generator.imagenet_weights": ["None"]}), study) == []
     assert ignored_runs_hint(pd.DataFrame(), study) == []
+
+
+@pytest.mark.slow
+def test_cli_report_on_a_finished_study_does_not_load_tensorflow(tmp_path, fabricated, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study, runs_dir, _ = fabricated
+    probe = ("import sys\nfrom click.testing import CliRunner\nfrom cyclegan.cli.main import main\n"
+             f"result = CliRunner().invoke(main, ['report', {str(study.path)!r}, '--runs-dir', {str(runs_dir)!r}, "
+             f"'--format', 'md', '--out', {str(tmp_path / 'out')!r}])\n"
+             "assert result.exit_code == 0, result.output\n"
+             "print('loaded:', ' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded = set(out.stdout.split("loaded:")[-1].split())
+    assert "mlflow" in loaded and (tmp_path / "out" / "report.md").exists()  # it did read the study
+    assert "tensorflow" not in loaded and "keras" not in loaded

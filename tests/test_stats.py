@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclegan.stats import hedges_g, interaction_table, stratified_effect, summarise_cells
+from cyclegan.analysis.stats import hedges_g, interaction_table, stratified_effect, summarise_cells
 
 
 def design(effect=0.0, seeds=2, sd=0.1, offset_w=0.0, seed=0, base=2.0):

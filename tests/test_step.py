@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from cyclegan.config import build_config
-from cyclegan.step import STEP_METRICS, build_networks, build_optimizers, make_train_step
+from cyclegan.core.step import build_networks, build_optimizers, make_train_step
+from cyclegan.names import STEP_METRICS
+from cyclegan.spec.config import build_config
 
 
 def _batch(seed: int, batch: int = 2, size: int = 32) -> np.ndarray:

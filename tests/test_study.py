@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cyclegan.config import ConfigError
-from cyclegan.study import EVAL_METRICS, load_study
+from cyclegan.names import EVAL_METRICS
+from cyclegan.spec.config import ConfigError
+from cyclegan.spec.extends import read_extended_yaml
+from cyclegan.spec.study import load_study
 
 HYPOTHESIS = {"name": "H2", "claim": "IN removes the grid", "factor": "generator.norm", "levels": ["instance", "none"],
               "metric": "eval/grid_score", "direction": "lower", "threshold": 1.0}
@@ -94,7 +96,7 @@ def test_relative_threshold_and_shipped_experiments_parse(tmp_path):
     spec = _spec(hypotheses=[{**HYPOTHESIS, "metric": "eval/edge_sigma", "threshold": "10%"}])
     assert load_study(_write(tmp_path, spec)).hypotheses[0].threshold == "10%"
     shipped = sorted(Path(__file__).parents[1].joinpath("experiments").glob("*.yaml"))
-    studies = [p for p in shipped if "factors" in yaml.safe_load(p.read_text())]
+    studies = [p for p in shipped if "factors" in read_extended_yaml(p)]
     assert {p.name for p in studies} >= {"quick.yaml", "monet.yaml", "upsample.yaml"}
     for path in studies:
         study = load_study(path)

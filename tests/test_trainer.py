@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from cyclegan.config import build_config
-from cyclegan.rundir import RunDirError
-from cyclegan.trainer import Callback, NonFiniteLossError, train
-from cyclegan.translate import load_generator
+from cyclegan.core.rundir import RunDirError
+from cyclegan.core.trainer import Callback, NonFiniteLossError, train
+from cyclegan.core.translate import load_generator
+from cyclegan.spec.config import build_config
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_rows_after_the_last_checkpoint_are_redone_not_duplicated(tiny_tree, tmp
 def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp_path, monkeypatch):
     config = build_config(tiny_tree)
     train(build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 1}}), tmp_path / "run", progress=False)
-    import cyclegan.losses as losses
+    import cyclegan.core.losses as losses
 
     real_l1 = losses.l1
     monkeypatch.setattr(losses, "l1", lambda a, b: real_l1(a, b) * float("nan"))

@@ -13,26 +13,26 @@ import yaml
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-import cyclegan.trainer
-from cyclegan.ablation import StudyPaths
-from cyclegan.ablation_queue import QueueSettings, open_storage
-from cyclegan.config import (
-    ConfigError,
-    build_config,
-    flatten,
-    parse_override,
-    set_dotted,
-)
-from cyclegan.trainer import MiniEpochRecord, NonFiniteLossError
-from cyclegan.tune import (
+import cyclegan.core.trainer
+from cyclegan.core.trainer import MiniEpochRecord, NonFiniteLossError
+from cyclegan.runs.ablation import StudyPaths
+from cyclegan.runs.queue import QueueSettings, open_storage
+from cyclegan.runs.tune import (
     GuardedPruner,
     TrialPruning,
     open_tune_study,
     run_trials,
     run_tune,
 )
-from cyclegan.tune_space import load_tune_spec, nested, objective_value, set_options
-from cyclegan.tune_summary import summarize
+from cyclegan.runs.tune_summary import summarize
+from cyclegan.spec.config import (
+    ConfigError,
+    build_config,
+    flatten,
+    parse_override,
+    set_dotted,
+)
+from cyclegan.spec.tune_space import load_tune_spec, nested, objective_value, set_options
 
 FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
 SPACE = {
@@ -246,7 +246,7 @@ def test_interrupted_trial_is_killed_and_a_copy_waits_with_its_params(tmp_path, 
     def interrupted(config, run_dir, callbacks=(), **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cyclegan.trainer, "train", interrupted)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", interrupted)
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)
     with pytest.raises(KeyboardInterrupt):
@@ -262,7 +262,7 @@ def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
     def diverging(config, run_dir, callbacks=(), **kwargs):
         raise NonFiniteLossError("run x: step 3: loss/cycle = nan (planted)")
 
-    monkeypatch.setattr(cyclegan.trainer, "train", diverging)
+    monkeypatch.setattr(cyclegan.core.trainer, "train", diverging)
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)
     assert run_trials(spec, paths, trials=1, settings=FAST_QUEUE, progress=False) == {"PRUNED": 1}
@@ -275,7 +275,7 @@ def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_three_trials_then_two_more_from_two_worker_processes(tmp_path, tiny_tree):
-    from cyclegan.cli import main
+    from cyclegan.cli.main import main
 
     path = _tune_file(tmp_path, _tiny_base(tiny_tree))
     spec = load_tune_spec(path)
@@ -324,8 +324,8 @@ def test_three_trials_then_two_more_from_two_worker_processes(tmp_path, tiny_tre
 
 @pytest.mark.slow
 def test_a_collapsed_trial_is_pruned_through_the_trainer_callback(tmp_path, tiny_tree, monkeypatch):
-    real_score_batch = cyclegan.trainer.score_batch
-    monkeypatch.setattr(cyclegan.trainer, "score_batch", lambda *a, **k: {**real_score_batch(*a, **k), "collapsed": True})
+    real_score_batch = cyclegan.core.trainer.score_batch
+    monkeypatch.setattr(cyclegan.core.trainer, "score_batch", lambda *a, **k: {**real_score_batch(*a, **k), "collapsed": True})
     pruner = {"type": "median", "startup_trials": 0, "warmup_mini_epochs": 0, "prune_collapsed": True}
     spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree), pruner=pruner))
     paths = StudyPaths.default(tmp_path / "runs", None)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclegan.stats import stratified_effect
-from cyclegan.verdict import decide, evaluate, resolve_threshold, seeds_needed
+from cyclegan.analysis.stats import stratified_effect
+from cyclegan.analysis.verdict import decide, evaluate, resolve_threshold, seeds_needed
 
 OTHERS = ["weights", "disc"]
 

@@ -9,12 +9,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-from skimage.transform import resize
 
+from cyclegan.data.images import read_image
 from cyclegan.metrics import score_batch
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from cyclegan.names import IMAGE_SUFFIXES
 
 
 def _list_images(folder) -> dict[str, Path]:
@@ -32,42 +30,6 @@ def _list_images(folder) -> dict[str, Path]:
     if not by_stem:
         raise ValueError(f"no PNG or JPEG images in {folder}")
     return by_stem
-
-
-def _to_size(size) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, int):
-        return (size, size)
-    height, width = size
-    return (int(height), int(width))
-
-
-def read_image(path, size=None) -> np.ndarray:
-    """One image file as (H, W, 3) float32 in [0, 1].
-
-    Grayscale is repeated over channels, alpha is dropped, palette/CMYK are converted, 16-bit
-    images are scaled by 1/65535 (Pillow's convert("RGB") would clip them to 8 bits).
-    size: None, an int (square) or (height, width); resizing is antialiased bilinear.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                # 16-bit grayscale PNGs open as "I;16" or "I" depending on the Pillow version.
-                gray = np.asarray(image, dtype=np.float64) / 65535.0
-                array = np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
-            elif image.mode == "F":
-                array = np.repeat(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)[..., None], 3, axis=2)
-            else:
-                array = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from err
-    target = _to_size(size)
-    if target is not None and array.shape[:2] != target:
-        array = np.clip(resize(array, target, order=1, anti_aliasing=True), 0.0, 1.0)
-    return array.astype(np.float32)
 
 
 def _stack(paths: list[Path], size) -> np.ndarray:

@@ -1,0 +1,3 @@
+from cyclegan.cli.main import main
+
+main()

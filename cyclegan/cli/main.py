@@ -1,0 +1,204 @@
+"""The ``cyclegan`` command line (click). Each command parses its arguments and calls one function
+of the package; expected failures (bad config, bad data, missing weights) print one clear message
+and exit with status 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from cyclegan.cli import study as cli_study
+from cyclegan.cli.options import progress_option, set_option
+
+# TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+
+
+class _ExpectedErrors(click.Group):
+    """Turn the package's own error types into one-line messages with a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        from cyclegan.errors import CycleganError
+
+        try:
+            return super().invoke(ctx)
+        except (CycleganError, FileNotFoundError, ValueError) as err:
+            if os.environ.get("CYCLEGAN_DEBUG"):
+                raise
+            click.secho(f"error: {err}", fg="red", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            # The trainer has written a checkpoint and the ablation has requeued its cell.
+            click.secho("interrupted: progress is checkpointed; run the same command again to resume", fg="yellow", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_ExpectedErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cyclegan")
+def main() -> None:
+    """Turn CycleGAN folklore into evidence: train ablation matrices, track them in MLflow,
+    score them with artifact and sharpness metrics, and print a verdict per hypothesis."""
+
+
+@main.command()
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the run writes (default: runs/train/<config name>). Re-running resumes.")
+@progress_option
+def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, progress: bool) -> None:
+    """Train one CycleGAN from CONFIG_FILE; resume if RUN_DIR holds a checkpoint."""
+    from cyclegan.core.trainer import train as run_training
+    from cyclegan.spec.config import load_config
+
+    config = load_config(config_file, overrides)
+    run_dir = run_dir or Path("runs") / "train" / config_file.stem
+    result = run_training(config, run_dir, progress=progress)
+    resumed = f" (resumed from mini-epoch {result.resumed_from})" if result.resumed_from else ""
+    click.echo(f"{result.run_dir.root}: {result.mini_epochs} mini-epochs, {result.steps} steps{resumed}")
+    for key in ("loss/cycle", "eval/grid_score", "eval/edge_sigma", "eval/collapsed"):
+        if key in result.final_metrics:
+            click.echo(f"  {key:18s} {result.final_metrics[key]:.4f}")
+
+
+@main.command()
+@click.option("--generator", "generator_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A generator saved by `cyclegan train` (RUN_DIR/models/*.keras).")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+def translate(generator_file: Path, input_dir: Path, output_dir: Path, batch_size: int) -> None:
+    """Translate every image in a folder and write one PNG per input."""
+    from cyclegan.core.translate import translate_folder
+
+    written = translate_folder(generator_file, input_dir, output_dir, batch_size=batch_size)
+    click.echo(f"{len(written)} images written to {output_dir}")
+
+
+@main.group()
+def data() -> None:
+    """Index, check or synthesise a dataset in the original layout."""
+
+
+@data.command("index")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+def data_index(root: Path) -> None:
+    """Write ROOT/data.csv from ROOT/monet and ROOT/photo."""
+    from cyclegan.data.dataset import write_index
+
+    path = write_index(root)
+    click.echo(f"wrote {path}")
+
+
+@data.command("check")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Size the images will be trained at (other sizes are reported as resized).")
+@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Refuse images with more pixels (decompression-bomb guard).")
+def data_check(root: Path, image_size: int, max_pixels: int) -> None:
+    """Report every problem of the dataset at ROOT; exit 1 if any file is unusable."""
+    from cyclegan.data.dataset import check_dataset
+
+    report = check_dataset(root, image_size=image_size, max_image_pixels=max_pixels)
+    click.echo(report.summary())
+    if report.fatal:
+        click.secho(f"{len(report.fatal)} unusable file(s)", fg="red", err=True)
+        sys.exit(1)
+    click.echo("ok: every indexed image is usable")
+
+
+@data.command("synth")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--photos", default=400, show_default=True, type=click.IntRange(min=1))
+@click.option("--paintings", default=300, show_default=True, type=click.IntRange(min=1))
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) -> None:
+    """Write a deterministic synthetic photo/painting dataset to ROOT (offline)."""
+    from cyclegan.data.synth import make_synthetic_dataset
+
+    index = make_synthetic_dataset(root, photos=photos, paintings=paintings, size=size, seed=seed)
+    click.echo(f"wrote {photos} photos and {paintings} paintings of {size}x{size} to {root} ({index.name})")
+
+
+@main.command("bench")
+@click.argument("config_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Timed steps per variant.")
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(min=1), help="Alternating rounds the steps are split into.")
+@click.option("--compare", "comparisons", multiple=True, metavar="KEY=V1,V2",
+              help="Variants to time side by side; repeated options are zipped (variant i takes value i of each).")
+@click.option("--data", "data_root", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="JPEG dataset for timing the input pipeline (default: the config's data.root if indexed).")
+def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: int, rounds: int,
+                  comparisons: tuple[str, ...], data_root: Path | None) -> None:
+    """Time the train step (default: the original 256x256, batch 1) and the input pipeline.
+
+    CONFIG_FILE is a run config or an experiment file (its base is used)."""
+    from cyclegan.core.bench import bench, format_result, zip_comparisons
+    from cyclegan.spec.config import apply_overrides, build_config, read_yaml, set_dotted
+
+    tree = read_yaml(config_file) if config_file else {}
+    tree = tree.get("base", tree) if "factors" in tree else tree
+    tree = apply_overrides(tree, overrides, source=str(config_file or "defaults"))
+    variants = zip_comparisons(comparisons)
+    configs = {}
+    for label, settings in variants:
+        variant_tree = tree
+        for key, value in settings:
+            variant_tree = set_dotted(variant_tree, key, value)
+        configs[label] = build_config(variant_tree, source=f"{config_file or 'defaults'} ({label})")
+    first = next(iter(configs.values()))
+    if data_root is None and (Path(first.data.root) / "data.csv").exists():
+        data_root = Path(first.data.root)
+    click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root)))
+
+
+@main.command("standin-weights")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def standin_weights(output: Path, seed: int) -> None:
+    """Write a VGG16 no-top weights file with RANDOM weights, for offline smoke runs only.
+
+    It lets `generator.imagenet_weights=OUTPUT` exercise the pretrained code path on a machine
+    that cannot download the real weights. It is not ImageNet: no H1 conclusion holds with it."""
+    from cyclegan.core.models import write_standin_weights
+
+    write_standin_weights(output, seed)
+    click.echo(f"wrote {output} (random VGG16 weights, NOT ImageNet)")
+
+
+@main.command()
+@click.option("--outputs", "outputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--inputs", "inputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", "target_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Images of the target domain, for the distribution distances (swd, lab_w_*).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_json: bool) -> None:
+    """Score generator outputs against their inputs (paired by file name)."""
+    from cyclegan.metrics.folders import format_table, score_folders
+
+    scores = score_folders(outputs_dir, inputs_dir, target_dir)
+    if as_json:
+        # Strict JSON has no NaN: an undefined metric (e.g. no edges to measure) is null.
+        strict = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
+        click.echo(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(format_table(scores))
+
+
+# The study commands (ablate, worker, tune, ui, report) live in cli_study.
+for _command in (cli_study.ablate, cli_study.worker, cli_study.tune, cli_study.ui, cli_study.report):
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

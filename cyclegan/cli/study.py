@@ -1,0 +1,130 @@
+"""The ``cyclegan`` study commands: train a matrix (ablate, worker), search it (tune), browse and
+report it (ui, report). Registered on the main group in ``cyclegan.cli.main``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from cyclegan.cli.options import (
+    progress_option,
+    queue_options,
+    queue_settings,
+    runs_dir_option,
+    set_option,
+)
+
+
+@click.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Local worker processes (one per GPU when GPUs are visible).")
+@queue_options
+@click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
+@progress_option
+def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
+           heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
+    """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
+    from cyclegan.runs.ablation import StudyPaths, run_study
+    from cyclegan.spec.study import load_study
+
+    study = load_study(experiment, overrides)
+    counts = run_study(study, StudyPaths.default(runs_dir, storage), workers=workers, settings=queue_settings(heartbeat, grace),
+                       retry_failed=retry_failed, overrides=overrides, progress=progress)
+    click.echo(f"study {study.name}: {counts['done']}/{len(study.cells)} cells done, {counts['failed']} failed"
+               + (f", {counts['running'] + counts['waiting']} unfinished" if counts["running"] + counts["waiting"] else ""))
+    click.echo(f"next: make report EXP={experiment}   (or browse: make ui)")
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@queue_options
+@progress_option
+def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
+           progress: bool) -> None:
+    """Join a running study from this machine: claim and train cells until none is left."""
+    from cyclegan.runs.ablation import StudyPaths, run_worker
+    from cyclegan.spec.study import load_study
+
+    study = load_study(experiment, overrides)
+    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=queue_settings(heartbeat, grace), progress=progress)
+    click.echo(f"worker done: trained {trained} cell(s)")
+
+
+@click.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trials", default=None, type=click.IntRange(min=0),
+              help="Trials to ADD to the study (default: the file's `trials`); 0 only summarises.")
+@set_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Local worker processes sharing the trials (one per GPU when GPUs are visible).")
+@queue_options
+@progress_option
+@click.option("--worker-index", default=None, type=click.IntRange(min=1), hidden=True,
+              help="Set by `--workers N` for its processes: run trials only, no summary.")
+def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], workers: int, storage: str | None,
+         runs_dir: Path, heartbeat: int, grace: int, progress: bool, worker_index: int | None) -> None:
+    """Search EXPERIMENT's hyper-parameters with Optuna; running it again adds trials to the same study."""
+    from cyclegan.runs.ablation import StudyPaths
+    from cyclegan.runs.tune import run_trials, run_tune
+    from cyclegan.spec.tune_space import load_tune_spec
+
+    spec = load_tune_spec(experiment, overrides)
+    paths = StudyPaths.default(runs_dir, storage)
+    count = spec.trials if trials is None else trials
+    if worker_index is not None:
+        states = run_trials(spec, paths, trials=count, settings=queue_settings(heartbeat, grace),
+                            worker_index=worker_index, progress=progress)
+        click.echo(f"tune worker {worker_index} done: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+        return
+    summary = run_tune(spec, paths, trials=count, workers=workers, settings=queue_settings(heartbeat, grace),
+                       overrides=overrides, progress=progress)
+    click.echo(summary.text())
+    if summary.best_number is None:
+        sys.exit(1)
+
+
+@click.command()
+@runs_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 exposes the UI to the network.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def ui(runs_dir: Path, host: str, port: int) -> None:
+    """Start the MLflow UI on the study's tracking store."""
+    from cyclegan.masking import mask
+    from cyclegan.runs.store import ui_command
+
+    command = ui_command(runs_dir, host, port)
+    click.echo(f"MLflow UI on http://{host}:{port} (store {mask(command[-1])}); Ctrl-C stops it")
+    os.execvp(command[0], command)
+
+
+@click.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--format", "formats", default="md,html", show_default=True, metavar="md,html",
+              help="Comma-separated report formats to write.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the report and its figures (default: RUNS_DIR/<study>/report).")
+@runs_dir_option
+def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: Path | None, runs_dir: Path) -> None:
+    """Table, verdicts and pictures of EXPERIMENT's runs (read from MLflow) as Markdown and HTML."""
+    from cyclegan.report.build import make_report
+    from cyclegan.report.render import FORMATS, terminal
+    from cyclegan.spec.study import load_study
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
+    if not chosen or any(f not in FORMATS for f in chosen):
+        raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
+    study = load_study(experiment, overrides)
+    result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen)
+    click.echo(terminal(result.report))
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    click.echo(f"figures: {len(result.figures)} in {result.out_dir}")

@@ -1,0 +1,245 @@
+"""The original networks (DESIGN.md section 1) in Keras 3, with the ablation switches as arguments.
+
+Generator: a U-Net whose encoder is VGG16's convolutional stack (frozen by default) and whose
+decoder walks block5_conv3 -> block1_conv2. Discriminator: four strided 4x4 convolutions and a
+3x3 head; ``patch`` keeps the (size/16)^2 map, ``scalar`` reduces it to one logit per image.
+Images go in and come out in [0, 1].
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from cyclegan.errors import CycleganError
+from cyclegan.spec.config import DiscriminatorConfig, GeneratorConfig
+
+# Decoder levels, deepest first: the VGG16 layer whose output is the skip, and the filters of the
+# level's 3x3 convolution. About 4.4 M trainable parameters in all (the original's count).
+SKIP_LAYERS = ("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2", "block1_conv2")
+DECODER_FILTERS = (256, 256, 128, 64, 32)
+DISCRIMINATOR_DEPTH = 4  # strided convolutions: a 256 px input gives the original's 16x16 patch map
+
+# ImageNet channel means of VGG16's "caffe" preprocessing, in BGR order.
+_VGG_BGR_MEANS = (103.939, 116.779, 123.68)
+
+
+class EncoderWeightsError(CycleganError, RuntimeError):
+    """The configured VGG16 weights cannot be had; raised before any training starts."""
+
+
+def _gan_init(seed: int | None = None) -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)
+
+
+def instance_norm(name: str, fused: bool = True) -> layers.Layer:
+    """Instance normalization as Keras 3 ships it: one group per channel. Gamma starts at N(0, 0.02)
+    as in the original (and keras-io's CycleGAN), which it inherited from tensorflow-addons.
+
+    ``fused`` computes the same layer with TensorFlow's fused batch-norm kernel
+    (:class:`InstanceNormalization`); ``False`` keeps Keras' own arithmetic, as the original ran."""
+    layer_class = InstanceNormalization if fused else layers.GroupNormalization
+    return layer_class(groups=-1, gamma_initializer=_gan_init(), name=name)
+
+
+@keras.saving.register_keras_serializable(package="cyclegan")
+class InstanceNormalization(layers.GroupNormalization):
+    """``GroupNormalization(groups=-1)``: the same weights, config and maths, on a faster kernel.
+
+    Keras' GroupNormalization takes moments and applies them with separate element-wise ops, in
+    float32 even under mixed precision, and its gradient is a chain of broadcasts; in a bfloat16
+    step at 256x256 on a CPU those took about 15% of all op time. Instance norm of an image is batch
+    norm in training mode over that image alone, so each image of the batch goes through the fused
+    batch-norm kernel (oneDNN on CPUs, cuDNN on GPUs), which keeps its statistics in float32, takes
+    bfloat16 and float16 tensors directly and has a fused gradient. Moving statistics are not
+    kept: instance norm uses the image's own statistics in training and inference alike."""
+
+    def __init__(self, groups: int = -1, **kwargs):
+        if groups != -1:
+            raise ValueError(f"InstanceNormalization has one group per channel (groups=-1), got groups={groups}")
+        super().__init__(groups=-1, **kwargs)
+
+    def get_config(self) -> dict:
+        # build() replaces groups=-1 by the channel count; the layer is defined by "one per channel".
+        return {**super().get_config(), "groups": -1}
+
+    def call(self, inputs):
+        if len(inputs.shape) != 4 or self.axis not in (-1, 3) or not (self.center and self.scale):
+            return super().call(inputs)  # not the layout the fused kernel serves: Keras' own arithmetic
+        # Like GroupNormalization, the layer does not autocast (gamma and beta stay float32) and
+        # returns its compute dtype; the kernel takes that dtype directly.
+        inputs = tf.cast(inputs, self.compute_dtype)
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        batch = inputs.shape[0]
+        if batch is None:
+            return self._call_dynamic_batch(inputs, gamma, beta)
+        if batch == 1:
+            return self._normalize(inputs, gamma, beta)
+        return tf.concat([self._normalize(image, gamma, beta) for image in tf.split(inputs, batch)], 0)
+
+    def _normalize(self, image, gamma, beta):
+        normalized, _, _ = tf.compat.v1.nn.fused_batch_norm(image, gamma, beta, epsilon=self.epsilon, is_training=True)
+        return normalized
+
+    def _call_dynamic_batch(self, inputs, gamma, beta):
+        """An unknown batch size: lay the images side by side as channels of one image."""
+        shape = tf.shape(inputs)
+        batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+        side_by_side = tf.reshape(tf.transpose(inputs, [1, 2, 0, 3]), [1, height, width, batch * channels])
+        normalized = self._normalize(side_by_side, tf.tile(gamma, [batch]), tf.tile(beta, [batch]))
+        return tf.transpose(tf.reshape(normalized, [height, width, batch, channels]), [2, 0, 1, 3])
+
+
+@keras.saving.register_keras_serializable(package="cyclegan")
+class VGGPreprocess(layers.Layer):
+    """[0, 1] RGB -> VGG16's input: 0-255 BGR minus the ImageNet means (Keras' "caffe" mode).
+
+    A layer rather than a Lambda so saved generators load in Keras safe mode."""
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs * 255.0, axis=-1)
+        return bgr - keras.ops.convert_to_tensor(_VGG_BGR_MEANS, dtype=bgr.dtype)
+
+
+def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None) -> keras.Model:
+    """VGG16 without its top, with ``weights``: ``imagenet`` (from ``imagenet_file`` when given,
+    else through Keras' download cache), ``random`` or a weights file. Fails with
+    :class:`EncoderWeightsError` naming the fix."""
+    shape = (image_size, image_size, 3)
+    if weights == "imagenet" and imagenet_file is not None:
+        return _load_vgg16_file(imagenet_file, shape, key="generator.imagenet_weights")
+    if weights == "imagenet":
+        try:
+            return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
+        except Exception as err:  # Keras raises a bare Exception for a failed download
+            raise EncoderWeightsError(
+                "generator.encoder_weights=imagenet: the VGG16 ImageNet weights are not in the Keras cache "
+                f"(~/.keras/models/ or $KERAS_HOME/models/) and could not be downloaded ({err}). Either run once "
+                "on a machine with internet access (Keras downloads "
+                "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 to that cache), copy that file there, or "
+                "set generator.imagenet_weights to a local copy of it (.h5 or .weights.h5)."
+            ) from None
+    if weights == "random":
+        return keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    return _load_vgg16_file(weights, shape, key="generator.encoder_weights")
+
+
+def _load_vgg16_file(weights: str, shape: tuple[int, int, int], key: str) -> keras.Model:
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise EncoderWeightsError(f"{key}={weights}: no such file")
+    try:
+        # Keras only warns when part of a file does not match and keeps those layers random:
+        # for an ablation of pretrained vs random weights that must be an error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            vgg.load_weights(str(path))
+    except Exception as err:
+        raise EncoderWeightsError(
+            f"{key}={weights}: not a VGG16 no-top weights file ({type(err).__name__}: {err})"
+        ) from None
+    return vgg
+
+
+def build_encoder(config: GeneratorConfig, image_size: int, name: str = "encoder") -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> the five skip tensors, deepest first:
+    (B, S/16, S/16, 512), (B, S/8, S/8, 512), (B, S/4, S/4, 256), (B, S/2, S/2, 128), (B, S, S, 64)."""
+    vgg = build_vgg16(config.encoder_weights, image_size, config.imagenet_weights)
+    vgg.trainable = config.encoder_trainable
+    features = keras.Model(vgg.input, [vgg.get_layer(n).output for n in SKIP_LAYERS], name="vgg16_features")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    return keras.Model(inputs, features(VGGPreprocess(name="vgg_preprocess")(inputs)), name=name)
+
+
+def build_decoder(config: GeneratorConfig, image_size: int, name: str = "decoder", fused_norm: bool = True) -> keras.Model:
+    """The five skip tensors (deepest first) -> image (B, S, S, 3) in [0, 1] (float32 under mixed precision)."""
+    skip_shapes = [(image_size // 16, 512), (image_size // 8, 512), (image_size // 4, 256), (image_size // 2, 128), (image_size, 64)]
+    # The skips arrive in the compute dtype (bfloat16 under mixed precision); float32 inputs would
+    # make the model cast every skip up at its entrance and each layer cast it back down.
+    feature_dtype = keras.config.dtype_policy().compute_dtype
+    skips = [
+        keras.Input((side, side, channels), dtype=feature_dtype, name=f"skip_{layer}")
+        for (side, channels), layer in zip(skip_shapes, SKIP_LAYERS, strict=True)
+    ]
+    x = None
+    last_level = len(SKIP_LAYERS) - 1
+    for level, (skip, filters) in enumerate(zip(skips, DECODER_FILTERS, strict=True)):
+        x = skip if x is None else layers.Concatenate(name=f"concat_{level}")([skip, x])
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{level}")(x)
+        if config.norm == "instance":
+            x = instance_norm(f"norm_{level}", fused_norm)(x)
+        if level < last_level:
+            x = _upsample(x, filters // 2, config.upsample, name=f"up_{level}")
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="head_conv16")(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="head_conv8")(x)
+    x = layers.Conv2D(3, 2, padding="same", name="head_conv3")(x)
+    # Sigmoid in float32: under mixed precision the output (and the L1 losses on it) stay exact.
+    outputs = layers.Activation("sigmoid", dtype="float32", name="image_out")(x)
+    return keras.Model(skips, outputs, name=name)
+
+
+def _upsample(x, filters: int, mode: str, name: str):
+    """x2 upsampling. ``transpose``: the original's 4x4 stride-2 transposed convolution, whose uneven
+    kernel overlap is the textbook cause of checkerboards; ``resize_conv``: nearest-neighbour resize
+    then a 3x3 convolution (Odena et al. 2016), which cannot produce that overlap pattern."""
+    if mode == "transpose":
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu", name=name)(x)
+    x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
+    return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+
+
+def build_generator(
+    config: GeneratorConfig, image_size: int, name: str, encoder: keras.Model | None = None, fused_norm: bool = True
+) -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> translated images (B, S, S, 3) in [0, 1].
+
+    Pass ``encoder`` to share one (frozen) encoder between generators; ``fused_norm`` as in :func:`instance_norm`."""
+    encoder = encoder if encoder is not None else build_encoder(config, image_size, name=f"{name}_encoder")
+    decoder = build_decoder(config, image_size, name=f"{name}_decoder", fused_norm=fused_norm)
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
+
+
+def encoder_is_shareable(config: GeneratorConfig) -> bool:
+    """Both generators may use one encoder when it is frozen and its weights are not random draws."""
+    return not config.encoder_trainable and config.encoder_weights != "random"
+
+
+def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool = True) -> tuple[keras.Model, keras.Model]:
+    """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`."""
+    shared = build_encoder(config, image_size, name="shared_encoder") if encoder_is_shareable(config) else None
+    return (
+        build_generator(config, image_size, "gen_photo2monet", encoder=shared, fused_norm=fused_norm),
+        build_generator(config, image_size, "gen_monet2photo", encoder=shared, fused_norm=fused_norm),
+    )
+
+
+def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str, fused_norm: bool = True) -> keras.Model:
+    """[0, 1] images (B, S, S, 3) -> logits: (B, S/16, S/16, 1) for ``patch``, (B, 1) for ``scalar``
+    (float32 under mixed precision)."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = inputs
+    for level in range(DISCRIMINATOR_DEPTH):
+        x = layers.Conv2D(config.base_filters * 2**level, 4, strides=2, padding="same", kernel_initializer=_gan_init(), name=f"conv_{level}")(x)
+        if config.norm == "instance":
+            x = instance_norm(f"norm_{level}", fused_norm)(x)
+        x = layers.LeakyReLU(0.2, name=f"lrelu_{level}")(x)
+    x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_gan_init(), name="patch_logits")(x)
+    if config.output == "scalar":
+        # The original's first discriminator: the whole image judged by one learned logit.
+        x = layers.Dense(1, name="scalar_logit")(layers.Flatten(name="flatten")(x))
+    outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def write_standin_weights(output: Path, seed: int) -> None:
+    """A VGG16 no-top weights file with RANDOM weights (``cyclegan standin-weights``): it exercises
+    the pretrained code path offline; it is not ImageNet."""
+    keras.utils.set_random_seed(seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(output)

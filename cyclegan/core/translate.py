@@ -1,0 +1,77 @@
+"""Inference: translate arrays in batches, or a folder of images into PNGs (the original's predict script)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from cyclegan.core.pipeline import load_images
+from cyclegan.data.images import save_png
+from cyclegan.names import IMAGE_SUFFIXES
+
+
+class Translator:
+    """Batched inference with one generator: float32 (N, S, S, 3) in [0, 1] -> same shape.
+
+    Eager on purpose: per-op overhead is microseconds next to the convolutions, and compiling a
+    function per generator would retrace for every run of a study."""
+
+    def __init__(self, generator: keras.Model, batch_size: int = 16):
+        self.generator = generator
+        self.batch_size = batch_size
+
+    def _call(self, images: tf.Tensor) -> tf.Tensor:
+        return self.generator(images, training=False)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.generator.input_shape[1])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros_like(images)
+        batches = [self._call(tf.constant(images[i:i + self.batch_size])).numpy() for i in range(0, len(images), self.batch_size)]
+        return np.concatenate(batches).astype(np.float32)
+
+
+def load_generator(path: str | Path) -> keras.Model:
+    """A saved generator, loaded in Keras safe mode (no arbitrary code from the file runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such generator file")
+    import cyclegan.core.models  # noqa: F401  (registers VGGPreprocess for deserialisation)
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def translate_folder(generator_file: str | Path, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16, progress: bool = True) -> list[Path]:
+    """Translate every JPEG/PNG in ``input_dir`` (resized to the generator's size) into
+    ``output_dir/<stem>.png``. Returns the written paths."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not Path(generator_file).is_file():
+        raise FileNotFoundError(f"{generator_file}: no such generator file")
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"{input_dir}: no such input folder")
+    files = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"{input_dir}: no .jpg/.jpeg/.png images to translate")
+    stems = [p.stem for p in files]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise ValueError(f"{input_dir}: several inputs would write the same output name: {', '.join(duplicates)}")
+    translator = Translator(load_generator(generator_file), batch_size=batch_size)
+    written = []
+    with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start:start + batch_size]
+            outputs = translator(load_images(chunk, translator.image_size, batch_size=batch_size))
+            for path, image in zip(chunk, outputs, strict=True):
+                target = output_dir / f"{path.stem}.png"
+                save_png(image, target)
+                written.append(target)
+            bar.update(len(chunk))
+    return written

@@ -1,0 +1,95 @@
+"""The names the layers share, in one place: metric names, the run-folder and artifact layout,
+store file names and tag names.
+
+Standard library only, and it imports nothing of the project: the trainer writes these names, the
+run layer logs them, the report and the tuner read them, and a person finds them in the MLflow UI.
+Adding a metric means adding its name here (and computing it in ``cyclegan.metrics``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# -- metrics ------------------------------------------------------------------------------------
+# What the compiled train step returns, in this order (the trainer keeps running sums in it).
+STEP_METRICS = (
+    "loss/gen_g",
+    "loss/gen_f",
+    "loss/cycle",
+    "loss/identity",
+    "loss/generator_total",
+    "loss/disc_monet",
+    "loss/disc_photo",
+    "acc/d_monet_real",
+    "acc/d_monet_fake",
+    "acc/d_photo_real",
+    "acc/d_photo_fake",
+)
+EVAL_PREFIX = "eval/"
+# ``cyclegan.metrics.score_batch``'s keys under EVAL_PREFIX: the held-out photos' scores per mini-epoch.
+EVAL_METRICS = tuple(
+    EVAL_PREFIX + k
+    for k in (
+        "grid_score", "grid_delta_p2", "grid_delta_p4", "grid_delta_p8", "grid_delta_p16",
+        "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median", "inter_image_diff",
+        "input_correlation", "highpass_cross_correlation", "highpass_cross_correlation_offgrid",
+        "input_luma_std_median", "input_inter_image_diff", "collapsed", "n_images",
+        "swd", "lab_w_l", "lab_w_a", "lab_w_b",
+    )
+)
+CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT = "convergence/cycle_auc", "convergence/cycle_epochs_to_10pct"
+CONVERGENCE_METRICS = (CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT)  # derived from the cycle-loss curve at the end
+MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS)  # logged at every (evaluated) mini-epoch
+FINAL_METRICS = (*MINI_EPOCH_METRICS, *CONVERGENCE_METRICS)  # what a hypothesis may name
+CYCLE_LOSS, GRID_SCORE, COLLAPSED = "loss/cycle", "eval/grid_score", "eval/collapsed"
+MINI_EPOCH_SECONDS = "time/mini_epoch_seconds"
+RUN_SECONDS = "time/run_seconds"  # the report's sum of a run's mini-epoch times
+TUNE_OBJECTIVE = "tune/objective"
+HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
+
+# -- a run folder -------------------------------------------------------------------------------
+CONFIG_FILE, IDENTITY_FILE, HISTORY_FILE = "config.yaml", "identity.json", "history.csv"
+SAMPLES_DIR, CHECKPOINTS_DIR, MODELS_DIR = "samples", "checkpoints", "models"
+EVAL_OUTPUTS_DIR = "eval/photo2monet"  # final translations of the held-out photos (lossless PNG)
+GENERATORS = ("gen_photo2monet", "gen_monet2photo")  # G and F, as files in MODELS_DIR
+
+
+def sample_grid_name(mini_epoch: int) -> str:
+    return f"mini_epoch_{mini_epoch:04d}.png"
+
+
+SAMPLE_GRID_GLOB = "mini_epoch_*.png"
+
+# -- RUNS_DIR: stores and studies ---------------------------------------------------------------
+MLFLOW_DB, MLFLOW_ARTIFACTS, OPTUNA_DB = "mlflow.db", "mlartifacts", "optuna.db"
+STUDY_CELLS, STUDY_TRIALS, STUDY_REPORT = "cells", "trials", "report"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def cell_dir(runs_dir: Path, study: str, cell_id: str) -> Path:
+    return runs_dir / study / STUDY_CELLS / cell_id
+
+
+def trial_dir(runs_dir: Path, study: str, number: int) -> Path:
+    return runs_dir / study / STUDY_TRIALS / str(number)
+
+
+def report_dir(runs_dir: Path, study: str) -> Path:
+    return runs_dir / study / STUDY_REPORT
+
+
+# -- MLflow: artifacts and tags -----------------------------------------------------------------
+SAMPLES_KEY = "samples"  # the image key of the per-mini-epoch sample grid
+ARTIFACT_MODELS, ARTIFACT_EVAL_OUTPUTS = MODELS_DIR, EVAL_OUTPUTS_DIR
+ROLE_TAG, STUDY_TAG, CELL_TAG, SEED_TAG = "role", "study", "cell", "seed"
+ROLE_PARENT, ROLE_CELL, ROLE_TRIAL = "parent", "cell", "trial"
+TRIAL_TAG = "trial"  # a tuning trial's Optuna number
+FAILURE_TAG = "failure_reason"
+MACHINE_TAG, PRECISION_TAG = "machine", "precision_resolved"  # where a cell last trained, and what "auto" became
+TRIAL_STATE_TAG, PRUNE_REASON_TAG, RETRY_OF_TAG = "state", "prune_reason", "retry_of"
+
+# -- files --------------------------------------------------------------------------------------
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what datasets, translate and the metrics read

@@ -1,0 +1,118 @@
+"""What a report rests on and what it warns about: the settings and machines behind its runs, a
+stand-in weights file, missing cells, and runs it could not match to the study file."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from cyclegan.host import describe_cpu
+from cyclegan.names import MACHINE_TAG, PRECISION_TAG
+from cyclegan.report.model import Report
+from cyclegan.spec.study import Study
+
+_RANDOM_WEIGHTS = re.compile(r"standin|stand-in|random", re.IGNORECASE)
+
+
+def ignored_runs_hint(ignored, study: Study) -> list[str]:
+    """Why runs of the experiment are not this file's cells, when it is the usual slip: a weights
+    file set for training (``CYCLEGAN_IMAGENET_WEIGHTS``) but not for the report. The file's
+    content is part of a cell's identity, so the report must see the same file to find them."""
+    column = "params.generator.imagenet_weights"
+    if ignored.empty or column not in ignored:
+        return []
+    current = {str(cell.config.generator.imagenet_weights) for cell in study.cells}
+    trained_with = sorted({str(v) for v in ignored[column].dropna()} - current)
+    if not trained_with:
+        return []
+    return [f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
+            f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
+            "To report on them, set it as in training: export CYCLEGAN_IMAGENET_WEIGHTS=<that file> "
+            "(or --set generator.imagenet_weights=<that file>)."]
+
+
+def param_values(report: Report, key: str) -> list[str]:
+    """Distinct values of a config key over the runs (params), else from the study file's base."""
+    col = f"params.{key}"
+    if col in report.runs and report.runs[col].notna().any():
+        return sorted({str(v) for v in report.runs[col].dropna()})
+    return [str(report.study.base.flat().get(key))]
+
+
+def _one(report: Report, key: str) -> str:
+    values = param_values(report, key)
+    return values[0] if len(values) == 1 else " | ".join(values) + " (varies)"
+
+
+def basis(report: Report, machine: str | None) -> dict[str, str]:
+    s, runs = report.study, report.runs
+    n_status = runs["status"].value_counts()
+    steps = _one(report, "train.steps_per_mini_epoch")
+    total = (f" = {int(_one(report, 'train.mini_epochs')) * int(steps)} steps"
+             if steps.isdigit() and _one(report, "train.mini_epochs").isdigit() else "")
+    return {
+        "experiment file": str(s.path),
+        "study": s.name + (f" — {s.description}" if s.description else ""),
+        "tracking store": f"{report.tracking_uri} (MLflow experiment {s.name!r})",
+        "design": f"{math.prod(len(v) for v in s.factors.values())} combinations of " + ", ".join(f"{k} [{', '.join(v)}]" for k, v in s.factors.items())
+                  + f" x seeds {list(s.seeds)} = {len(s.cells)} cells",
+        "runs": (f"{len(runs)} runs of this file's cells: {int(n_status.get('FINISHED', 0))} finished, "
+                 f"{int(n_status.get('FAILED', 0) + n_status.get('KILLED', 0))} failed, "
+                 f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
+                 + (f"; {report.ignored_runs} run(s) of other versions of the file ignored" if report.ignored_runs else "")),
+        "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
+                f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
+        "training": f"{_one(report, 'train.mini_epochs')} mini-epochs x {steps} steps{total}, batch {_one(report, 'train.batch_size')}",
+        "precision": f"{_one(report, 'train.precision')}"
+                     + (" (auto = mixed_bfloat16, mixed_float16 or float32 by device, resolved on the training machine)"
+                        if "auto" in param_values(report, "train.precision") else "")
+                     + f" (jit_compile {_one(report, 'train.jit_compile')}, "
+                     f"fused generator calls {_one(report, 'train.fused_generator_calls')}, "
+                     f"fused instance norm {_one(report, 'train.fused_instance_norm')})",
+        "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
+                   f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
+        "training machines": _tag_summary(report, MACHINE_TAG),
+        "precision used": _tag_summary(report, PRECISION_TAG),
+        "machine (of this report)": machine if machine is not None else _describe_machine(),
+        "statistics": "finished runs only; seed = unit of replication; effects within strata of the other factors",
+        "generated": report.created,
+    }
+
+
+def _tag_summary(report: Report, tag: str) -> str:
+    """Distinct values of a run tag with their run counts (runs from before the tag existed: unknown)."""
+    column = tag  # load_study_runs puts each tag under its own name
+    if column not in report.runs or report.runs[column].isna().all():
+        return "not recorded"
+    counts = report.runs[column].fillna("not recorded").value_counts()
+    return "; ".join(f"{value} ({count} runs)" for value, count in counts.items())
+
+
+def _describe_machine() -> str:
+    """The machine making the report (its CPU; the report loads no TensorFlow to look for GPUs)."""
+    return describe_cpu()
+
+
+def warnings(report: Report) -> list[str]:
+    out = []
+    encoders = param_values(report, "generator.encoder_weights")
+    files = [v for v in param_values(report, "generator.imagenet_weights") if v not in ("None", "", "nan")]
+    if "imagenet" in encoders:
+        for path in files:
+            out.append(f"The 'imagenet' encoder was loaded from the file {path}, not from Keras' ImageNet download.")
+            if _RANDOM_WEIGHTS.search(Path(path).name):
+                h1 = "generator.encoder_weights" in report.study.factors
+                out.append(f"LOUD WARNING: {path} looks like a stand-in with RANDOM weights (not ImageNet): "
+                           + ("H1 (encoder_weights imagenet vs random) compares two random encoders; its verdict means nothing."
+                              if h1 else "every 'imagenet' encoder in this study is a random encoder."))
+    for path in encoders:
+        if path not in ("imagenet", "random") and _RANDOM_WEIGHTS.search(Path(path).name):
+            out.append(f"LOUD WARNING: encoder_weights {path} looks like a file of RANDOM weights, not a pretrained encoder.")
+    if len(report.missing):
+        out.append(f"{len(report.missing)} of {len(report.study.cells)} cells have no finished run (listed under 'Missing and failed runs').")
+    if not report.study.hypotheses:
+        out.append("The study file declares no hypotheses: the report shows the table and pictures only.")
+    elif (report.cells["n_finished"] < 2).any():
+        out.append("Some combinations have fewer than 2 finished seeds: intervals and verdicts there are weak or undefined.")
+    return out

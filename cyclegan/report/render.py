@@ -1,0 +1,257 @@
+"""Writing the report: Markdown, HTML (one file, figures referenced beside it) and a terminal summary.
+
+Every text that leaves this module goes through ``cyclegan.masking.mask``: a URI with a password anywhere in it (a
+tracking server, a failure reason quoting a database URL) is masked.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from cyclegan.masking import mask
+from cyclegan.names import RUN_SECONDS
+from cyclegan.report.figures import FigureFile, label
+from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinations
+
+FORMATS = ("md", "html")
+_SHORT = {"eval/grid_score": "grid", "eval/edge_sigma": "edge_sigma", "eval/edge_f1": "edge_f1",
+          "eval/highpass_cross_correlation": "hp_xcorr", "eval/collapsed": "collapsed", "eval/swd": "swd",
+          "convergence/cycle_auc": "cycle_auc"}
+SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Monet), paintings, F(painting)."
+INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, for each hypothesis metric (grid score when "
+                     "none is declared). Contrast = (a1b1 - a1b2) - (a2b1 - a2b2); p: Freedman-Lane permutation test "
+                     "(approximate; meaningless with one seed per cell).")
+_COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700"}
+
+
+
+def fmt(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def _interval(row, m: str, compact: bool = False) -> str:
+    mean, lo, hi = row.get(f"{m}_mean"), row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
+    if mean is None or pd.isna(mean):
+        return "n/a"
+    if pd.isna(lo):
+        return fmt(float(mean))
+    return f"{mean:.3g}±{(hi - lo) / 2:.2g}" if compact else f"{fmt(float(mean))} [{lo:.3g}, {hi:.3g}]"
+
+
+def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFrame:
+    """Display table: one row per combination, counts, ``mean [95% t-interval over seeds]`` per metric."""
+    metrics = list(metrics or dict.fromkeys([*TABLE_METRICS, *(h.metric for h in report.study.hypotheses)]))
+    rows = []
+    for row in report.cells.to_dict("records"):
+        out = {f.rsplit(".", 1)[-1]: row[f] for f in report.factors}
+        out.update(finished=row["n_finished"], failed=row["n_failed"])
+        if not compact:
+            out.update(running=row["n_running"], missing=row["n_missing"])
+        out.update({(_SHORT.get(m, m) if compact else m): _interval(row, m, compact) for m in metrics})
+        seconds = row.get(f"{RUN_SECONDS}_mean")
+        out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def verdict_rows(report: Report) -> pd.DataFrame:
+    rows = [{"hypothesis": v.name, "verdict": v.verdict, "metric": v.metric,
+             "compared": f"{v.factor}: {v.levels[0]} vs {v.levels[1]} (predicted {v.levels[0]} {v.direction})",
+             "difference [95% CI]": f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
+             "Hedges' g": fmt(v.hedges_g), "p": fmt(v.p_value), "n per arm": f"{v.n_a} / {v.n_b}",
+             "seeds needed": "" if v.seeds_needed is None else f"~{v.seeds_needed} per cell"} for v in report.verdicts]
+    return pd.DataFrame(rows)
+
+
+def _verdict_facts(v, factors) -> list[tuple[str, str]]:
+    others = [f for f in factors if f != v.factor]
+    strata = f"within strata of {', '.join(others)}" if others else "no other factor"
+    facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
+                           f"(n={v.n_b}), {strata}; predicted: {v.levels[0]} {v.direction}")),
+             (f"difference ({v.levels[0]} − {v.levels[1]})",
+              f"{fmt(v.difference)}, 95% bootstrap CI [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
+             ("Hedges' g", fmt(v.hedges_g)),
+             ("p-value", f"{fmt(v.p_value)} ({'exact' if v.exact else 'Monte Carlo'} stratified permutation, two-sided)"),
+             ("equivalence", f"TOST p = {fmt(v.p_equivalence)} for |difference| < threshold {fmt(v.threshold)}"),
+             ("decided by", v.rule)]
+    if v.verdict == "inconclusive":
+        facts.append(("to settle it", f"roughly {v.seeds_needed} seeds per cell" if v.seeds_needed
+                      else "unknown (no spread between seeds to size it)"))
+    return facts
+
+
+def _interaction_frame(it) -> pd.DataFrame:
+    t = it.table
+    frame = t.map(lambda x: fmt(float(x)))
+    frame.index = [f"{it.factor_a.rsplit('.', 1)[-1]}={i}" for i in t.index]
+    frame.columns = [f"{it.factor_b.rsplit('.', 1)[-1]}={c}" for c in t.columns]
+    return frame.reset_index(names=it.metric)
+
+
+def _interaction_note(it) -> str:
+    a = it.table.attrs
+    return f"interaction contrast {fmt(a.get('contrast'))}, p = {fmt(a.get('p_value'))} ({a.get('p_method')})"
+
+
+def _missing_frame(report: Report) -> pd.DataFrame:
+    m = report.missing.copy()
+    m["reason"] = m["reason"].fillna("").astype(str).map(lambda r: (r[:400] + "…") if len(r) > 400 else r)
+    return m.rename(columns={f: f.rsplit(".", 1)[-1] for f in report.factors})
+
+
+def _sample_rows(report: Report, figures: list[FigureFile]):
+    """(seeds, [(combination label, [figure or None per seed])]) for the grid of final sample images."""
+    samples = [f for f in figures if f.kind == "sample"]
+    seeds = list(report.study.seeds)
+    rows = []
+    for levels in combinations(report.study):
+        by_seed = [next((f for f in samples if f.levels == levels and f.seed == s), None) for s in seeds]
+        if any(by_seed):
+            rows.append((label(levels), by_seed))
+    return seeds, rows
+
+
+# -- Markdown --------------------------------------------------------------------------------------------
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def markdown(report: Report, figures: list[FigureFile]) -> str:
+    s = report.study
+    out = [f"# Report: study `{s.name}`", ""]
+    out += [f"> **{w}**" if w.startswith("LOUD") else f"> {w}" for w in report.warnings] + [""]
+    out += ["## Verdicts", ""]
+    if report.verdicts:
+        out += [_md_table(verdict_rows(report).assign(verdict=lambda d: d["verdict"].str.upper())), ""]
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
+            out += [f"### {v.name}: **{v.verdict.upper()}**", "", f"> {h.claim}", ""]
+            out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
+    else:
+        out += ["No hypotheses are declared in the study file.", ""]
+    out += ["## What this is based on", ""] + [f"- **{k}**: {v}" for k, v in report.basis.items()] + [""]
+    out += ["## Comparison table", "",
+            "Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds].", "",
+            _md_table(cell_table(report)), "", "Every metric of every cell: `cells.csv`.", ""]
+    if report.interactions:
+        out += ["## Interactions", "", INTERACTIONS_NOTE, ""]
+        for it in report.interactions:
+            out += [_md_table(_interaction_frame(it)), "", f"_{_interaction_note(it)}_", ""]
+    out += ["## Missing and failed runs", ""]
+    out += [_md_table(_missing_frame(report)), ""] if len(report.missing) else ["Every cell has a finished run.", ""]
+    out += ["## Pictures", ""]
+    for f in (f for f in figures if f.kind != "sample"):
+        out += [f"### {f.title}", "", f"![{f.title}]({f.file})", "", f.caption, ""]
+    seeds, rows = _sample_rows(report, figures)
+    if rows:
+        out += ["### Final sample grids", "", SAMPLES_NOTE, ""]
+        table = [[name] + [f"![{f.title}]({f.file})" + (f" {f.caption}" if f.caption else "") if f else "—"
+                           for f in by_seed] for name, by_seed in rows]
+        out += [_md_table(pd.DataFrame(table, columns=["combination", *(f"seed {s}" for s in seeds)])), ""]
+    return "\n".join(out) + "\n"
+
+
+# -- HTML ------------------------------------------------------------------------------------------------
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#1f2328}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}
+th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;padding:.4em .8em;margin:.3em 0}
+.loud{border-left-color:#cf222e;background:#ffebe9;font-weight:bold}.v{font-weight:bold;text-transform:uppercase}
+figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
+.grids img{image-rendering:pixelated;width:360px;max-width:none}"""
+
+
+def _verdict_span(word: str) -> str:
+    return f'<span class="v v-{word}" style="color:{_COLOURS.get(word, "#000")}">{html.escape(word)}</span>'
+
+
+def _html_table(df: pd.DataFrame, verdict_col: str | None = None) -> str:
+    text = df.to_html(index=False, escape=True, border=0, na_rep="n/a")
+    if verdict_col:
+        for word in _COLOURS:
+            text = text.replace(f"<td>{word}</td>", f"<td>{_verdict_span(word)}</td>")
+    return text
+
+
+def to_html(report: Report, figures: list[FigureFile]) -> str:
+    e, s = html.escape, report.study
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report: {e(s.name)}</title>",
+           f"<style>{_CSS}</style></head><body>", f"<h1>Report: study <code>{e(s.name)}</code></h1>"]
+    out += [f"<div class='warn{' loud' if w.startswith('LOUD') else ''}'>{e(w)}</div>" for w in report.warnings]
+    out.append("<h2>Verdicts</h2>")
+    if report.verdicts:
+        out.append(_html_table(verdict_rows(report), "verdict"))
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
+            out += [f"<h3>{e(v.name)}: {_verdict_span(v.verdict)}</h3>", f"<blockquote>{e(h.claim)}</blockquote><ul>"]
+            out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
+    else:
+        out.append("<p>No hypotheses are declared in the study file.</p>")
+    out += ["<h2>What this is based on</h2><ul>"] + [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report.basis.items()]
+    out += ["</ul><h2>Comparison table</h2>",
+            ("<p>Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds]. "
+             "Every metric of every cell: <a href='cells.csv'>cells.csv</a>.</p>"), _html_table(cell_table(report))]
+    if report.interactions:
+        out.append(f"<h2>Interactions</h2><p>{e(INTERACTIONS_NOTE)}</p>")
+        for it in report.interactions:
+            out += [_html_table(_interaction_frame(it)), f"<p><i>{e(_interaction_note(it))}</i></p>"]
+    out.append("<h2>Missing and failed runs</h2>")
+    out.append(_html_table(_missing_frame(report)) if len(report.missing) else "<p>Every cell has a finished run.</p>")
+    out.append("<h2>Pictures</h2>")
+    for f in (f for f in figures if f.kind != "sample"):
+        out += [f"<h3>{e(f.title)}</h3><figure><img src='{e(f.file)}' alt='{e(f.title)}'>",
+                f"<figcaption>{e(f.caption)}</figcaption></figure>"]
+    seeds, rows = _sample_rows(report, figures)
+    if rows:
+        out.append(f"<h3>Final sample grids</h3><p>{e(SAMPLES_NOTE)}</p><table class='grids'><tr><th>combination</th>"
+                   + "".join(f"<th>seed {s}</th>" for s in seeds) + "</tr>")
+        for name, by_seed in rows:
+            cells = [f"<td><img src='{e(f.file)}' alt='{e(f.title)}'>" + (f"<br><small>{e(f.caption)}</small>" if f.caption else "")
+                     + "</td>" if f else "<td>—</td>" for f in by_seed]
+            out.append(f"<tr><th>{e(name)}</th>{''.join(cells)}</tr>")
+        out.append("</table>")
+    out.append(f"<p><small>generated {e(report.created)} by cyclegan report</small></p></body></html>")
+    return "\n".join(out) + "\n"
+
+
+# -- terminal and files ----------------------------------------------------------------------------------
+
+
+def terminal(report: Report) -> str:
+    """Compact text for the console: warnings, the key-metric table, one line per verdict."""
+    lines = [f"study {report.study.name}: {report.basis.get('runs', '')}"]
+    lines += [f"! {w}" for w in report.warnings]
+    lines += ["", cell_table(report, KEY_METRICS, compact=True).to_string(index=False), ""]
+    for v in report.verdicts:
+        lines.append(f"{v.name}: {v.verdict.upper()}  {v.metric} {v.levels[0]}-{v.levels[1]} = {fmt(v.difference)} "
+                     f"[{fmt(v.ci_low)}, {fmt(v.ci_high)}], g {fmt(v.hedges_g)}, p {fmt(v.p_value)}, n {v.n_a}/{v.n_b}"
+                     + (f", ~{v.seeds_needed} seeds/cell to settle" if v.seeds_needed else ""))
+    return mask("\n".join(lines))
+
+
+def write(report: Report, figures: list[FigureFile], out_dir: Path, formats=FORMATS) -> list[Path]:
+    """Write ``report.md`` / ``report.html`` (as asked) and ``cells.csv``; returns the report files."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown report format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    written = []
+    for fmt_name, render in (("md", markdown), ("html", to_html)):
+        if fmt_name in formats:
+            path = out_dir / f"report.{fmt_name}"
+            path.write_text(mask(render(report, figures)), encoding="utf-8")
+            written.append(path)
+    (out_dir / "cells.csv").write_text(mask(report.cells.to_csv(index=False)), encoding="utf-8")
+    return written

@@ -1,0 +1,110 @@
+"""Run a study: every cell of the matrix x seeds is one tracked training run of the shared core.
+
+``run_study`` is what ``cyclegan ablate`` does: check everything that can be checked before any
+training (data, encoder weights, tracking store, queue storage), enqueue the cells that are not
+done, then work through them in this process or in N worker processes. ``run_worker`` is what
+``cyclegan worker`` does on any machine that shares the storage and tracking URI.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+
+from tqdm.auto import tqdm
+
+from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
+from cyclegan.runs.tracking import CellTracker, Tracker
+from cyclegan.runs.workers import say, worker_command
+from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.spec.study import Study
+
+
+def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
+              retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> Counter:
+    """Train every cell that is not done; returns the final count of cell states."""
+    session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
+    queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    queue.enqueue_missing(retry_failed=retry_failed)
+    say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}", progress)
+    if workers <= 1:
+        run_worker(study, paths, settings=settings, progress=progress)
+    else:
+        command = worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
+        run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
+                             done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress)
+    counts = queue.counts()
+    session.finish(counts["done"] == len(study.cells))
+    return counts
+
+
+def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True) -> int:
+    """Claim and train cells until none is waiting or running; returns how many this worker trained."""
+    from cyclegan.core import device
+    from cyclegan.core.trainer import train
+
+    tracker = Tracker(paths.runs_dir)
+    queue = CellQueue(study, open_storage(paths.storage_url, settings))
+    queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
+    experiment_id = tracker.experiment_id(study.name)
+    parent_id = tracker.parent_run(experiment_id, study.name, study.description)
+    trained = 0
+    bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
+    _refresh(bar, queue)
+    with sigterm_as_interrupt():
+        while True:
+            queue.reap_dead_workers()
+            claimed = queue.claim()
+            if claimed is None:
+                if not queue.any_running():
+                    break
+                time.sleep(settings.poll_seconds)  # others are busy; stay to take over a dead one's cell
+                _refresh(bar, queue)
+                continue
+            trial_id, cell_id = claimed
+            cell = study.cell(cell_id)
+            tags = {**cell.levels, SEED_TAG: str(cell.seed)}
+            run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
+                                       run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
+            queue.set_attr(trial_id, "mlflow_run_id", run_id)
+            queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+            tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
+            _refresh(bar, queue)
+            with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
+                try:
+                    result = train(cell.config, paths.cell_dir(study, cell_id), (CellTracker(tracker, run_id),), progress=progress)
+                except KeyboardInterrupt:
+                    tracker.end_run(run_id, "KILLED", "interrupted")
+                    queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
+                    raise
+                except Exception as err:  # a failed cell must not stop the others
+                    reason = f"{type(err).__name__}: {err}"
+                    tracker.end_run(run_id, "FAILED", reason)
+                    queue.fail(trial_id, reason)
+                    say(f"cell {cell_id} failed: {reason}")
+                    _refresh(bar, queue)
+                    continue
+            tracker.end_run(run_id, "FINISHED")
+            queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
+            trained += 1
+            _refresh(bar, queue)
+    bar.close()
+    return trained
+
+
+def _refresh(bar: tqdm, queue: CellQueue) -> None:
+    counts = queue.counts()
+    bar.n = counts["done"]
+    bar.set_postfix(**_postfix(counts), refresh=False)
+    bar.refresh()
+
+
+def _postfix(counts: Counter) -> dict:
+    return {"running": counts["running"], "waiting": counts["waiting"], "failed": counts["failed"]}
+
+
+__all__ = ["DEFAULT_QUEUE", "StudyPaths", "run_study", "run_worker"]

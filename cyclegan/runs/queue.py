@@ -1,0 +1,203 @@
+"""The study's cells as a work queue in an Optuna study, shared by any number of workers.
+
+Each cell is an Optuna trial with ``user_attrs["cell"]``. Enqueued trials wait; a worker claims
+one by moving it WAITING -> RUNNING, which the storage does atomically (the same pop Optuna's own
+``ask`` uses), so two workers never get the same trial. A running trial sends heartbeats; when a
+worker dies, ``fail_stale_trials`` fails its trial after the grace period and
+``RetryHeartbeatStaleTrialCallback`` enqueues a copy, which the next free worker claims and resumes from
+the cell's checkpoint. A cell with a COMPLETE trial is never trained again.
+
+Storage: an SQLAlchemy URL. ``sqlite:///runs/optuna.db`` (the default, one machine) or
+``postgresql://user:pass@host/db`` (many machines). Optuna's journal file would also be a local
+file, but it has no heartbeat, so a killed worker's cell would never be handed on.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import (
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
+from optuna.trial import TrialState
+
+from cyclegan.errors import CycleganError
+from cyclegan.spec.study import Study
+from cyclegan import masking
+
+CELL_ATTR = "cell"
+REASON_ATTR = "failure_reason"
+
+
+class StorageError(CycleganError, RuntimeError):
+    """The Optuna storage cannot be used; raised before any training."""
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    heartbeat_seconds: int = 30
+    grace_seconds: int = 120
+    """A running cell without a heartbeat for this long is failed and handed to another worker."""
+    poll_seconds: float = 5.0
+    max_retry: int = 3
+    """How often one cell is handed on after its worker died, before it is left failed."""
+
+
+# Heartbeats and stale-trial retry are marked experimental in Optuna 5 but are the documented
+# mechanism for exactly this; the warning would print once per worker for nothing.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    masking.remember(url)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=settings.heartbeat_seconds,
+            grace_period=settings.grace_seconds,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=settings.max_retry),
+        )
+    except Exception as err:
+        detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        raise StorageError(masking.mask(f"Optuna storage {url} is unusable: {type(err).__name__}: {detail}")) from None
+
+
+class CellQueue:
+    def __init__(self, study: Study, storage: RDBStorage):
+        self.study = study
+        self.storage = storage
+        self.optuna_study = optuna.create_study(study_name=study.name, storage=storage, load_if_exists=True, direction="minimize")
+        self._study_id = self.optuna_study._study_id
+        self._order = [cell.cell_id for cell in study.cells]  # enqueue and report in the study's order
+        self._wanted = set(self._order)
+
+    def _trials(self, states: tuple[TrialState, ...] | None = None):
+        return [t for t in self.storage.get_all_trials(self._study_id, deepcopy=False, states=states) if t.user_attrs.get(CELL_ATTR) in self._wanted]
+
+    def cell_states(self) -> dict[str, str]:
+        """Each cell's state: ``done`` > ``running`` > ``waiting`` > ``failed`` > ``new``."""
+        rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.FAIL: 1, TrialState.PRUNED: 0}
+        names = {4: "done", 3: "running", 2: "waiting", 1: "failed", 0: "new"}
+        best: dict[str, int] = dict.fromkeys(self._order, 0)
+        for trial in self._trials():
+            cell = trial.user_attrs[CELL_ATTR]
+            best[cell] = max(best[cell], rank[trial.state])
+        return {cell: names[r] for cell, r in best.items()}
+
+    def counts(self) -> Counter:
+        return Counter(self.cell_states().values())
+
+    def failures(self) -> dict[str, str]:
+        """Cells whose latest trial failed, with the reason."""
+        states = self.cell_states()
+        reasons = {}
+        for trial in sorted(self._trials((TrialState.FAIL,)), key=lambda t: t.number):
+            cell = trial.user_attrs[CELL_ATTR]
+            if states[cell] == "failed":
+                reasons[cell] = trial.user_attrs.get(REASON_ATTR, "worker died (no heartbeat)")
+        return reasons
+
+    def enqueue_missing(self, *, retry_failed: bool = False) -> int:
+        """Enqueue every cell that is neither done, running nor waiting (and failed ones when asked)."""
+        added = 0
+        for cell, state in self.cell_states().items():
+            if state == "new" or (retry_failed and state == "failed"):
+                self.optuna_study.enqueue_trial({}, user_attrs={CELL_ATTR: cell}, skip_if_exists=False)
+                added += 1
+        return added
+
+    def reap_dead_workers(self) -> None:
+        fail_stale_trials(self.optuna_study)
+
+    def claim(self) -> tuple[int, str] | None:
+        """Atomically take a waiting cell: (trial id, cell id), or None when nothing waits."""
+        for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
+            try:
+                if not self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                    continue  # another worker was faster
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            self.storage.record_heartbeat(trial._trial_id)
+            cell = trial.user_attrs[CELL_ATTR]
+            if self._taken_elsewhere(trial.number, cell):
+                self.storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "duplicate of another trial of this cell")
+                self.storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
+                continue
+            return trial._trial_id, cell
+        return None
+
+    def _taken_elsewhere(self, number: int, cell: str) -> bool:
+        """Two coordinators enqueueing at once can create two trials of a cell: the lower number wins."""
+        for other in self._trials((TrialState.COMPLETE, TrialState.RUNNING)):
+            if other.user_attrs.get(CELL_ATTR) == cell and other.number != number:
+                if other.state == TrialState.COMPLETE or other.number < number:
+                    return True
+        return False
+
+    def any_running(self) -> bool:
+        return bool(self._trials((TrialState.RUNNING,)))
+
+    def complete(self, trial_id: int, value: float) -> None:
+        self.storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
+
+    def fail(self, trial_id: int, reason: str) -> None:
+        self.storage.set_trial_user_attr(trial_id, REASON_ATTR, reason[:2000])
+        self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+
+    def requeue(self, trial_id: int, reason: str) -> None:
+        """An interrupted cell: failed with its reason, and a fresh copy waits to resume it."""
+        self.fail(trial_id, reason)
+        frozen = self.storage.get_trial(trial_id)
+        RetryHeartbeatStaleTrialCallback(max_retry=None)(self.optuna_study, frozen)
+
+    def set_attr(self, trial_id: int, key: str, value: str) -> None:
+        self.storage.set_trial_user_attr(trial_id, key, value)
+
+
+class Heartbeat:
+    """Records a heartbeat for a running trial every ``interval`` seconds, in a daemon thread."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: float):
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a transient database error must not kill training; the next beat retries
+                pass
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def read_local_queue(study: Study, storage_url: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Each cell's queue state and failure reason, for the report; ({}, {}) when the storage has no
+    such study or cannot be read (the queue only adds detail: the report stands on MLflow)."""
+    try:
+        storage = open_storage(storage_url, QueueSettings())
+        if study.name not in optuna.get_all_study_names(storage):
+            return {}, {}
+        queue = CellQueue(study, storage)
+        return queue.cell_states(), queue.failures()
+    except Exception:  # noqa: BLE001 - best effort, see above
+        return {}, {}

@@ -1,0 +1,82 @@
+"""Reading a study back from MLflow, for the report: its cell runs, their curves and artifacts.
+
+Imports neither TensorFlow nor the trainer, so ``cyclegan report`` starts without either.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from cyclegan.names import ROLE_CELL, ROLE_TAG
+from cyclegan.runs.store import Store
+
+
+class RunReader:
+    """Read-only access to the runs of one tracking store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.client = store.client
+        self.uri = store.uri
+
+    def load_study_runs(self, experiment_name: str):
+        """Every cell (child) run of an experiment as a DataFrame, or None if there is no such experiment.
+
+        One row per run; columns: ``run_id``, ``run_name``, ``status``, ``start_time``/``end_time``
+        (ms since the epoch, NaN while running), ``artifact_uri``; every non-``mlflow.`` tag under
+        its own name (``cell``, ``seed``, ``study``, ``failure_reason``, one per factor key, ...);
+        the final value of every metric under its name (``eval/grid_score``); every param as
+        ``params.<key>`` (``params.data.root``), so factor tags and params never collide.
+        """
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return None
+        rows, token = [], None
+        while True:
+            page = self.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{ROLE_CELL}'",
+                                           max_results=1000, page_token=token)
+            for run in page:
+                row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+                       "start_time": run.info.start_time, "end_time": run.info.end_time,
+                       "artifact_uri": run.info.artifact_uri}
+                row.update({k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
+                row.update(run.data.metrics)
+                row.update({f"params.{k}": v for k, v in run.data.params.items()})
+                rows.append(row)
+            token = page.token
+            if not token:
+                break
+        return pd.DataFrame(rows)
+
+    def metric_history(self, run_id: str, key: str):
+        """A metric's curve as a float Series indexed by step (sorted; the last value of a step wins)."""
+        points = sorted(self.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+        series = pd.Series({m.step: m.value for m in points}, dtype=float, name=key)
+        series.index.name = "step"
+        return series
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        """Artifact paths (relative to the run's root) directly under ``path``; [] when absent."""
+        try:
+            return [f.path for f in self.client.list_artifacts(run_id, path)]
+        except (MlflowException, OSError):
+            return []
+
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """Copy one artifact file or folder into ``dst``; None when the run has no such artifact."""
+        dst.mkdir(parents=True, exist_ok=True)
+        previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per folder would flood the console
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        except (MlflowException, OSError):
+            return None
+        finally:
+            if previous is None:
+                os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+            else:
+                os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous

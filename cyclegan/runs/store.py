@@ -1,0 +1,73 @@
+"""The MLflow tracking store: where it is, and a client whose store has answered.
+
+Store: ``MLFLOW_TRACKING_URI`` when set (a server, a database), else the embedded default: a
+SQLite database ``RUNS_DIR/mlflow.db`` with artifacts under ``RUNS_DIR/mlartifacts``. The writer
+(:mod:`cyclegan.runs.tracking`) and the reader (:mod:`cyclegan.runs.reader`) both open it here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from cyclegan import masking, names
+from cyclegan.errors import CycleganError
+
+
+class TrackingError(CycleganError, RuntimeError):
+    """The tracking store cannot be used; raised before any training."""
+
+
+def default_tracking_uri(runs_dir: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or names.sqlite_url(runs_dir / names.MLFLOW_DB)
+
+
+def is_local(uri: str) -> bool:
+    return uri.startswith("sqlite:")
+
+
+@dataclass(frozen=True)
+class Store:
+    """An MLflow client on a store that answered, and the runs folder local artifacts go to."""
+
+    runs_dir: Path
+    uri: str
+    client: MlflowClient
+
+
+def connect(runs_dir: Path, uri: str | None = None) -> Store:
+    """A client whose store answers. Workers that start together on a new SQLite store race to
+    create its tables and the loser sees a transient error, so a local store gets a few tries;
+    a server gets one."""
+    uri = uri or default_tracking_uri(runs_dir)
+    masking.remember(uri)
+    if uri.startswith("sqlite:///"):
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    attempts = 10 if is_local(uri) else 1
+    for attempt in range(attempts):
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+            return Store(runs_dir, uri, client)
+        except Exception as err:
+            if attempt == attempts - 1:
+                raise TrackingError(
+                    f"MLflow tracking store {masking.mask(uri)} is unreachable: {type(err).__name__}: {_first_line(err)}"
+                ) from None
+            time.sleep(0.5 + attempt * 0.5)
+    raise AssertionError("unreachable")
+
+
+def ui_command(runs_dir: Path, host: str, port: int) -> list[str]:
+    """``mlflow ui`` on the same store the studies write to (last element: the store URI)."""
+    return [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--backend-store-uri", default_tracking_uri(runs_dir)]
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return masking.mask(text.splitlines()[0][:300]) if text else ""

@@ -1,0 +1,167 @@
+"""Writing runs to MLflow: the study layout's experiments, parent and child runs, and the trainer
+callback that mirrors a cell into its run.
+
+Layout (docs/DESIGN.md section 7): one experiment per study file, marked as a model-training
+experiment; one parent run per study; one child run per cell, tagged with each factor's level,
+``seed``, ``cell`` and ``study``; params are the flattened resolved config; metrics are logged per
+mini-epoch with ``step`` = mini-epoch under the names of ``history.csv``; the sample grid is an
+image with the same step. A resumed cell continues its own child run without logging a step twice.
+Only the run layer imports mlflow; reading is :mod:`cyclegan.runs.reader`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from PIL import Image
+
+from cyclegan import masking, names
+from cyclegan.core.callbacks import Callback, MiniEpochRecord, RunResult
+from cyclegan.names import CELL_TAG, FAILURE_TAG, ROLE_CELL, ROLE_PARENT, ROLE_TAG, ROLE_TRIAL, SAMPLES_KEY, STUDY_TAG, TRIAL_TAG
+from cyclegan.runs.store import Store, connect, is_local
+
+if TYPE_CHECKING:
+    from cyclegan.core.rundir import RunDir
+    from cyclegan.spec.config import RunConfig
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"  # opens on the runs table, not the GenAI overview
+_NOT_METRICS = set(names.HISTORY_INDEX)
+
+
+class Tracker:
+    """A connection to one tracking store, with the study layout's write operations."""
+
+    def __init__(self, runs_dir: Path, uri: str | None = None, *, store: Store | None = None):
+        self.store = store or connect(runs_dir, uri)
+        self.runs_dir, self.client = runs_dir, self.store.client
+        self.uri = self.store.uri
+
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+                self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+            return experiment.experiment_id
+        location = (self.runs_dir / names.MLFLOW_ARTIFACTS / name).resolve().as_uri() if is_local(self.uri) else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+        except MlflowException:  # another worker created it first
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def find_runs(self, experiment_id: str, **tags: str) -> list:
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        return self.client.search_runs([experiment_id], filter_string=query, max_results=10_000)
+
+    def parent_run(self, experiment_id: str, study: str, description: str = "") -> str:
+        """The study's parent run, created once and reused by every invocation and worker."""
+        found = self.find_runs(experiment_id, **{ROLE_TAG: ROLE_PARENT, STUDY_TAG: study})
+        if found:
+            run_id = sorted(found, key=lambda r: r.info.start_time)[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        tags = {ROLE_TAG: ROLE_PARENT, STUDY_TAG: study, "mlflow.note.content": description}
+        return self.client.create_run(experiment_id, run_name=study, tags=tags).info.run_id
+
+    def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def child_run(self, experiment_id: str, parent_id: str, *, study: str, cell: str, run_name: str,
+                  tags: dict[str, str], config: RunConfig) -> str:
+        """The cell's run: reused when it exists (resume), else created with its params."""
+        found = self.find_runs(experiment_id, **{ROLE_TAG: ROLE_CELL, STUDY_TAG: study, CELL_TAG: cell})
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        all_tags = {ROLE_TAG: ROLE_CELL, STUDY_TAG: study, CELL_TAG: cell, "mlflow.parentRunId": parent_id, **tags}
+        run_id = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        self._log_config(run_id, config)
+        return run_id
+
+    def _log_config(self, run_id: str, config: RunConfig) -> None:
+        params = [Param(k, masking.mask(v)) for k, v in sorted(config.flat().items())]
+        for start in range(0, len(params), 100):  # MLflow's batch limit
+            self.client.log_batch(run_id, params=params[start:start + 100])
+
+    def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """``FINISHED``, ``FAILED`` (with its reason as a tag) or ``KILLED``."""
+        if reason:
+            self.client.set_tag(run_id, FAILURE_TAG, masking.mask(reason)[:5000])
+        self.client.set_terminated(run_id, status=status)
+
+    def logged_steps(self, run_id: str, key: str = "loss/cycle") -> set[int]:
+        return {m.step for m in self.client.get_metric_history(run_id, key)}
+
+    def log_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items() if k not in _NOT_METRICS and np.isfinite(v)]
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[start:start + 1000])
+
+    def log_image(self, run_id: str, path: Path, step: int, key: str = SAMPLES_KEY) -> None:
+        with Image.open(path) as image:
+            self.client.log_image(run_id, np.asarray(image.convert("RGB")), key=key, step=step)
+
+    def log_artifacts(self, run_id: str, paths: Iterable[tuple[Path, str | None]]) -> None:
+        for path, artifact_path in paths:
+            if path.is_dir():
+                self.client.log_artifacts(run_id, str(path), artifact_path)
+            elif path.exists():
+                self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, masking.mask(v)) for k, v in tags.items()])
+
+    # -- tuning trials (cyclegan.runs.tune) --------------------------------------------------------
+
+    def trial_run(self, experiment_id: str, parent_id: str, *, study: str, trial: int, config: RunConfig,
+                  tags: dict[str, str] | None = None) -> str:
+        """A tuning trial's child run (``role=trial``, ``trial`` = its Optuna number), with the
+        flattened config as params. Always a new run: a retried trial is a new Optuna trial."""
+        all_tags = {ROLE_TAG: ROLE_TRIAL, STUDY_TAG: study, TRIAL_TAG: str(trial), "mlflow.parentRunId": parent_id, **(tags or {})}
+        run_id = self.client.create_run(experiment_id, run_name=f"trial-{trial}", tags=all_tags).info.run_id
+        self._log_config(run_id, config)
+        return run_id
+
+    def run_status(self, run_id: str) -> str | None:
+        """``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``; None when there is no such run."""
+        try:
+            return self.client.get_run(run_id).info.status
+        except MlflowException:
+            return None
+
+
+class CellTracker(Callback):
+    """Trainer callback that mirrors one cell's run into its MLflow child run."""
+
+    def __init__(self, tracker: Tracker, run_id: str):
+        self.tracker, self.run_id = tracker, run_id
+        self._already_logged: set[int] = set()
+
+    def on_run_start(self, run_dir: RunDir, config: RunConfig, resumed_from: int) -> None:
+        # After a crash the run may have logged mini-epochs that the checkpoint does not cover;
+        # they are trained again but logged once.
+        self._already_logged = self.tracker.logged_steps(self.run_id)
+
+    def on_mini_epoch_end(self, record: MiniEpochRecord) -> None:
+        if record.mini_epoch in self._already_logged:
+            return
+        values = {(names.MINI_EPOCH_SECONDS if k == "seconds" else k): v for k, v in record.metrics.items()}
+        self.tracker.log_metrics(self.run_id, values, step=record.mini_epoch)
+        self.tracker.log_image(self.run_id, record.sample_grid, step=record.mini_epoch)
+
+    def on_run_end(self, result: RunResult) -> None:
+        derived = {k: v for k, v in result.final_metrics.items() if k.startswith("convergence/")}
+        if derived:
+            self.tracker.log_metrics(self.run_id, derived, step=result.mini_epochs)
+        run = result.run_dir
+        self.tracker.log_artifacts(self.run_id, [
+            (run.history_file, None), (run.config_file, None), (run.models, names.ARTIFACT_MODELS), (run.eval_outputs, names.ARTIFACT_EVAL_OUTPUTS),
+        ])

@@ -1,0 +1,274 @@
+"""Hyper-parameter search: an Optuna study whose trials are tracked runs of the shared training core.
+
+``run_tune`` is what ``cyclegan tune`` does: check the stores, data and weights, add ``trials``
+trials to the study (created on first use, continued afterwards), in this process or in N worker
+processes, then write the best trial's settings and a summary. Each trial is one call of
+:func:`cyclegan.core.trainer.train` in ``RUNS_DIR/<study>/trials/<number>/`` and one MLflow child run
+(``role=trial``) of the study's parent run.
+
+Pruning: after every evaluated mini-epoch :class:`TrialPruning` reports the objective and asks
+:class:`GuardedPruner`, which stops a trial whose objective is non-finite or whose outputs have
+collapsed (after the warm-up) at once, and otherwise defers to Optuna's median rule. A NaN loss
+stops the trainer; the trial is pruned too (diverged), so TPE learns to avoid that region.
+
+Workers and failures follow the ablation (same storage, heartbeats, SIGTERM as Ctrl-C): a dead
+worker's trial is failed after the grace period and a copy with the same parameters waits; an
+interrupted trial is re-queued the same way. A copy resumes in its original's run directory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner, MedianPruner, NopPruner
+from optuna.storages import (
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
+from optuna.trial import TrialState
+
+from cyclegan import names
+from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
+from cyclegan.names import RETRY_OF_TAG
+from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
+from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.queue import QueueSettings, open_storage
+from cyclegan.runs.tracking import CellTracker, Tracker
+from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.spec.config import ConfigError
+from cyclegan.spec.identity import OPERATIONAL_KEYS, differences
+from cyclegan.spec.tune_space import (
+    OBJECTIVE_METRIC,
+    PrunerSettings,
+    TuneSpec,
+    objective_value,
+)
+from cyclegan.runs.tune_summary import TuneSummary, summarize
+from cyclegan.runs.workers import say, worker_command
+
+# Optuna user attributes of a trial. A retried copy inherits them, which is how it finds its
+# original's MLflow run (``RUN_DIR_ATTR`` only records the directory it used).
+RUN_DIR_ATTR, MLFLOW_ATTR, HEALTH_ATTR, REASON_ATTR = "run_dir_trial", "mlflow_run_id", "health", "reason"
+# Study attributes: what the study was started with, so a continued study stays comparable.
+KIND_ATTR, BASE_ATTR, OBJECTIVE_ATTR = "cyclegan_kind", "base_config", "objective"
+
+
+def guard_reason(health: dict | None, settings: PrunerSettings) -> str | None:
+    """Why a mini-epoch's facts stop the trial regardless of other trials, or None."""
+    if not health or health["mini_epoch"] <= settings.warmup_mini_epochs:
+        return None
+    if not health["finite"]:
+        return f"objective is not finite at mini-epoch {health['mini_epoch']}"
+    if settings.prune_collapsed and health["collapsed"]:
+        return f"eval/collapsed = 1 at mini-epoch {health['mini_epoch']}"
+    return None
+
+
+class GuardedPruner(BasePruner):
+    """Optuna's median rule (or none), plus immediate pruning of collapsed or non-finite trials."""
+
+    def __init__(self, settings: PrunerSettings):
+        self.settings = settings
+        self.inner = NopPruner() if settings.type == "none" else MedianPruner(
+            n_startup_trials=settings.startup_trials, n_warmup_steps=settings.warmup_mini_epochs + 1)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if guard_reason(trial.user_attrs.get(HEALTH_ATTR), self.settings):
+            return True
+        return trial.last_step is not None and self.inner.prune(study, trial)
+
+
+class TrialPruning(Callback):
+    """Reports each evaluated mini-epoch's objective to the trial and raises TrialPruned when told."""
+
+    def __init__(self, trial: optuna.Trial, spec: TuneSpec, log_metrics):
+        self.trial, self.spec, self.log_metrics = trial, spec, log_metrics
+        self.last_logged: int | None = None
+
+    def on_mini_epoch_end(self, record: MiniEpochRecord) -> None:
+        value = objective_value(self.spec.objective, record.metrics)
+        if value is None:
+            return  # no evaluation this mini-epoch: nothing to judge
+        finite = math.isfinite(value)
+        if finite:  # a NaN intermediate value would poison TPE's ranking of pruned trials
+            self.trial.report(value, step=record.mini_epoch)
+            self.log_metrics({OBJECTIVE_METRIC: value}, record.mini_epoch)
+            self.last_logged = record.mini_epoch
+        health = {"mini_epoch": record.mini_epoch, "finite": finite,
+                  "collapsed": bool(record.metrics.get("eval/collapsed", 0.0) >= 0.5)}
+        self.trial.set_user_attr(HEALTH_ATTR, health)  # the pruner reads it from the storage
+        if self.trial.should_prune():
+            reason = guard_reason(health, self.spec.pruner) or (
+                f"objective {value:.4g} at mini-epoch {record.mini_epoch} is worse than the median of complete trials")
+            raise optuna.TrialPruned(reason)
+
+
+def trial_dir(paths: StudyPaths, spec: TuneSpec, number: int) -> Path:
+    return names.trial_dir(paths.runs_dir, spec.name, number)
+
+
+class _TrialObjective:
+    """One trial: suggest, train with tracking and pruning, return the final objective."""
+
+    def __init__(self, spec: TuneSpec, paths: StudyPaths, tracker: Tracker, experiment_id: str, parent_id: str, progress: bool):
+        self.spec, self.paths, self.tracker, self.progress = spec, paths, tracker, progress
+        self.experiment_id, self.parent_id = experiment_id, parent_id
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        # Looked up per call, so tests can substitute the core.
+        from cyclegan.core import trainer
+
+        params = {key: distribution.suggest(trial, key) for key, distribution in self.spec.space.items()}
+        try:
+            config = self.spec.trial_config(params)
+        except ConfigError as err:  # a combination the schema refuses (each value alone was checked)
+            trial.set_user_attr(REASON_ATTR, str(err)[:2000])
+            raise
+        # A retry (of a dead worker's or an interrupted trial) resumes in its original's directory.
+        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(_frozen(trial))
+        root = trial.number if original is None else original
+        previous = trial.user_attrs.get(MLFLOW_ATTR)
+        if previous and self.tracker.run_status(previous) == "RUNNING":  # its worker died
+            self.tracker.end_run(previous, "FAILED", f"worker stopped; continued as trial {trial.number}")
+        tags = {STATE_TAG: "RUNNING", **({RETRY_OF_TAG: str(root)} if root != trial.number else {})}
+        run_id = self.tracker.trial_run(self.experiment_id, self.parent_id, study=self.spec.name, trial=trial.number,
+                                        config=config, tags=tags)
+        trial.set_user_attr(RUN_DIR_ATTR, root)
+        trial.set_user_attr(MLFLOW_ATTR, run_id)
+        run_dir = trial_dir(self.paths, self.spec, root)
+        pruning = TrialPruning(trial, self.spec, lambda values, step: self.tracker.log_metrics(run_id, values, step))
+        try:
+            result = trainer.train(config, run_dir, (CellTracker(self.tracker, run_id), pruning), progress=self.progress)
+        except optuna.TrialPruned as pruned:
+            self._pruned(trial, run_id, run_dir, str(pruned))
+            raise
+        except NonFiniteLossError as err:  # diverged: as bad as a trial gets, so TPE should learn from it
+            self._pruned(trial, run_id, run_dir, f"diverged: {err}")
+            raise optuna.TrialPruned(f"diverged: {err}") from None
+        except KeyboardInterrupt:
+            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})  # as in Optuna; the copy gets its own run
+            self.tracker.end_run(run_id, "KILLED", "interrupted")
+            RetryHeartbeatStaleTrialCallback(max_retry=None)(trial.study, _frozen(trial))
+            trial.set_user_attr(REASON_ATTR, "interrupted; a copy waits to resume it")
+            raise
+        except Exception as err:
+            reason = f"{type(err).__name__}: {err}"
+            trial.set_user_attr(REASON_ATTR, reason[:2000])
+            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
+            self.tracker.end_run(run_id, "FAILED", reason)
+            raise
+        value = objective_value(self.spec.objective, result.final_metrics)
+        if value is None or not math.isfinite(value):
+            reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
+            self._pruned(trial, run_id, run_dir, reason)
+            raise optuna.TrialPruned(reason)
+        if pruning.last_logged != result.mini_epochs:  # e.g. a resumed copy that had nothing left to train
+            self.tracker.log_metrics(run_id, {OBJECTIVE_METRIC: value}, result.mini_epochs)
+        self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
+        self.tracker.end_run(run_id, "FINISHED")
+        return value
+
+    def _pruned(self, trial: optuna.Trial, run_id: str, run_dir: Path, reason: str) -> None:
+        trial.set_user_attr(REASON_ATTR, reason[:2000])
+        self.tracker.set_tags(run_id, {STATE_TAG: "PRUNED", REASON_TAG: reason[:5000]})
+        self.tracker.log_artifacts(run_id, [(run_dir / names.HISTORY_FILE, None), (run_dir / names.CONFIG_FILE, None)])
+        self.tracker.end_run(run_id, "FINISHED")
+
+
+def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The trial as stored, with the system attributes that record retries."""
+    return trial.storage.get_trial(trial._trial_id)
+
+
+def open_tune_study(spec: TuneSpec, storage: RDBStorage, worker_index: int = 0) -> optuna.Study:
+    """Create the study or continue it; refuse one started with another objective or base config."""
+    try:
+        existing = len(storage.get_all_trials(storage.get_study_id_from_name(spec.name), deepcopy=False))
+    except KeyError:
+        existing = 0
+    # A fixed seed alone would replay the same random start in a continued study or a second worker.
+    seed = int(np.random.SeedSequence([spec.sampler.seed, existing, worker_index]).generate_state(1)[0])
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler.startup_trials, constant_liar=True)
+    study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, sampler=sampler,
+                                pruner=GuardedPruner(spec.pruner), direction=spec.objective.direction)
+    where = f"{spec.path}: Optuna study {spec.name!r}"
+    base = {k: v for k, v in spec.base.flat().items() if k not in OPERATIONAL_KEYS}
+    objective = spec.objective.model_dump(mode="json")
+    if KIND_ATTR not in study.user_attrs:
+        if existing:
+            raise ConfigError(f"{where} exists and is not a tuning study (an ablation's?); set another name: in the file")
+        study.set_user_attr(KIND_ATTR, "tune")
+        study.set_user_attr(BASE_ATTR, base)
+        study.set_user_attr(OBJECTIVE_ATTR, objective)
+        return study
+    if study.user_attrs[OBJECTIVE_ATTR] != objective:
+        raise ConfigError(f"{where} was started with objective {study.user_attrs[OBJECTIVE_ATTR]}; its values would not be "
+                          f"comparable with {objective}. Set another name: to start a new study")
+    lines = differences(study.user_attrs[BASE_ATTR], base, then="the study")
+    if lines:
+        raise ConfigError(f"{where} was started with another base config:\n{lines}\nSet another name: to start a new study")
+    return study
+
+
+def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
+             overrides: tuple[str, ...] = (), progress: bool = True) -> TuneSummary:
+    """Add ``trials`` trials to the study, then summarise the whole study (see the module docstring)."""
+    session = open_session(spec.name, spec.description, spec.path, paths, (spec.base,), settings)
+    study = open_tune_study(spec, open_storage(paths.storage_url, settings))
+    fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
+    say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
+    if workers <= 1:
+        run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
+    else:
+        _run_worker_processes(spec, paths, trials, workers, settings, overrides, progress)
+    summary = summarize(study, spec, paths.runs_dir / spec.name)
+    summary.log_to(session.tracker, session.parent_id)
+    session.finish(summary.best_number is not None)
+    return summary
+
+
+def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: QueueSettings = DEFAULT_QUEUE,
+               worker_index: int = 0, progress: bool = True) -> Counter:
+    """Run ``trials`` trials in this process; returns how many ended in each state."""
+    study = open_tune_study(spec, open_storage(paths.storage_url, settings), worker_index)
+    tracker = Tracker(paths.runs_dir)
+    experiment_id = tracker.experiment_id(spec.name)
+    objective = _TrialObjective(spec, paths, tracker, experiment_id, tracker.parent_run(experiment_id, spec.name), progress)
+    states: Counter = Counter()
+
+    def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from cyclegan.core.device import clear_session
+
+        clear_session()  # many models per process: drop the last trial's graph state
+        states[trial.state.name] += 1
+        value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
+        reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
+        say(f"trial {trial.number} {trial.state.name}{value}{reason}")
+
+    with sigterm_as_interrupt():
+        # catch: one failing trial (a bad combination, a broken file) must not stop the others.
+        study.optimize(objective, n_trials=trials, catch=(Exception,), callbacks=[say_outcome], gc_after_trial=True)
+    return states
+
+
+def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, workers: int, settings: QueueSettings,
+                          overrides: tuple[str, ...], progress: bool) -> None:
+    """The trials split evenly over N processes (see cyclegan.runs.workers)."""
+    shares = [trials // workers + (index < trials % workers) for index in range(workers)]
+    commands = [
+        worker_command("tune", str(spec.path), "--trials", str(share), "--worker-index", str(index + 1),
+                       runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
+        for index, share in enumerate(s for s in shares if s)
+    ]
+    storage = open_storage(paths.storage_url, settings)
+    study_id = storage.get_study_id_from_name(spec.name)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    start = len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
+    run_worker_processes(commands, paths.storage_url, total=trials, desc=f"tune {spec.name}", progress=progress,
+                         done=lambda: len(storage.get_all_trials(study_id, deepcopy=False, states=finished)) - start)

@@ -1,0 +1,80 @@
+"""Local worker processes for studies and tuning: one per GPU when there are GPUs.
+
+TensorFlow does not share a process between runs well (global dtype policy, device memory), so
+parallelism is processes. The storage URL reaches them through the environment: it may hold a
+password, and a command line is visible to every user of the machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from cyclegan.masking import mask
+from cyclegan.runs.queue import QueueSettings
+from cyclegan.signals import sigterm_as_interrupt
+
+
+def gpu_ids() -> list[str]:
+    """Visible GPUs: ``CUDA_VISIBLE_DEVICES`` when set, else what ``nvidia-smi -L`` lists."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_command(*args: str, runs_dir: Path, settings: QueueSettings, overrides: Sequence[str]) -> list[str]:
+    """``python -m cyclegan ARGS`` for a worker process of a study or a tuning run: this
+    process's runs folder, queue timing and ``--set`` overrides, without a progress bar."""
+    return [sys.executable, "-m", "cyclegan", *args, "--runs-dir", str(runs_dir), "--no-progress",
+            "--heartbeat", str(settings.heartbeat_seconds), "--grace", str(settings.grace_seconds),
+            *[arg for text in overrides for arg in ("--set", text)]]
+
+
+def start(commands: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
+    """Start one process per command, round-robin over the GPUs."""
+    gpus = gpu_ids()
+    processes = []
+    for index, command in enumerate(commands):
+        env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+        processes.append(subprocess.Popen(command, env=env))
+    return processes
+
+
+def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0) -> None:
+    """Call ``on_tick`` until every process has ended. Ctrl-C, or a scheduler's SIGTERM, is passed
+    on to the workers (which checkpoint and requeue their runs) and re-raised once they have stopped."""
+    try:
+        with sigterm_as_interrupt():
+            while any(p.poll() is None for p in processes):
+                on_tick()
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait()
+        raise
+    finally:
+        on_tick()
+    failed = [p.returncode for p in processes if p.returncode]
+    if failed:
+        say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}")
+
+
+def say(text: str, enabled: bool = True) -> None:
+    """One line on stderr that does not break the progress bars."""
+    if enabled:
+        tqdm.write(mask(text), file=sys.stderr)

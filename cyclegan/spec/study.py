@@ -1,0 +1,216 @@
+"""An experiment file: a hypothesis plus the values that change.
+
+::
+
+    name: quick                      # MLflow experiment and Optuna study name (default: file stem)
+    base: {data: ..., train: ...}    # a run config (cyclegan.spec.config) shared by every cell
+    factors:                         # any config key -> its levels; the full factorial is trained
+      generator.norm: [instance, none]
+    seeds: [0, 1]                    # every cell is trained once per seed (the unit of replication)
+    hypotheses:
+      - name: H2
+        claim: instance normalization removes the grid
+        factor: generator.norm
+        levels: [instance, none]     # compare metric(levels[0]) with metric(levels[1])
+        metric: eval/grid_score
+        direction: lower             # predicted: levels[0] gives a lower metric than levels[1]
+        threshold: 1.0               # practical threshold: metric units, or "10%" of levels[1]'s mean
+
+A cell is one combination of factor levels and one seed; its id names the levels and carries a
+hash of its identity (the resolved config without machine-local paths, plus the content of the
+data index and weights file), so editing ``base`` or swapping the weights creates new cells
+instead of reusing old results, while moving the data elsewhere does not.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cyclegan.names import FINAL_METRICS
+from cyclegan.spec.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    build_config,
+    config_keys,
+    describe_validation_error,
+    set_dotted,
+)
+from cyclegan.spec.extends import read_extended_yaml
+from cyclegan.spec.identity import identity_digest
+
+# Final-value metrics a hypothesis may name: the per-mini-epoch losses (last value), the evaluation
+# metrics of the last mini-epoch, and the convergence figures derived from the cycle-loss curve.
+HYPOTHESIS_METRICS = FINAL_METRICS
+
+_THRESHOLD = re.compile(r"^\s*\d+(\.\d+)?\s*%\s*$")
+
+
+class Hypothesis(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str = Field(min_length=1)
+    claim: str = Field(min_length=1)
+    factor: str
+    levels: tuple[str, str]
+    metric: str
+    direction: Literal["lower", "higher"]
+    threshold: float | str
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in HYPOTHESIS_METRICS:
+            hint = difflib.get_close_matches(value, HYPOTHESIS_METRICS, n=1)
+            raise ValueError(f"unknown metric {value!r}{f'; did you mean {hint[0]!r}' if hint else ''}. Known: {', '.join(HYPOTHESIS_METRICS)}")
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_form(cls, value: float | str) -> float | str:
+        if isinstance(value, str) and not _THRESHOLD.match(value):
+            raise ValueError(f"threshold must be a number in metric units or a percentage like '10%', got {value!r}")
+        if isinstance(value, float) and value < 0:
+            raise ValueError(f"threshold must not be negative, got {value}")
+        return value
+
+
+class _StudyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str | None = None
+    description: str = ""
+    base: dict[str, Any] = Field(default_factory=dict)
+    factors: dict[str, list[Any]]
+    seeds: list[int] = Field(min_length=1)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the study: a level per factor and a seed."""
+
+    cell_id: str
+    levels: dict[str, str]
+    seed: int
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    path: Path
+    description: str
+    base: RunConfig
+    factors: dict[str, tuple[str, ...]]
+    seeds: tuple[int, ...]
+    hypotheses: tuple[Hypothesis, ...]
+    cells: tuple[Cell, ...]
+
+    def cell(self, cell_id: str) -> Cell:
+        for cell in self.cells:
+            if cell.cell_id == cell_id:
+                return cell
+        raise KeyError(f"{self.path}: no cell {cell_id!r} in study {self.name!r}")
+
+
+def level_text(value: Any) -> str:
+    """Levels are compared and tagged as text: ``true``/``false`` for booleans, like YAML."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Study:
+    """Read and validate an experiment file; ``overrides`` (``key=value``) apply to ``base``."""
+    path = Path(path)
+    tree = read_extended_yaml(path)
+    for hypothesis in tree.get("hypotheses") or []:
+        if isinstance(hypothesis, dict) and isinstance(hypothesis.get("levels"), list):
+            hypothesis["levels"] = [level_text(v) for v in hypothesis["levels"]]
+    try:
+        spec = _StudyFile.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, str(path), _StudyFile)) from None
+    base_tree = apply_overrides(spec.base, overrides, source=str(path),
+                                protected=dict.fromkeys(spec.factors, "would override a factor of the study; edit its levels in the file"))
+    base = build_config(base_tree, source=f"{path} (base)")
+    factors = _validate_factors(path, spec.factors)
+    cells = tuple(_expand(path, base_tree, factors, tuple(spec.seeds)))  # first: a bad level is the root cause
+    for hypothesis in spec.hypotheses:
+        _validate_hypothesis(path, hypothesis, factors)
+    return Study(
+        name=spec.name or path.stem, path=path, description=spec.description, base=base, factors=factors,
+        seeds=tuple(spec.seeds), hypotheses=tuple(spec.hypotheses), cells=cells,
+    )
+
+
+def _validate_factors(path: Path, factors: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:
+    if not factors:
+        raise ConfigError(f"{path}: factors: empty matrix; declare at least one factor with its levels")
+    known = config_keys()
+    out = {}
+    for key, levels in factors.items():
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(f"{path}: factors.{key}: not a config key{f'; did you mean {hint[0]!r}' if hint else ''}")
+        if key == "train.seed":
+            raise ConfigError(f"{path}: factors.train.seed: seeds are replications, declare them under 'seeds:'")
+        texts = tuple(level_text(v) for v in levels)
+        if not texts:
+            raise ConfigError(f"{path}: factors.{key}: no levels")
+        if len(set(texts)) != len(texts):
+            raise ConfigError(f"{path}: factors.{key}: repeated level in {list(texts)}")
+        out[key] = texts
+    return out
+
+
+def _validate_hypothesis(path: Path, hypothesis: Hypothesis, factors: dict[str, tuple[str, ...]]) -> None:
+    where = f"{path}: hypothesis {hypothesis.name!r}"
+    if hypothesis.factor not in factors:
+        raise ConfigError(f"{where}: factor {hypothesis.factor!r} is not a factor of this study ({', '.join(factors)})")
+    for level in hypothesis.levels:
+        if level not in factors[hypothesis.factor]:
+            raise ConfigError(f"{where}: level {level!r} is not a level of {hypothesis.factor} ({', '.join(factors[hypothesis.factor])})")
+    if hypothesis.levels[0] == hypothesis.levels[1]:
+        raise ConfigError(f"{where}: compares level {hypothesis.levels[0]!r} with itself")
+
+
+def _expand(path: Path, base_tree: dict[str, Any], factors: dict[str, tuple[str, ...]], seeds: tuple[int, ...]):
+    raw_levels = {key: levels for key, levels in factors.items()}
+    for combination in itertools.product(*raw_levels.values()):
+        levels = dict(zip(raw_levels, combination, strict=True))
+        for seed in seeds:
+            tree = base_tree
+            for key, value in levels.items():
+                tree = set_dotted(tree, key, _typed(value))
+            tree = set_dotted(tree, "train.seed", seed)
+            slug = "-".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in levels.items())
+            try:
+                config = build_config(tree, source=f"{path} cell {slug} seed={seed}")
+            except ConfigError as err:
+                raise ConfigError(f"{err}\n  (a level of factors: {', '.join(f'{k}={v}' for k, v in levels.items())})") from None
+            # Content identity, not paths: see cyclegan.spec.identity.
+            yield Cell(cell_id=f"{_safe(slug)}-seed={seed}-{identity_digest(config)}", levels=levels, seed=seed, config=config)
+
+
+def _typed(level: str) -> Any:
+    """Levels are kept as text for tags; the config gets them back typed (``none`` stays a word)."""
+    import yaml
+
+    value = yaml.safe_load(level)
+    return level if value is None else value
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9=._-]+", "_", text.replace("/", "_"))

@@ -1,0 +1,99 @@
+"""The package's layers and their import rules (README "Development"), checked on the source and
+in fresh interpreters: what may import what, and that reading results never loads TensorFlow."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cyclegan"
+BOTTOM = {"names", "errors", "masking", "signals", "atomic", "host"}  # standard library only
+# For each layer, the project packages it may import (itself included). Lower layers never import higher ones.
+MAY_IMPORT = {
+    "bottom": {"bottom"},
+    "spec": {"bottom", "spec"},
+    "data": {"bottom", "data"},
+    "metrics": {"bottom", "metrics", "data"},
+    "analysis": {"bottom", "analysis"},
+    "core": {"bottom", "spec", "data", "metrics", "core"},
+    "runs": {"bottom", "spec", "data", "core", "runs"},
+    "report": {"bottom", "spec", "data", "metrics", "analysis", "runs", "report"},
+    "cli": {"bottom", "spec", "data", "metrics", "analysis", "core", "runs", "report", "cli"},
+}
+# Third-party packages that belong to one layer: TensorFlow in the core, MLflow and Optuna in the run layer.
+OWNED_BY = {"tensorflow": "core", "keras": "core", "mlflow": "runs", "optuna": "runs"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in BOTTOM:
+        return "bottom"  # the package's __init__ (its version) and the standard-library modules
+    return "cli" if parts[1] == "__main__" else parts[1]
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        yield name, path
+
+
+def _imports(path: Path):
+    """Every import in the file, at module level or deferred inside a function."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "cyclegan":
+                yield from (f"cyclegan.{alias.name}" for alias in node.names)
+            else:
+                yield node.module
+
+
+def test_every_module_belongs_to_a_known_layer():
+    layers = {_layer(name) for name, _ in _modules()}
+    assert layers <= set(MAY_IMPORT), layers - set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("module, path", list(_modules()), ids=[name for name, _ in _modules()])
+def test_imports_follow_the_layers(module, path):
+    layer = _layer(module)
+    for imported in _imports(path):
+        top = imported.split(".")[0]
+        if top == "cyclegan":
+            target = _layer(imported)
+            assert target in MAY_IMPORT[layer], f"{module} ({layer}) imports {imported} ({target})"
+        elif top in OWNED_BY:
+            assert layer == OWNED_BY[top], f"{module} ({layer}) imports {top}, which belongs in {OWNED_BY[top]}/"
+        elif layer == "bottom":
+            assert top in STDLIB or top == "__future__", f"{module} must use the standard library only, imports {imported}"
+
+
+def _loaded_after(code: str) -> set[str]:
+    """Top-level packages loaded by a fresh interpreter after running ``code``."""
+    probe = code + "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    return set(out.stdout.split())
+
+
+@pytest.mark.slow
+def test_reading_results_and_the_help_never_load_tensorflow():
+    loaded = _loaded_after(
+        "import cyclegan.report.build, cyclegan.analysis.stats, cyclegan.analysis.verdict, cyclegan.spec.study\n"
+        "import cyclegan.spec.tune_space, cyclegan.runs.reader\n"
+        "from click.testing import CliRunner\nfrom cyclegan.cli.main import main\n"
+        "for args in ([\"--help\"], [\"report\", \"--help\"], [\"ablate\", \"--help\"], [\"train\", \"--help\"]):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0, args\n")
+    assert "tensorflow" not in loaded and "keras" not in loaded
+    assert "cyclegan" in loaded  # the probe ran
+
+
+def test_the_layers_import_their_own_heavy_packages_only():
+    loaded = _loaded_after("import cyclegan.spec.study, cyclegan.analysis.verdict, cyclegan.metrics, cyclegan.names")
+    assert not loaded & {"tensorflow", "keras", "mlflow", "optuna"}
