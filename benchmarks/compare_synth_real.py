@@ -21,7 +21,7 @@ import numpy as np
 from skimage import color, transform
 
 from cyclegan.data.images import read_images
-from cyclegan.data.synth import jitter_colour, paint, random_crop, source_images
+from cyclegan.data.synth import source_images, synthetic_image
 from cyclegan.metrics import canny_edges, collapse_scores, lab_wasserstein, luma, sliced_wasserstein
 from cyclegan.metrics.grid import mean_power_spectrum
 from cyclegan.metrics.input_dependence import coarse_structure
@@ -32,10 +32,9 @@ def synthetic(domain: str, n: int, size: int, seed: int) -> np.ndarray:
     """n synthetic images of one domain made at 256 px (as written to disk) and resized to size."""
     rng = np.random.default_rng([seed, 0 if domain == "photo" else 1])
     sources = source_images()
-    make = jitter_colour if domain == "photo" else paint
     images = []
     for _ in range(n):
-        image = make(random_crop(sources[rng.integers(len(sources))], 256, rng), rng)
+        image = synthetic_image(domain, sources, 256, rng)
         image = np.round(np.clip(image, 0, 1) * 255) / 255  # the 8-bit file
         images.append(transform.resize(image, (size, size), order=1, anti_aliasing=True))
     return np.clip(np.stack(images), 0, 1).astype(np.float32)

@@ -12,7 +12,7 @@ import pytest
 from metrics_images import add_grid, gaussian_blur, photo_crops
 from skimage import data, transform
 
-from cyclegan.data.synth import jitter_colour, random_crop, source_images
+from cyclegan.data.synth import source_images, synthetic_image
 from cyclegan.metrics import score_batch
 from cyclegan.metrics.batches import luma
 from cyclegan.metrics.collapse import (
@@ -41,8 +41,7 @@ def synth_photos(n, size, seed=0):
     """The synthetic generator's photo domain, made in memory (cyclegan data synth's recipe)."""
     rng = np.random.default_rng(seed)
     sources = source_images()
-    return np.stack([jitter_colour(random_crop(sources[rng.integers(len(sources))], size, rng), rng)
-                     for _ in range(n)])
+    return np.stack([synthetic_image("photo", sources, size, rng) for _ in range(n)])
 
 
 def fixed_texture(size):
