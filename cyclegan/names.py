@@ -33,7 +33,9 @@ EVAL_METRICS = tuple(
         "grid_score", "grid_delta_p2", "grid_delta_p4", "grid_delta_p8", "grid_delta_p16",
         "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median", "inter_image_diff",
         "input_correlation", "highpass_cross_correlation", "highpass_cross_correlation_offgrid",
-        "input_luma_std_median", "input_inter_image_diff", "collapsed", "n_images",
+        "input_luma_std_median", "input_inter_image_diff", "input_identifiability", "shared_texture",
+        # collapse_kind: 0 not collapsed, 1 layout, 2 texture, 3 degenerate (black or flat).
+        "collapse_kind", "collapsed", "n_images",
         "swd", "lab_w_l", "lab_w_a", "lab_w_b",
     )
 )

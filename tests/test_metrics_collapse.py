@@ -6,6 +6,9 @@ cross-image correlation of a grid grows with its amplitude past that of a collap
 threshold on it separates "grid" from "collapse" (test_plain_correlation_cannot_separate...).
 Removing the period lattice's frequencies first does: grids fall to <= ~0.15, the striped
 collapse stays >= ~0.6, and HIGHPASS_COLLAPSE_THRESHOLD = 0.4 sits between with margin.
+These indicators are still logged; `collapsed` itself is now decided by the two faces of
+input-independence (tests/test_metrics_input_dependence.py), which also see through a blurred,
+gridded output that the normalized correlation reads as collapse.
 """
 
 import itertools

@@ -16,7 +16,7 @@ BASE_KEYS = {
     "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median",
     "inter_image_diff", "input_correlation", "highpass_cross_correlation",
     "highpass_cross_correlation_offgrid", "input_luma_std_median", "input_inter_image_diff",
-    "collapsed", "n_images",
+    "input_identifiability", "shared_texture", "collapse_kind", "collapsed", "n_images",
 }
 TARGET_KEYS = {"swd", "lab_w_l", "lab_w_a", "lab_w_b"}
 
@@ -37,7 +37,8 @@ def test_score_batch_keys_types_and_values(size):
     assert set(scores) == BASE_KEYS
     assert type(scores["collapsed"]) is bool and scores["collapsed"] is False
     assert type(scores["n_images"]) is int and scores["n_images"] == 64
-    floats = {k: v for k, v in scores.items() if k not in ("collapsed", "n_images")}
+    assert type(scores["collapse_kind"]) is int and scores["collapse_kind"] == 0
+    floats = {k: v for k, v in scores.items() if k not in ("collapsed", "collapse_kind", "n_images")}
     assert all(type(v) is float and math.isfinite(v) for v in floats.values()), floats
     assert scores["grid_score"] == scores["grid_delta_p4"] > 2.0
     json.dumps(scores, allow_nan=False)

@@ -1,10 +1,15 @@
 """A deterministic synthetic photo / "painting" dataset, made offline from scikit-image's photos.
 
-Photos are random crops of the bundled photographs (scale, position, flip, colour jitter).
-Paintings are other crops put through a painterly transform: flat colour regions (SLIC
-superpixels filled with their mean colour), brush-stroke texture, and a softer, pastel palette.
-The two domains differ in texture and colour statistics, as photos and Monets do, so a CycleGAN
-has something to learn, and every file is a function of ``seed`` alone.
+Photos are scenes: half are random crops of the bundled photographs (scale, position, flip),
+40% are landscapes composed from them (a sky with soft clouds over a ground that is a crop of
+a photograph, the horizon at a random height and tilt), then colour jitter. Paintings are
+other scenes put through a painterly transform: flat colour regions (SLIC superpixels filled
+with their mean colour), visible brush-stroke texture, and a muted, lifted palette. The two
+domains differ in texture and colour statistics, as photos and Monets do, so a CycleGAN has
+something to learn, and every file is a function of ``seed`` alone.
+
+The landscapes, the contrast and saturation ranges and the stroke strength were set by
+benchmarks/compare_synth_real.py against the monet2photo sample (README "Synthetic data").
 """
 
 from __future__ import annotations
@@ -48,32 +53,72 @@ def random_crop(source: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
+def landscape(sources: list[np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray:
+    """A sky with soft clouds over a ground cropped from a photograph; (size, size, 3) in [0, 1].
+
+    Real landscape photos put a bright, smooth mass above a darker, textured one; the bundled
+    photographs alone have no such layout.
+    """
+    rows = np.linspace(0.0, 1.0, size)[:, None, None]
+    zenith = np.array([0.25, 0.45, 0.8]) * rng.uniform(0.7, 1.1)
+    haze = np.array([0.8, 0.85, 0.9]) * rng.uniform(0.8, 1.05)
+    sky = zenith + (haze - zenith) * rows  # darker blue at the top, hazy at the horizon
+    clouds = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma=size / rng.uniform(6, 16))
+    clouds = np.clip((clouds / (clouds.std() + 1e-8) - rng.uniform(0.0, 1.0)) * 0.35, 0, 1)
+    sky = np.broadcast_to(sky, (size, size, 3)) * (1 - clouds[..., None]) + 0.95 * clouds[..., None]
+    ground = random_crop(sources[rng.integers(len(sources))], size, rng)
+    ground = ground * rng.uniform(0.6, 0.95)  # the ground is darker than the sky
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    horizon = rng.uniform(0.2, 0.75) + rng.uniform(-0.4, 0.4) * (xx - 0.5) + 0.03 * np.sin(
+        2 * np.pi * (xx * rng.uniform(1, 3) + rng.uniform()))
+    below = ndimage.gaussian_filter((yy > horizon).astype(float), sigma=max(0.5, size / 256))
+    return np.clip(sky * (1 - below[..., None]) + ground * below[..., None], 0, 1)
+
+
+def scene(sources: list[np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray:
+    """A crop of a bundled photograph or, 40% of the time, a landscape composed from them."""
+    if rng.random() < 0.4:
+        return landscape(sources, size, rng)
+    return random_crop(sources[rng.integers(len(sources))], size, rng)
+
+
 def jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Brightness, contrast and saturation jitter of a photo (+-15%)."""
+    """Saturation (x0.5-0.9: the sources are more saturated than landscape photos), contrast
+    (x1.0-1.5) and brightness (+-15%) jitter of a photo."""
     hsv = color.rgb2hsv(image)
-    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.85, 1.15), 0, 1)
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.5, 0.9), 0, 1)
     rgb = color.hsv2rgb(hsv)
     mean = rgb.mean()
-    return np.clip((rgb - mean) * rng.uniform(0.85, 1.15) + mean * rng.uniform(0.85, 1.15), 0, 1)
+    return np.clip((rgb - mean) * rng.uniform(1.0, 1.5) + mean * rng.uniform(0.85, 1.15), 0, 1)
 
 
 def paint(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Painterly transform: flat regions, directional brush strokes, pastel palette, soft edges."""
+    """Painterly transform: flat regions, visible directional brush strokes, muted palette."""
     size = image.shape[0]
     labels = segmentation.slic(image, n_segments=max(16, (size // 10) ** 2), compactness=8.0, start_label=0, channel_axis=-1)
     flat = color.label2rgb(labels, image, kind="avg", bg_label=-1)
-    # Strokes: noise stretched along one direction, modulating brightness by a few percent.
+    # Strokes: noise stretched along one direction, modulating brightness by ~15%; Monet's
+    # strokes are what gives his paintings more fine detail than flat regions alone.
     angle = rng.uniform(0, 180)
-    noise = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma=(0.6, max(1.5, size / 64)))
+    noise = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma=(max(0.6, size / 256), max(1.5, size / 48)))
     strokes = ndimage.rotate(noise, angle, reshape=False, mode="reflect")
     strokes /= strokes.std() + 1e-8
-    textured = flat * (1.0 + 0.07 * strokes[..., None])
+    textured = flat * (1.0 + 0.15 * strokes[..., None])
     hsv = color.rgb2hsv(np.clip(textured, 0, 1))
     hsv[..., 0] = (hsv[..., 0] + rng.uniform(-0.03, 0.03)) % 1.0
-    hsv[..., 1] = np.clip(hsv[..., 1] * 0.8 + 0.12, 0, 1)  # pastel: less pure, never fully gray
-    hsv[..., 2] = 0.2 + 0.75 * hsv[..., 2]  # lifted shadows, compressed contrast
-    painted = color.hsv2rgb(hsv)
-    return np.clip(ndimage.gaussian_filter(painted, sigma=(0.6, 0.6, 0)), 0, 1)
+    hsv[..., 1] = np.clip(hsv[..., 1] * 0.55 + 0.08, 0, 1)  # muted: less pure, never fully gray
+    hsv[..., 2] = 0.25 + 0.75 * hsv[..., 2]  # lifted shadows
+    return np.clip(color.hsv2rgb(hsv), 0, 1)
+
+
+def synthetic_image(domain: str, sources: list[np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray:
+    """One image of ``domain`` ("photo" or "monet"), (size, size, 3) float in [0, 1]."""
+    image = scene(sources, size, rng)
+    if domain == "photo":
+        return jitter_colour(image, rng)
+    if domain == "monet":
+        return paint(image, rng)
+    raise ValueError(f"unknown synthetic domain {domain!r}: use 'photo' or 'monet'")
 
 
 def make_synthetic_dataset(root: str | Path, *, photos: int = 400, paintings: int = 300, size: int = 256, seed: int = 0, quality: int = 95) -> Path:
@@ -86,14 +131,13 @@ def make_synthetic_dataset(root: str | Path, *, photos: int = 400, paintings: in
         raise ValueError(f"size={size} is too small for a useful image (minimum 16)")
     root = Path(root)
     sources = source_images()
-    for domain, count, make in (("photo", photos, jitter_colour), ("monet", paintings, paint)):
+    for domain, count in (("photo", photos), ("monet", paintings)):
         folder = root / domain
         folder.mkdir(parents=True, exist_ok=True)
         # Separate streams per domain: the two sets are unpaired, as in the real dataset.
         rng = np.random.default_rng([seed, 0 if domain == "photo" else 1])
         for index in range(count):
-            source = sources[rng.integers(len(sources))]
-            image = make(random_crop(source, size, rng), rng)
+            image = synthetic_image(domain, sources, size, rng)
             pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"synth_{domain}_{index:04d}.jpg", quality=quality)
     return write_index(root)

@@ -1,12 +1,20 @@
 """Mode-collapse indicators for H3: is the output black, flat, the same for every input, or
 dominated by one input-independent picture?
 
+The decision (`collapsed`, `collapse_kind`) follows DESIGN section 5's definition, collapse as
+input-independence, through its two faces (cyclegan/metrics/input_dependence.py): the coarse
+layout no longer identifies the input (kind 1, layout), or the fine detail is one picture shared
+by all outputs (kind 2, texture). Black or flat outputs whose faint layout still follows the
+input are kind 3 (degenerate). The older indicators below are still logged.
+
 Collapse is not always black: in the DESIGN probe a scalar discriminator drove every input to
 the same green/yellow striped picture while luma correlation with the input stayed 0.76. The
 share of the picture that does not depend on the input shows up as correlation *between* the
-high-passed outputs of different inputs. A strong grid is input-independent too, so the collapse
-decision uses that correlation with the grid lattice frequencies removed (see
-highpass_cross_correlation).
+high-passed outputs of different inputs. A strong grid is input-independent too, so that
+correlation is also given with the grid lattice frequencies removed (see
+highpass_cross_correlation). Both normalize each image, so a blurred, gridded output whose
+little remaining detail is the grid's clipping residue scores high (0.8-0.97 in the tests):
+they are logged, but no longer decide.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import scipy.ndimage as ndi
 
 from cyclegan.metrics.batches import check_pair, luma, map_chunks
 from cyclegan.metrics.grid import PERIODS, period_supported
+from cyclegan.metrics.input_dependence import fine_energy_sums, input_identifiability, shared_texture
 
 BLACK_LEVEL = 0.05
 BLACK_FRACTION_LIMIT = 0.9
@@ -33,8 +42,23 @@ HIGHPASS_SIGMA = 2.0
 #   while every photo blended with one striped picture at the probe's input correlation (weight
 #   0.4, input correlation 0.74-0.86) scores 0.75-0.82 and a weaker 30% blend 0.57-0.69.
 # 0.4 is the midpoint of the probe's patch-discriminator (0.15) and collapsed (0.66) values and
-# leaves a margin of >= 0.15 on both sides of the calibration set.
+# leaves a margin of >= 0.15 on both sides of that calibration set. It no longer drives
+# `collapsed` (see the module docstring); it is the offgrid indicator's reading level.
 HIGHPASS_COLLAPSE_THRESHOLD = 0.4
+# The two faces (tests/test_metrics_input_dependence.py: 64 images at 32, 64 and 128 px).
+# input_identifiability: every total collapse (one picture, one of three at random, a constant
+# plus per-input noise, all black) measured <= 0.031 (chance is 1/64 = 0.016), every output that
+# follows its input (copies, blur sigma 4, 30% contrast with a strong grid, a full-contrast
+# texture over a sigma-3 blur, strong grids, stripes blended in) >= 0.95. 0.5 sits in the middle
+# of that gap, and for N = 8 chance alone reaches it with probability ~2%.
+IDENTIFIABILITY_LIMIT = 0.5
+# shared_texture: outputs with their own detail (copies, noise, blur, grids of amplitude 0.2 with
+# the lattice excluded, the blurred low-contrast gridded case) measured <= 0.18 (32 px; <= 0.10
+# at 64-128 px), the planted shared textures (a full-contrast texture over a sigma-3 blur ~0.96,
+# the probe's stripes blended at 30-40% 0.53-0.78) >= 0.53. 0.35 leaves >= 0.17 on both sides.
+SHARED_TEXTURE_LIMIT = 0.35
+# eval/collapse_kind codes.
+NOT_COLLAPSED, LAYOUT_COLLAPSE, TEXTURE_COLLAPSE, DEGENERATE_OUTPUT = 0, 1, 2, 3
 # Image pairs used for the mean pairwise difference: all of them up to this many, beyond that
 # a deterministic subset of about this size (the cost is pairs x pixels).
 MAX_PAIRS = 2048
@@ -173,7 +197,23 @@ def input_correlation(y_out: np.ndarray, y_in: np.ndarray) -> float:
     return float(np.median(_pearson_per_image(y_out, y_in)))
 
 
-def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
+def collapse_kind(identifiability: float, texture: float, degenerate: bool) -> int:
+    """The face of collapse that fired, in order of severity; NaN indicators never fire.
+
+    1 (layout) when input_identifiability < IDENTIFIABILITY_LIMIT, else 3 (degenerate) when the
+    outputs are black or flat, else 2 (texture) when shared_texture > SHARED_TEXTURE_LIMIT,
+    else 0 (not collapsed).
+    """
+    if identifiability < IDENTIFIABILITY_LIMIT:
+        return LAYOUT_COLLAPSE
+    if degenerate:
+        return DEGENERATE_OUTPUT
+    if texture > SHARED_TEXTURE_LIMIT:
+        return TEXTURE_COLLAPSE
+    return NOT_COLLAPSED
+
+
+def collapse_scores(outputs, inputs) -> dict[str, float | bool | int]:
     """All collapse indicators and the `collapsed` decision.
 
     Args:
@@ -182,11 +222,11 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
     Returns:
         mean_luma, black_fraction (share of pixels with max(R, G, B) < 0.05), luma_std_median,
         inter_image_diff, input_correlation, highpass_cross_correlation (plain, as in DESIGN),
-        highpass_cross_correlation_offgrid (grid lattice removed; drives the decision),
-        input_luma_std_median, input_inter_image_diff, and collapsed (bool): black fraction
-        > 0.9, or std and inter-image difference both < 10% of the inputs', or the grid-free
-        high-pass cross-correlation > HIGHPASS_COLLAPSE_THRESHOLD. Pairwise indicators are NaN
-        for N < 2 and then take no part in the decision.
+        highpass_cross_correlation_offgrid (grid lattice removed), input_luma_std_median,
+        input_inter_image_diff, input_identifiability (in [0, 1], chance 1/N),
+        shared_texture (~0 own detail .. ~1 one shared detail picture), collapse_kind (int,
+        see collapse_kind) and collapsed (bool, kind != 0). Pairwise indicators are NaN for
+        N < 2 and then take no part in the decision.
     """
     outputs, inputs = check_pair(outputs, inputs)
     n, h, w, _ = outputs.shape
@@ -208,12 +248,14 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
     black = float(per_image[:, 2].sum() / (n * h * w))
     diff_out, diff_in = inter_image_diff(y_out), inter_image_diff(y_in)
     plain, offgrid = _highpass_cross_correlations(y_out)
+    keep = _grid_free_mask(h, w)
+    spectrum_sum, energy_out = fine_energy_sums(y_out, keep)
+    _, energy_in = fine_energy_sums(y_in, keep)
+    identifiability = input_identifiability(y_out, y_in)
+    texture = shared_texture(spectrum_sum, energy_out, energy_in, n, keep, w)
     # NaN comparisons are False, so indicators that are undefined never trigger.
-    collapsed = (
-        black > BLACK_FRACTION_LIMIT
-        or (std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in)
-        or offgrid > HIGHPASS_COLLAPSE_THRESHOLD
-    )
+    degenerate = black > BLACK_FRACTION_LIMIT or (std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in)
+    kind = collapse_kind(identifiability, texture, bool(degenerate))
     return {
         "mean_luma": float(y_out.mean(dtype=np.float64)),
         "black_fraction": black,
@@ -224,5 +266,8 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool]:
         "highpass_cross_correlation_offgrid": offgrid,
         "input_luma_std_median": std_in,
         "input_inter_image_diff": diff_in,
-        "collapsed": bool(collapsed),
+        "input_identifiability": identifiability,
+        "shared_texture": texture,
+        "collapse_kind": kind,
+        "collapsed": kind != NOT_COLLAPSED,
     }

@@ -1,0 +1,139 @@
+"""How much of a generator's output depends on its input, at coarse and at fine scale.
+
+DESIGN section 5 defines collapse as input-independence. It has two faces:
+
+- layout: the coarse picture (where the bright and dark masses are) no longer follows the
+  input; every input gives the same picture, or one of a few. `input_identifiability` asks
+  whether each output's own input can be picked out of the batch from the output's coarse
+  structure alone, after removing what all outputs share.
+- texture: the coarse layout still follows the input but the fine detail is one picture
+  pasted onto every output (the DESIGN probe's stripes). `shared_texture` is the share of the
+  fine-scale energy that is common to all outputs, the grid lattice excluded (a grid is
+  input-independent by nature and is H2's business, not H3's).
+
+Both are pure functions of (N, H, W) luma in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+import scipy.ndimage as ndi
+from skimage.transform import resize
+
+from cyclegan.metrics.batches import map_chunks
+
+# Coarse structure: luma blurred and resampled to COARSE_SIDE x COARSE_SIDE. 8 x 8 keeps the
+# placement of large masses (sky, figure, ground) and drops everything a texture or a grid
+# could carry (at 64 px one coarse cell is 8 px, twice the largest grid period that fits).
+COARSE_SIDE = 8
+# Fine scale: y - Gaussian(y, FINE_SIGMA), the same high-pass as the cross-correlation.
+FINE_SIGMA = 2.0
+# Below this norm (far under one 8-bit level per coarse cell) a residual is float round-off of
+# an image that equals the batch mean: it says nothing about its input.
+_TINY = 1e-6
+
+
+def coarse_structure(y: np.ndarray, side: int = COARSE_SIDE) -> np.ndarray:
+    """Blurred, downsampled luma: (N, H, W) -> (N, side * side) float64 (anti-aliased resize)."""
+    n = y.shape[0]
+    small = resize(y.astype(np.float64), (n, side, side), order=1, anti_aliasing=True, mode="reflect")
+    return small.reshape(n, side * side)
+
+
+def _unit_residuals(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the batch mean, then each row's own mean, scale rows to unit norm; (rows, valid)."""
+    residual = coarse - coarse.mean(axis=0, keepdims=True)
+    residual -= residual.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(residual, axis=1)
+    valid = norms > _TINY * np.sqrt(residual.shape[1])
+    unit = np.zeros_like(residual)
+    unit[valid] = residual[valid] / norms[valid, None]
+    return unit, valid
+
+
+def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
+    """Share of outputs whose own input is their best coarse match among all the batch's inputs.
+
+    Args:
+        y_out: (N, H, W) output luma in [0, 1].
+        y_in: (N, H, W) the inputs' luma, paired by index.
+    Returns:
+        In [0, 1]; chance level is 1/N. ~1 when outputs follow their inputs' layout however
+        washed-out, gridded or textured they are (Pearson correlation ignores contrast and
+        offset); <= k/N when every input gives one of k pictures; 0 for outputs identical
+        to one another (nothing is left after removing the shared picture). NaN for N < 2.
+
+    Both sides are the coarse structure minus the batch mean (what all outputs share,
+    respectively what all inputs share), compared by Pearson correlation; ties with an
+    output that has no residual at all count as not identified.
+    """
+    n = y_out.shape[0]
+    if n < 2:
+        return float("nan")
+    out_unit, out_valid = _unit_residuals(coarse_structure(y_out))
+    in_unit, _ = _unit_residuals(coarse_structure(y_in))
+    similarity = out_unit @ in_unit.T  # (N, N): output i vs input j
+    best = similarity.argmax(axis=1)
+    hits = (best == np.arange(n)) & out_valid
+    return float(hits.mean())
+
+
+def _half_plane_weights(keep: np.ndarray, w: int) -> np.ndarray:
+    """rfft bins stand for two full-plane bins, except the kx = 0 and (even W) Nyquist columns."""
+    weights = np.full(keep.shape, 2.0)
+    weights[:, 0] = 1.0
+    if w % 2 == 0:
+        weights[:, -1] = 1.0
+    return weights * keep
+
+
+def fine_energy_sums(y: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
+    """(sum of the fine-scale spectra, sum of their energies) over the batch, on the kept bins.
+
+    Args:
+        y: (N, H, W) luma.
+        keep: (H, W // 2 + 1) boolean rfft mask of the frequencies to count.
+    Returns:
+        ((H, W // 2 + 1) complex sum of rfft2(y_i - Gaussian(y_i)), sum_i ||kept part||^2),
+        energies in Parseval units (H W x the spatial sum of squares).
+    """
+    n, h, w = y.shape
+    weights = _half_plane_weights(keep, w)
+
+    def chunk(part: slice) -> tuple[np.ndarray, float]:
+        fine = y[part] - ndi.gaussian_filter(y[part], sigma=(0, FINE_SIGMA, FINE_SIGMA))
+        spectra = scipy.fft.rfft2(fine.astype(np.float64), axes=(1, 2))
+        energy = float((weights * (spectra.real**2 + spectra.imag**2)).sum())
+        return spectra.sum(axis=0), energy
+
+    results = map_chunks(chunk, n, h * w)
+    return np.sum([r[0] for r in results], axis=0), float(sum(r[1] for r in results))
+
+
+def shared_texture(spectrum_sum: np.ndarray, energy_out: float, energy_in: float, n: int,
+                   keep: np.ndarray, w: int) -> float:
+    """Energy of the fine detail common to all outputs, over the larger of the outputs' and
+    the inputs' fine-scale energy (grid lattice excluded through `keep`).
+
+    Args:
+        spectrum_sum: sum over the N outputs of their fine-scale rfft2 spectra (H, W//2+1).
+        energy_out, energy_in: sum over images of the kept fine-scale energy of outputs, inputs.
+        n: batch size; keep: the rfft mask used for all three; w: image width.
+    Returns:
+        Mean over output pairs of <h_i, h_j>, divided by max(mean ||h_out||^2,
+        mean ||h_in||^2): ~0 for detail that differs between outputs, ~1 when every output
+        carries the same fine picture at the inputs' strength or more; NaN for N < 2 or no
+        fine-scale energy at all. Energy-weighted, so an output with almost no detail (a
+        blurred one) adds almost nothing to the numerator, and the inputs' energy in the
+        denominator keeps the residue of a blurred batch from reading as a large share.
+
+    |sum h_i|^2 = sum |h_i|^2 + sum_{i != j} <h_i, h_j> gives the pair sum in O(N).
+    """
+    scale = max(energy_out, energy_in) / n
+    if n < 2 or scale <= 0:
+        return float("nan")
+    weights = _half_plane_weights(keep, w)
+    total = float((weights * (spectrum_sum.real**2 + spectrum_sum.imag**2)).sum())
+    pair_mean = (total - energy_out) / (n * (n - 1))
+    return float(pair_mean / scale)

@@ -1,0 +1,152 @@
+"""The two faces of collapse (DESIGN section 5: collapse is input-independence), calibrated on
+planted cases whose truth holds by construction.
+
+Each case is built from photo crops (scikit-image's bundled photos) or the synthetic generator's
+photos, never from the shared real sample. The thresholds' reasons are in
+cyclegan/metrics/collapse.py next to IDENTIFIABILITY_LIMIT and SHARED_TEXTURE_LIMIT; these tests
+hold every case on its side of them with margin.
+"""
+
+import numpy as np
+import pytest
+from metrics_images import add_grid, gaussian_blur, photo_crops
+from skimage import data, transform
+
+from cyclegan.data.synth import source_images, synthetic_image
+from cyclegan.metrics import score_batch
+from cyclegan.metrics.batches import luma
+from cyclegan.metrics.collapse import (
+    DEGENERATE_OUTPUT,
+    IDENTIFIABILITY_LIMIT,
+    LAYOUT_COLLAPSE,
+    NOT_COLLAPSED,
+    SHARED_TEXTURE_LIMIT,
+    TEXTURE_COLLAPSE,
+    collapse_kind,
+    collapse_scores,
+)
+from cyclegan.metrics.input_dependence import input_identifiability
+
+SIZES = (32, 64, 128)
+N = 64
+MARGIN = 0.15  # every planted case stays at least this far from its threshold
+
+
+@pytest.fixture(scope="module", params=SIZES)
+def photos(request):
+    return photo_crops(N, request.param, seed=request.param)
+
+
+def synth_photos(n, size, seed=0):
+    """The synthetic generator's photo domain, made in memory (cyclegan data synth's recipe)."""
+    rng = np.random.default_rng(seed)
+    sources = source_images()
+    return np.stack([synthetic_image("photo", sources, size, rng) for _ in range(n)])
+
+
+def fixed_texture(size):
+    """A gravel texture stretched to full contrast [0, 1]: one fine-scale picture, (size, size)."""
+    gravel = data.gravel().astype(np.float64) / 255.0
+    texture = transform.resize(gravel[: 2 * size, : 2 * size], (size, size), anti_aliasing=True)
+    return (texture - texture.min()) / (texture.max() - texture.min())
+
+
+def total_collapses(photos):
+    """Outputs that do not depend on the input at all (each by construction)."""
+    rng = np.random.default_rng(1)
+    n, size = len(photos), photos.shape[1]
+    pictures = photo_crops(3, size, seed=99)
+    return {
+        "one picture": np.repeat(photos[:1], n, axis=0),
+        "one of three at random": pictures[rng.integers(0, 3, n)],
+        "constant plus noise": np.clip(0.5 + 0.02 * rng.standard_normal(photos.shape), 0, 1),
+        "all black": np.zeros_like(photos),
+    }
+
+
+def test_total_collapse_is_layout_collapse(photos):
+    for name, outputs in total_collapses(photos).items():
+        scores = collapse_scores(outputs, photos)
+        assert scores["collapse_kind"] == LAYOUT_COLLAPSE, name
+        assert scores["collapsed"] is True, name
+        assert scores["input_identifiability"] < IDENTIFIABILITY_LIMIT - 0.4, name
+
+
+def test_a_fixed_texture_over_blurred_inputs_is_texture_collapse(photos):
+    texture = fixed_texture(photos.shape[1]) - 0.5
+    outputs = np.clip(gaussian_blur(photos, 3) + texture[None, :, :, None], 0, 1)
+    scores = collapse_scores(outputs, photos)
+    assert scores["collapse_kind"] == TEXTURE_COLLAPSE
+    assert scores["input_identifiability"] > IDENTIFIABILITY_LIMIT + 0.4  # the layout still follows
+    assert scores["shared_texture"] > SHARED_TEXTURE_LIMIT + 0.5
+
+
+def test_blurred_low_contrast_gridded_outputs_are_not_collapsed(photos):
+    # A deterministic function of the input whose only shared part is the grid. The normalized
+    # off-grid cross-correlation reads it as collapse (> 0.8): the reason it no longer decides.
+    outputs = add_grid(0.5 + 0.3 * (gaussian_blur(photos, 4) - 0.5), 4, 0.2)
+    scores = collapse_scores(outputs, photos)
+    assert scores["collapse_kind"] == NOT_COLLAPSED
+    assert scores["shared_texture"] < SHARED_TEXTURE_LIMIT - MARGIN
+    assert scores["input_identifiability"] > IDENTIFIABILITY_LIMIT + 0.4
+    assert scores["highpass_cross_correlation_offgrid"] > 0.8
+
+
+@pytest.mark.parametrize("period", [2, 4, 8, 16])
+def test_a_strong_grid_alone_is_not_collapsed(photos, period):
+    scores = collapse_scores(add_grid(photos, period, 0.2, seed=period), photos)
+    assert scores["collapse_kind"] == NOT_COLLAPSED
+    assert scores["shared_texture"] < SHARED_TEXTURE_LIMIT - MARGIN
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_synthetic_photos_as_outputs_are_not_collapsed(size):
+    x = synth_photos(N, size, seed=size)
+    for outputs in (x, add_grid(x, 4, 0.2)):
+        scores = collapse_scores(outputs, x)
+        assert scores["collapse_kind"] == NOT_COLLAPSED
+        assert scores["input_identifiability"] > IDENTIFIABILITY_LIMIT + 0.4
+        assert scores["shared_texture"] < SHARED_TEXTURE_LIMIT - MARGIN
+
+
+def test_copies_are_fully_identifiable_and_share_no_texture(photos):
+    scores = collapse_scores(photos.copy(), photos)
+    assert scores["input_identifiability"] == 1.0
+    assert abs(scores["shared_texture"]) < 0.02
+
+
+def test_identifiability_counts_one_of_k_pictures_near_k_over_n():
+    photos = photo_crops(N, 64, seed=3)
+    rng = np.random.default_rng(4)
+    for k in (1, 3, 8):
+        outputs = photo_crops(k, 64, seed=50 + k)[rng.integers(0, k, N)]
+        # Each picture can identify at most the one input it resembles best.
+        assert input_identifiability(luma(outputs), luma(photos)) <= k / N
+
+
+def test_identifiability_is_blind_to_contrast_and_offset():
+    y = luma(photo_crops(N, 64, seed=5))
+    assert input_identifiability(0.2 + 0.1 * y, y) == input_identifiability(y, y) == 1.0
+
+
+def test_a_dark_output_that_still_follows_its_input_is_degenerate_not_layout():
+    photos = photo_crops(N, 64, seed=6)
+    scores = collapse_scores(0.03 * photos, photos)
+    assert scores["collapse_kind"] == DEGENERATE_OUTPUT
+    assert scores["collapsed"] is True
+    assert scores["input_identifiability"] > 0.9
+
+
+def test_collapse_kind_order_and_nan():
+    nan = float("nan")
+    assert collapse_kind(0.0, 1.0, True) == LAYOUT_COLLAPSE
+    assert collapse_kind(1.0, 1.0, True) == DEGENERATE_OUTPUT
+    assert collapse_kind(1.0, 1.0, False) == TEXTURE_COLLAPSE
+    assert collapse_kind(nan, nan, False) == NOT_COLLAPSED
+
+
+def test_score_batch_reports_the_kind_as_an_int():
+    photos = photo_crops(16, 32, seed=7)
+    scores = score_batch(np.repeat(photos[:1], 16, axis=0), photos)
+    assert scores["collapse_kind"] == LAYOUT_COLLAPSE and type(scores["collapse_kind"]) is int
+    assert 0.0 <= scores["input_identifiability"] <= 1 / 16
