@@ -138,12 +138,11 @@ def probe_http(uri: str, timeout: float) -> None:
         answer = requests.get(f"{bare}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
                               timeout=(timeout, timeout), verify=verify, allow_redirects=False)
     except requests.exceptions.SSLError as err:
-        raise Unanswered(f"TLS failed ({_short(err)}); for a private certificate set MLFLOW_TRACKING_SERVER_CERT_PATH") from None
+        raise Unanswered(f"TLS failed ({_short(_cause(err))}); for a private certificate set MLFLOW_TRACKING_SERVER_CERT_PATH") from None
     except requests.exceptions.Timeout:
         raise Unanswered(f"no answer within {timeout:g} s (raise {PROBE_TIMEOUT_ENV} for a slow link)") from None
     except requests.exceptions.RequestException as err:
-        cause = getattr(err.args[0], "reason", err) if err.args else err  # urllib3's "Max retries exceeded" wraps the cause
-        raise Unanswered(f"connection failed: {_short(cause)}") from None
+        raise Unanswered(f"connection failed: {_short(_cause(err))}") from None
     if answer.status_code >= 500:
         raise Unanswered(f"the server answered HTTP {answer.status_code} {answer.reason}")
 
@@ -159,8 +158,8 @@ def probe_database(url: str, timeout: float) -> None:
     except sqlalchemy.exc.NoSuchModuleError as err:
         raise Unanswered(f"not a database URL SQLAlchemy knows ({_short(err)})") from None
     except Exception as err:  # noqa: BLE001 - a malformed URL; its text may hold pieces of the password
-        raise Unanswered(f"not a usable database URL ({type(err).__name__}): write scheme://user:password@host:port/db, with "
-                         "'@', ':' and '/' in the user or password percent-encoded (%40, %3A, %2F)") from None
+        raise Unanswered(f"not a usable database URL ({type(err).__name__}): percent-encode '@', ':' and '/' in the user "
+                         "name and password (as %40, %3A, %2F)") from None
     try:
         engine = sqlalchemy.create_engine(parsed, poolclass=NullPool, connect_args=connect_timeout_args(dialect.driver, timeout))
     except ImportError as err:
@@ -207,6 +206,11 @@ def missing_driver(url: str, err: ImportError) -> str:
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def _cause(err: Exception) -> BaseException:
+    """What urllib3's "Max retries exceeded with url: ..." wraps: the error that matters."""
+    return getattr(err.args[0], "reason", err) if err.args else err
 
 
 def _short(err: BaseException) -> str:

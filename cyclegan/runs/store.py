@@ -8,6 +8,7 @@ SQLite database ``RUNS_DIR/mlflow.db`` with artifacts under ``RUNS_DIR/mlartifac
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ def connect(runs_dir: Path, uri: str | None = None) -> Store:
             return Store(runs_dir, uri, client)
         except Exception as err:
             if attempt == attempts - 1:
+                if _REFUSED.search(str(err)):  # it answered, but not to these credentials
+                    raise TrackingError(
+                        f"MLflow tracking store {masking.mask(uri)} refused the credentials ({type(err).__name__}: {_first_line(err)}); "
+                        "check the user and password in MLFLOW_TRACKING_URI, or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+                    ) from None
                 raise TrackingError(
                     f"MLflow tracking store {masking.mask(uri)} is unreachable: {type(err).__name__}: {_first_line(err)}"
                 ) from None
@@ -76,6 +82,9 @@ def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[st
     uri = check_tracking(uri)
     command = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
     return command, {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+
+
+_REFUSED = re.compile(r"error code 40[13]\b")  # how MLflow's REST client words an HTTP 401/403
 
 
 def _first_line(err: BaseException) -> str:
