@@ -103,7 +103,7 @@ CASES = [
     ("ablate", "tracking", "http://alice:{pw}@127.0.0.1:{http401}/", "Http5%40S3:cr3t", "refused the credentials"),
     ("ui", "tracking", "postgresql://bob:{pw}@127.0.0.1:{silent}/mlflow", "Pg6%40S3cr3t%3Ax", "unreachable"),
     ("ui", "tracking", "http://alice:{pw}@127.0.0.1:{refused}/", "Http7S3cr3t", "unreachable"),
-    ("ablate", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{refused}/queue", "Pg8@S3:cr3t", "percent-encoded"),
+    ("ablate", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{refused}/queue", "Pg8@S3:cr3t", "percent-encode"),
     ("ablate", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{closing}/queue", "Pg9%40S3cr3t", "unreachable"),
     ("worker", "storage-env", "mysql+pymysql://carol:{pw}@127.0.0.1:{refused}/queue", "My10%40S3cr3t", "pip install pymysql"),
     ("tune", "storage-env", "mysql://carol:{pw}@127.0.0.1:{silent}/queue", "My11S3cr3t", "pip install"),
