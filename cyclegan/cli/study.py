@@ -98,9 +98,11 @@ def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], worke
                             worker_index=worker_index, progress=progress)
         click.echo(f"tune worker {worker_index} done: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
         return
+    from cyclegan.masking import mask
+
     summary = run_tune(spec, paths, trials=count, workers=workers, settings=queue_settings(heartbeat, grace),
                        overrides=overrides, progress=progress)
-    click.echo(summary.text())
+    click.echo(mask(summary.text()))  # trial failure reasons quote exception texts
     if summary.best_number is None:
         sys.exit(1)
 
