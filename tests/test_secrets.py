@@ -193,7 +193,7 @@ TIMED = [
     ("ablate", "tracking", "http://alice:{pw}@127.0.0.1:{refused}/", "T1S3cr3t", "unreachable"),
     ("worker", "tracking", "http://alice:{pw}@127.0.0.1:{silent}/", "T2S3cr3t", "no answer within 5 s"),
     ("ablate", "storage-env", "postgresql://bob:{pw}@127.0.0.1:{refused}/queue", "T3S3cr3t", "Connection refused"),
-    ("tune", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{silent}/queue", "T4S3cr3t", "timeout"),
+    ("tune", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{silent}/queue", "T4S3cr3t", "is unreachable"),
 ]
 
 

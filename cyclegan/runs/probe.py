@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 from cyclegan.errors import CycleganError
@@ -164,13 +165,28 @@ def probe_database(url: str, timeout: float) -> None:
         engine = sqlalchemy.create_engine(parsed, poolclass=NullPool, connect_args=connect_timeout_args(dialect.driver, timeout))
     except ImportError as err:
         raise Unanswered(missing_driver(url, err)) from None
-    try:
-        with engine.connect():
-            pass
-    except Exception as err:  # noqa: BLE001 - every driver has its own error types
-        raise Unanswered(f"connection failed: {type(getattr(err, 'orig', err)).__name__}: {_short(getattr(err, 'orig', err))}") from None
-    finally:
-        engine.dispose()
+    # The driver's timeout is per attempt (libpq tries again without TLS, and every address of a
+    # name), so the probe also bounds the whole connect: a thread that has not finished by then
+    # is left behind (daemon) and the store reported as silent.
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            with engine.connect():
+                pass
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - every driver has its own error types
+            outcome.append(getattr(err, "orig", None) or err)
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=attempt, name="store-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    if not outcome:
+        raise Unanswered(f"no answer within {timeout + 1:g} s (raise {PROBE_TIMEOUT_ENV} for a slow link)")
+    if outcome[0] is not None:
+        raise Unanswered(f"connection failed: {type(outcome[0]).__name__}: {_short(outcome[0])}")
 
 
 def connect_timeout_args(driver: str, timeout: float) -> dict:
