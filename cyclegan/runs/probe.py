@@ -131,7 +131,8 @@ def probe_http(uri: str, timeout: float) -> None:
     import requests
 
     parts = urlsplit(uri)
-    bare = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path.rstrip("/"), "", ""))
+    host = parts.netloc.rpartition("@")[2]  # without user and password; keeps an IPv6 literal's brackets
+    bare = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
     verify: bool | str = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
         verify = False
@@ -157,7 +158,8 @@ def probe_database(url: str, timeout: float) -> None:
         parsed = sqlalchemy.engine.make_url(url)
         dialect = parsed.get_dialect()
     except sqlalchemy.exc.NoSuchModuleError as err:
-        raise Unanswered(f"not a database URL SQLAlchemy knows ({_short(err)})") from None
+        hint = "; write postgresql://" if url.startswith("postgres://") else ""
+        raise Unanswered(f"not a database URL SQLAlchemy knows ({_short(err)}){hint}") from None
     except Exception as err:  # noqa: BLE001 - a malformed URL; its text may hold pieces of the password
         raise Unanswered(f"not a usable database URL ({type(err).__name__}): percent-encode '@', ':' and '/' in the user "
                          "name and password (as %40, %3A, %2F)") from None
