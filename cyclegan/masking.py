@@ -10,6 +10,7 @@ process was given (:func:`remember`) are masked wherever they appear, raw or per
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -43,3 +44,72 @@ def mask(text: object) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         out = out.replace(secret, MASK)
     return out
+
+
+class MaskingFilter(logging.Filter):
+    """A filter that masks a record's message, arguments and
+    traceback text in place (formatting them once, here, so no handler sees the raw text)."""
+
+    def filter(self, record) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg, record.args = mask(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        return True
+
+
+_installed = False
+
+
+def print_exception(kind, value, tb) -> None:
+    """``sys.excepthook``: the traceback, masked, on stderr."""
+    import sys
+    import traceback
+
+    sys.stderr.write(mask("".join(traceback.format_exception(kind, value, tb))))
+
+
+def print_thread_exception(args) -> None:
+    """``threading.excepthook``: as Python prints it, masked."""
+    import sys
+    import traceback
+
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.stderr.write(mask(f"Exception in thread {name}:\n{text}"))
+
+
+def install() -> None:
+    """Mask every log record, uncaught exception and thread traceback of this process (once).
+
+    Log records are masked where they are made (a record factory running :class:`MaskingFilter`),
+    not by filters on chosen loggers: a logger's filters do not see records that propagate up from
+    its children (``mlflow.store...``, ``urllib3.connectionpool``, ``sqlalchemy.engine``), and
+    libraries add their own handlers after import."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    import sys
+    import threading
+
+    previous_factory = logging.getLogRecordFactory()
+    masking_filter = MaskingFilter()
+
+    def masked_record(*args, **kwargs):
+        record = previous_factory(*args, **kwargs)
+        masking_filter.filter(record)
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    sys.excepthook = print_exception
+    threading.excepthook = print_thread_exception

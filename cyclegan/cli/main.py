@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -18,26 +19,45 @@ from cyclegan.cli.options import progress_option, set_option
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
+EXIT_BUG = 1  # what Python exits with on an uncaught exception
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+# Where store URLs (possibly with a password) come from besides --storage: masked from the start.
+STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "CYCLEGAN_STORAGE", "MLFLOW_BACKEND_STORE_URI")
 
 
 class _ExpectedErrors(click.Group):
-    """Turn the package's own error types into one-line messages with a non-zero exit."""
+    """Turn the package's own error types into one-line messages with a non-zero exit. This is the
+    one place errors are printed, and everything printed here goes through the credential masker
+    (an exception text from MLflow, Optuna, SQLAlchemy or psycopg may quote a store URL)."""
 
     def invoke(self, ctx: click.Context):
+        from cyclegan import masking
         from cyclegan.errors import CycleganError
 
+        masking.install()
+        for variable in STORE_VARIABLES:
+            masking.remember(os.environ.get(variable))
         try:
             return super().invoke(ctx)
         except (CycleganError, FileNotFoundError, ValueError) as err:
             if os.environ.get("CYCLEGAN_DEBUG"):
                 raise
-            click.secho(f"error: {err}", fg="red", err=True)
+            click.secho(masking.mask(f"error: {err}"), fg="red", err=True)
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             # The trainer has written a checkpoint and the ablation has requeued its cell.
             click.secho("interrupted: progress is checkpointed; run the same command again to resume", fg="yellow", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as err:  # usage errors: click prints them, after masking
+            err.message = masking.mask(err.message)
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:  # a bug: keep its traceback, masked (CYCLEGAN_DEBUG shows it raw)
+            if os.environ.get("CYCLEGAN_DEBUG"):
+                raise
+            click.echo(masking.mask(traceback.format_exc()), err=True)
+            sys.exit(EXIT_BUG)
 
 
 @click.group(cls=_ExpectedErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,18 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALU
                           help="Override a config value, e.g. --set generator.norm=none (repeatable).")
 runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
                                show_default=True, help="Where runs, checkpoints and the default stores live.")
+
+
+def _remember_url(ctx, param, value: str | None) -> str | None:
+    """Mask the storage URL's password from here on, before anything can quote it."""
+    from cyclegan.masking import remember
+
+    remember(value)
+    return value
+
+
 storage_option = click.option("--storage", default=None, metavar="URL", envvar="CYCLEGAN_STORAGE", show_envvar=True,
+                              callback=_remember_url,
                               help="Optuna storage shared by the workers: sqlite:///FILE (default RUNS_DIR/optuna.db) "
                                    "or postgresql://user:pass@host/db for several machines. Prefer the environment "
                                    "variable for URLs with a password: command lines are visible to other users.")

@@ -18,6 +18,17 @@ from cyclegan.cli.options import (
 )
 
 
+def check_stores(storage: str | None = None) -> None:
+    """Probe the tracking server and the storage before MLflow and Optuna are imported (seconds on
+    a busy machine), so a store that is down is reported at once (cyclegan.runs.probe)."""
+    from cyclegan.runs.probe import check_storage, check_tracking
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        check_tracking(os.environ["MLFLOW_TRACKING_URI"])
+    if storage:
+        check_storage(storage)
+
+
 @click.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
@@ -29,6 +40,7 @@ from cyclegan.cli.options import (
 def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
            heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
     """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
+    check_stores(storage)
     from cyclegan.runs.ablation import StudyPaths, run_study
     from cyclegan.spec.study import load_study
 
@@ -50,6 +62,7 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
            progress: bool) -> None:
     """Join a running study from this machine: claim and train cells until none is left."""
+    check_stores(storage)
     from cyclegan.runs.ablation import StudyPaths, run_worker
     from cyclegan.spec.study import load_study
 
@@ -72,6 +85,7 @@ def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, ru
 def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], workers: int, storage: str | None,
          runs_dir: Path, heartbeat: int, grace: int, progress: bool, worker_index: int | None) -> None:
     """Search EXPERIMENT's hyper-parameters with Optuna; running it again adds trials to the same study."""
+    check_stores(storage)
     from cyclegan.runs.ablation import StudyPaths
     from cyclegan.runs.tune import run_trials, run_tune
     from cyclegan.spec.tune_space import load_tune_spec
@@ -84,9 +98,11 @@ def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], worke
                             worker_index=worker_index, progress=progress)
         click.echo(f"tune worker {worker_index} done: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
         return
+    from cyclegan.masking import mask
+
     summary = run_tune(spec, paths, trials=count, workers=workers, settings=queue_settings(heartbeat, grace),
                        overrides=overrides, progress=progress)
-    click.echo(summary.text())
+    click.echo(mask(summary.text()))  # trial failure reasons quote exception texts
     if summary.best_number is None:
         sys.exit(1)
 
@@ -97,12 +113,13 @@ def tune(experiment: Path, trials: int | None, overrides: tuple[str, ...], worke
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def ui(runs_dir: Path, host: str, port: int) -> None:
     """Start the MLflow UI on the study's tracking store."""
+    check_stores()
     from cyclegan.masking import mask
     from cyclegan.runs.store import ui_command
 
-    command = ui_command(runs_dir, host, port)
-    click.echo(f"MLflow UI on http://{host}:{port} (store {mask(command[-1])}); Ctrl-C stops it")
-    os.execvp(command[0], command)
+    command, env = ui_command(runs_dir, host, port)  # the store URI travels in env, never on the command line
+    click.echo(f"MLflow UI on http://{host}:{port} (store {mask(env['MLFLOW_BACKEND_STORE_URI'])}); Ctrl-C stops it")
+    os.execvpe(command[0], command, env)
 
 
 @click.command()
@@ -115,6 +132,7 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
 @runs_dir_option
 def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: Path | None, runs_dir: Path) -> None:
     """Table, verdicts and pictures of EXPERIMENT's runs (read from MLflow) as Markdown and HTML."""
+    check_stores()
     from cyclegan.report.build import make_report
     from cyclegan.report.render import FORMATS, terminal
     from cyclegan.spec.study import load_study

@@ -121,7 +121,9 @@ def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None)
                 f"(~/.keras/models/ or $KERAS_HOME/models/) and could not be downloaded ({err}). Either run once "
                 "on a machine with internet access (Keras downloads "
                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 to that cache), copy that file there, or "
-                "set generator.imagenet_weights to a local copy of it (.h5 or .weights.h5)."
+                "set generator.imagenet_weights (or CYCLEGAN_IMAGENET_WEIGHTS) to a local copy of it (.h5 or .weights.h5). "
+                "For an offline smoke run only: `cyclegan standin-weights FILE` writes RANDOM VGG16 weights to use there "
+                "(not ImageNet: no H1 conclusion holds with it)."
             ) from None
     if weights == "random":
         return keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)

@@ -28,16 +28,12 @@ from optuna.storages import (
 )
 from optuna.trial import TrialState
 
-from cyclegan.errors import CycleganError
-from cyclegan.spec.study import Study
 from cyclegan import masking
+from cyclegan.runs.probe import StorageError, check_storage, connect_timeout_args, is_database, probe_seconds
+from cyclegan.spec.study import Study
 
 CELL_ATTR = "cell"
 REASON_ATTR = "failure_reason"
-
-
-class StorageError(CycleganError, RuntimeError):
-    """The Optuna storage cannot be used; raised before any training."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +52,20 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 
 def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
+    """The queue's storage, after a short probe of a database server (Optuna's engine has no
+    connect timeout of its own). ``postgresql://`` uses psycopg 3 when only it is installed (see
+    :func:`cyclegan.runs.probe.database_url`); a missing driver is named with what to install."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    masking.remember(url)
+    url = check_storage(url)
+    where = f"Optuna storage {masking.mask(url)}"
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+        if is_database(url):  # later reconnects fail in seconds too, not at the OS's TCP timeout
+            engine_kwargs["connect_args"] = _reconnect_timeout(url)
     try:
         return RDBStorage(
             url,
@@ -71,7 +76,16 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
         )
     except Exception as err:
         detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-        raise StorageError(masking.mask(f"Optuna storage {url} is unusable: {type(err).__name__}: {detail}")) from None
+        raise StorageError(masking.mask(f"{where} is unusable: {type(err).__name__}: {detail}")) from None
+
+
+def _reconnect_timeout(url: str) -> dict:
+    """The driver's connect timeout for the storage's engine, unless the URL sets its own."""
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(url)
+    args = connect_timeout_args(parsed.get_dialect().driver, max(probe_seconds(), 10.0))
+    return {k: v for k, v in args.items() if k not in parsed.query}
 
 
 class CellQueue:
@@ -153,7 +167,7 @@ class CellQueue:
         self.storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
 
     def fail(self, trial_id: int, reason: str) -> None:
-        self.storage.set_trial_user_attr(trial_id, REASON_ATTR, reason[:2000])
+        self.storage.set_trial_user_attr(trial_id, REASON_ATTR, masking.mask(reason)[:2000])  # an exception text may quote a URL
         self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
     def requeue(self, trial_id: int, reason: str) -> None:
@@ -163,7 +177,7 @@ class CellQueue:
         RetryHeartbeatStaleTrialCallback(max_retry=None)(self.optuna_study, frozen)
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
-        self.storage.set_trial_user_attr(trial_id, key, value)
+        self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))
 
 
 class Heartbeat:

@@ -8,6 +8,7 @@ SQLite database ``RUNS_DIR/mlflow.db`` with artifacts under ``RUNS_DIR/mlartifac
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -16,11 +17,9 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from cyclegan import masking, names
-from cyclegan.errors import CycleganError
+from cyclegan.runs.probe import TrackingError, check_tracking, database_url, is_http
 
-
-class TrackingError(CycleganError, RuntimeError):
-    """The tracking store cannot be used; raised before any training."""
+__all__ = ["Store", "TrackingError", "connect", "default_tracking_uri", "is_local", "ui_command"]
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
@@ -41,11 +40,11 @@ class Store:
 
 
 def connect(runs_dir: Path, uri: str | None = None) -> Store:
-    """A client whose store answers. Workers that start together on a new SQLite store race to
-    create its tables and the loser sees a transient error, so a local store gets a few tries;
-    a server gets one."""
-    uri = uri or default_tracking_uri(runs_dir)
-    masking.remember(uri)
+    """A client whose store answers. A server or database is probed first with a short timeout
+    (:mod:`cyclegan.runs.probe`): MLflow's own client would retry a dead one for minutes. Workers
+    that start together on a new SQLite store race to create its tables and the loser sees a
+    transient error, so a local store gets a few tries; a server gets one."""
+    uri = check_tracking(uri or default_tracking_uri(runs_dir))
     if uri.startswith("sqlite:///"):
         runs_dir.mkdir(parents=True, exist_ok=True)
     attempts = 10 if is_local(uri) else 1
@@ -56,6 +55,11 @@ def connect(runs_dir: Path, uri: str | None = None) -> Store:
             return Store(runs_dir, uri, client)
         except Exception as err:
             if attempt == attempts - 1:
+                if _REFUSED.search(str(err)):  # it answered, but not to these credentials
+                    raise TrackingError(
+                        f"MLflow tracking store {masking.mask(uri)} refused the credentials ({type(err).__name__}: {_first_line(err)}); "
+                        "check the user and password in MLFLOW_TRACKING_URI, or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+                    ) from None
                 raise TrackingError(
                     f"MLflow tracking store {masking.mask(uri)} is unreachable: {type(err).__name__}: {_first_line(err)}"
                 ) from None
@@ -63,9 +67,24 @@ def connect(runs_dir: Path, uri: str | None = None) -> Store:
     raise AssertionError("unreachable")
 
 
-def ui_command(runs_dir: Path, host: str, port: int) -> list[str]:
-    """``mlflow ui`` on the same store the studies write to (last element: the store URI)."""
-    return [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--backend-store-uri", default_tracking_uri(runs_dir)]
+def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``mlflow ui`` on the same store the studies write to: its command line and environment.
+    The store URI goes in the environment (``MLFLOW_BACKEND_STORE_URI``, which ``mlflow ui`` reads):
+    it may hold a password, and a command line is visible to every user of the machine. A
+    database server is probed first, so a dead one is reported at once and not by MLflow's retries.
+    Raises :class:`TrackingError` for a tracking server: it serves its own UI."""
+    uri = default_tracking_uri(runs_dir)
+    masking.remember(uri)
+    uri = database_url(uri)
+    if is_http(uri):
+        raise TrackingError(f"MLFLOW_TRACKING_URI is the tracking server {masking.mask(uri)}: it serves the MLflow UI itself; "
+                            "open it in a browser (or unset MLFLOW_TRACKING_URI to browse the local store)")
+    uri = check_tracking(uri)
+    command = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
+    return command, {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+
+
+_REFUSED = re.compile(r"error code 40[13]\b")  # how MLflow's REST client words an HTTP 401/403
 
 
 def _first_line(err: BaseException) -> str:

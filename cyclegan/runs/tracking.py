@@ -67,7 +67,7 @@ class Tracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         tags = {ROLE_TAG: ROLE_PARENT, STUDY_TAG: study, "mlflow.note.content": description}
-        return self.client.create_run(experiment_id, run_name=study, tags=tags).info.run_id
+        return self.client.create_run(experiment_id, run_name=study, tags=_masked(tags)).info.run_id
 
     def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
@@ -81,7 +81,7 @@ class Tracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         all_tags = {ROLE_TAG: ROLE_CELL, STUDY_TAG: study, CELL_TAG: cell, "mlflow.parentRunId": parent_id, **tags}
-        run_id = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        run_id = self.client.create_run(experiment_id, run_name=run_name, tags=_masked(all_tags)).info.run_id
         self._log_config(run_id, config)
         return run_id
 
@@ -126,7 +126,7 @@ class Tracker:
         """A tuning trial's child run (``role=trial``, ``trial`` = its Optuna number), with the
         flattened config as params. Always a new run: a retried trial is a new Optuna trial."""
         all_tags = {ROLE_TAG: ROLE_TRIAL, STUDY_TAG: study, TRIAL_TAG: str(trial), "mlflow.parentRunId": parent_id, **(tags or {})}
-        run_id = self.client.create_run(experiment_id, run_name=f"trial-{trial}", tags=all_tags).info.run_id
+        run_id = self.client.create_run(experiment_id, run_name=f"trial-{trial}", tags=_masked(all_tags)).info.run_id
         self._log_config(run_id, config)
         return run_id
 
@@ -165,3 +165,7 @@ class CellTracker(Callback):
         self.tracker.log_artifacts(self.run_id, [
             (run.history_file, None), (run.config_file, None), (run.models, names.ARTIFACT_MODELS), (run.eval_outputs, names.ARTIFACT_EVAL_OUTPUTS),
         ])
+
+
+def _masked(tags: dict[str, str]) -> dict[str, str]:
+    return {k: masking.mask(v) for k, v in tags.items()}

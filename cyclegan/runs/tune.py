@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
+from cyclegan.masking import mask
 from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
@@ -128,7 +129,7 @@ class _TrialObjective:
         try:
             config = self.spec.trial_config(params)
         except ConfigError as err:  # a combination the schema refuses (each value alone was checked)
-            trial.set_user_attr(REASON_ATTR, str(err)[:2000])
+            trial.set_user_attr(REASON_ATTR, mask(str(err))[:2000])
             raise
         # A retry (of a dead worker's or an interrupted trial) resumes in its original's directory.
         original = RetryHeartbeatStaleTrialCallback.retried_trial_number(_frozen(trial))
@@ -159,7 +160,7 @@ class _TrialObjective:
             raise
         except Exception as err:
             reason = f"{type(err).__name__}: {err}"
-            trial.set_user_attr(REASON_ATTR, reason[:2000])
+            trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
             self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
             self.tracker.end_run(run_id, "FAILED", reason)
             raise
@@ -175,7 +176,7 @@ class _TrialObjective:
         return value
 
     def _pruned(self, trial: optuna.Trial, run_id: str, run_dir: Path, reason: str) -> None:
-        trial.set_user_attr(REASON_ATTR, reason[:2000])
+        trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
         self.tracker.set_tags(run_id, {STATE_TAG: "PRUNED", REASON_TAG: reason[:5000]})
         self.tracker.log_artifacts(run_id, [(run_dir / names.HISTORY_FILE, None), (run_dir / names.CONFIG_FILE, None)])
         self.tracker.end_run(run_id, "FINISHED")
