@@ -44,6 +44,7 @@ def load_generator(path: str | Path) -> keras.Model:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator file")
     import cyclegan.core.models  # noqa: F401  (registers VGGPreprocess for deserialisation)
+    import cyclegan.core.resnet  # noqa: F401  (registers ReflectionPadding2D for deserialisation)
 
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
