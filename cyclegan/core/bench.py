@@ -170,7 +170,7 @@ def _with_available_weights(config: RunConfig, notes: list[str]) -> RunConfig:
     download, substitute random VGG16 weights saved to a temporary file (keeping the file-based,
     shared-encoder structure of the real run) and say so."""
     gen = config.generator
-    if _weights_available(gen.encoder_weights, gen.imagenet_weights):
+    if gen.arch == "resnet" or _weights_available(gen.encoder_weights, gen.imagenet_weights):
         return config
     path = Path(tempfile.gettempdir()) / "cyclegan_bench_vgg16_random.weights.h5"
     if not path.exists():

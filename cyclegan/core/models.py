@@ -208,12 +208,19 @@ def build_generator(
 
 
 def encoder_is_shareable(config: GeneratorConfig) -> bool:
-    """Both generators may use one encoder when it is frozen and its weights are not random draws."""
-    return not config.encoder_trainable and config.encoder_weights != "random"
+    """Both generators may use one encoder when it is frozen and its weights are not random draws
+    (only the VGG16 U-Net has an encoder)."""
+    return config.arch == "vgg_unet" and not config.encoder_trainable and config.encoder_weights != "random"
 
 
 def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool = True) -> tuple[keras.Model, keras.Model]:
-    """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`."""
+    """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`;
+    ``generator.arch=resnet``: the reference's ResNet generators (cyclegan.core.resnet)."""
+    if config.arch == "resnet":
+        from cyclegan.core.resnet import build_resnet_generator  # resnet.py uses this module's instance_norm
+
+        return (build_resnet_generator(config, image_size, "gen_photo2monet", fused_norm),
+                build_resnet_generator(config, image_size, "gen_monet2photo", fused_norm))
     shared = build_encoder(config, image_size, name="shared_encoder") if encoder_is_shareable(config) else None
     return (
         build_generator(config, image_size, "gen_photo2monet", encoder=shared, fused_norm=fused_norm),

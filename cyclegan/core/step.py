@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from cyclegan.core import losses
+from cyclegan.core.image_pool import ImagePools
 from cyclegan.core.models import build_discriminator, build_generators, encoder_is_shareable
 from cyclegan.spec.config import RunConfig
 
@@ -128,19 +129,35 @@ def forward_fused(nets: Networks, photo: tf.Tensor, monet: tf.Tensor, *, share_e
     }
 
 
-def _discriminate(model: keras.Model, real: tf.Tensor, fake: tf.Tensor, fused: bool) -> tuple[tf.Tensor, tf.Tensor]:
+def _discriminate(model: keras.Model, batches: list[tf.Tensor], fused: bool) -> list[tf.Tensor]:
+    """The logits of each batch: one call on their concatenation when ``fused``."""
     if not fused:
-        return model(real, training=True), model(fake, training=True)
-    logits_real, logits_fake = tf.split(model(tf.concat([real, fake], 0), training=True), [tf.shape(real)[0], tf.shape(fake)[0]])
-    return logits_real, logits_fake
+        return [model(batch, training=True) for batch in batches]
+    return tf.split(model(tf.concat(batches, 0), training=True), [tf.shape(b)[0] for b in batches])
 
 
-def compute_losses(config: RunConfig, nets: Networks, photo: tf.Tensor, monet: tf.Tensor, out: dict[str, tf.Tensor], fused: bool) -> dict[str, tf.Tensor]:
-    """All losses and accuracies of one step (the paper's joint generator objective)."""
+def _discriminator_views(model: keras.Model, real: tf.Tensor, fake: tf.Tensor, pooled: tf.Tensor | None, fused: bool):
+    """(logits of real, of the current fakes, of the fakes the discriminator learns from): the
+    pool's images when there is a pool (Zhu et al.: D learns from the history, G from D's view
+    of its current output), else the current fakes."""
+    if pooled is None:
+        logits_real, logits_fake = _discriminate(model, [real, fake], fused)
+        return logits_real, logits_fake, logits_fake
+    logits_real, logits_fake, logits_pooled = _discriminate(model, [real, fake, tf.stop_gradient(pooled)], fused)
+    return logits_real, logits_fake, logits_pooled
+
+
+def compute_losses(config: RunConfig, nets: Networks, photo: tf.Tensor, monet: tf.Tensor, out: dict[str, tf.Tensor], fused: bool,
+                   pools: ImagePools | None = None) -> dict[str, tf.Tensor]:
+    """All losses and accuracies of one step (the paper's joint generator objective). With
+    ``pools`` (capacity > 0) the discriminator losses use pooled fakes; the fake accuracies stay
+    on the current fakes (how the discriminators judge the generators as they are now)."""
     kind = config.loss.adversarial
     fused_d = fused
-    d_monet_real, d_monet_fake = _discriminate(nets.disc_monet, monet, out["fake_monet"], fused_d)
-    d_photo_real, d_photo_fake = _discriminate(nets.disc_photo, photo, out["fake_photo"], fused_d)
+    pooled_monet = pools.monet(out["fake_monet"]) if pools is not None and pools.capacity else None
+    pooled_photo = pools.photo(out["fake_photo"]) if pools is not None and pools.capacity else None
+    d_monet_real, d_monet_fake, d_monet_learn = _discriminator_views(nets.disc_monet, monet, out["fake_monet"], pooled_monet, fused_d)
+    d_photo_real, d_photo_fake, d_photo_learn = _discriminator_views(nets.disc_photo, photo, out["fake_photo"], pooled_photo, fused_d)
     gen_g = losses.generator_adversarial_loss(d_monet_fake, kind)
     gen_f = losses.generator_adversarial_loss(d_photo_fake, kind)
     cycle = losses.l1(photo, out["cycled_photo"]) + losses.l1(monet, out["cycled_monet"])
@@ -154,8 +171,8 @@ def compute_losses(config: RunConfig, nets: Networks, photo: tf.Tensor, monet: t
         "loss/identity": identity,
         "loss/generator_total": generator_total,
         # D sees G's output as fixed: its gradient only reaches D's variables below.
-        "loss/disc_monet": losses.discriminator_loss(d_monet_real, d_monet_fake, kind),
-        "loss/disc_photo": losses.discriminator_loss(d_photo_real, d_photo_fake, kind),
+        "loss/disc_monet": losses.discriminator_loss(d_monet_real, d_monet_learn, kind),
+        "loss/disc_photo": losses.discriminator_loss(d_photo_real, d_photo_learn, kind),
         "acc/d_monet_real": losses.real_accuracy(d_monet_real, kind),
         "acc/d_monet_fake": losses.fake_accuracy(d_monet_fake, kind),
         "acc/d_photo_real": losses.real_accuracy(d_photo_real, kind),
@@ -168,8 +185,16 @@ def _scale(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
 
 
-def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
-    """One compiled step: (photo, monet) batches float32 (B, S, S, 3) in [0, 1] -> named scalars."""
+def build_pools(config: RunConfig) -> ImagePools:
+    """The run's image pools (``train.image_pool`` images per domain; 0: none), seeded by ``train.seed``."""
+    return ImagePools(config.train.image_pool, config.data.image_size, config.train.seed)
+
+
+def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers,
+                    pools: ImagePools | None = None) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
+    """One compiled step: (photo, monet) batches float32 (B, S, S, 3) in [0, 1] -> named scalars.
+    ``pools``: the image pools to checkpoint with the run (built from the config when not given)."""
+    pools = pools if pools is not None else build_pools(config)
     fused = config.train.fused_generator_calls
     share = fused and encoder_is_shareable(config.generator)
 
@@ -178,7 +203,7 @@ def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers) -> Call
     def step(photo: tf.Tensor, monet: tf.Tensor) -> dict[str, tf.Tensor]:
         with tf.GradientTape(persistent=True) as tape:
             out = forward_fused(nets, photo, monet, share_encoder=share) if fused else forward_plain(nets, photo, monet)
-            metrics = compute_losses(config, nets, photo, monet, out, fused)
+            metrics = compute_losses(config, nets, photo, monet, out, fused, pools)
             gen_loss = _scale(opts.generators, metrics["loss/generator_total"])
             # Each discriminator's loss depends on its own variables only: the sum's gradient is theirs.
             disc_loss = _scale(opts.discriminators, metrics["loss/disc_monet"] + metrics["loss/disc_photo"])

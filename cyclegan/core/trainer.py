@@ -28,16 +28,19 @@ from cyclegan.core.pipeline import (
     training_dataset,
 )
 from cyclegan.core.rundir import RunDir, flat_row
+from cyclegan.core.schedule import learning_rates
 from cyclegan.core.step import (
     Networks,
+    Optimizers,
     build_networks,
     build_optimizers,
+    build_pools,
     make_train_step,
 )
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import area_under_curve, epochs_to_within, score_batch
-from cyclegan.names import STEP_METRICS
+from cyclegan.names import LR_DISCRIMINATOR, LR_GENERATOR, STEP_METRICS
 from cyclegan.signals import graceful_stop
 from cyclegan.spec.config import RunConfig
 
@@ -69,13 +72,17 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     split = prepare_split(config.data, config.train.batch_size)
     nets = build_networks(config)
     opts = build_optimizers(config, nets)
+    pools = build_pools(config)
     run.claim(config)
 
     state = _State()
+    # The image pools (images, fill count, draws) resume exactly; a run without them checkpoints as before.
+    pool_objects = {"image_pools": pools} if pools.capacity else {}
     checkpoint = tf.train.Checkpoint(
         gen_g=nets.gen_g, gen_f=nets.gen_f, disc_monet=nets.disc_monet, disc_photo=nets.disc_photo,
         opt_generators=opts.generators, opt_discriminators=opts.discriminators,
         step=state.step, mini_epoch=state.mini_epoch, partial_steps=state.partial_steps, partial_sums=state.partial_sums,
+        **pool_objects,
     )
     manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=config.train.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -85,7 +92,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, make_train_step(config, nets, opts), state, manager, callbacks, progress)
+    loop = _Loop(config, run, split, nets, opts, make_train_step(config, nets, opts, pools), state, manager, callbacks, progress)
     final_metrics = {**loop.run(), **convergence_figures(run)}
     _save_generators(run, nets)
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
@@ -95,8 +102,8 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
 
 
 class _Loop:
-    def __init__(self, config, run, split: DataSplit, nets: Networks, step_fn, state: _State, manager, callbacks, progress):
-        self.config, self.run_dir, self.split, self.nets = config, run, split, nets
+    def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, manager, callbacks, progress):
+        self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
         self.step_fn, self.state, self.manager, self.callbacks = step_fn, state, manager, callbacks
         self.progress = progress
         self.steps_per_mini_epoch = steps_per_mini_epoch(split, config.train)
@@ -134,6 +141,7 @@ class _Loop:
         batches = iter(training_dataset(self.split, self.config.data, train, start_step=int(state.step.numpy())))
         for mini_epoch in range(int(state.mini_epoch.numpy()) + 1, train.mini_epochs + 1):
             started = time.perf_counter()
+            rates = self._set_learning_rates(mini_epoch)
             done = int(state.partial_steps.numpy())
             bar = tqdm(range(done, self.steps_per_mini_epoch), desc=f"mini-epoch {mini_epoch}/{train.mini_epochs}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
@@ -147,7 +155,7 @@ class _Loop:
                 self._honour_stop()
                 bar.set_postfix({"cycle": f"{values['loss/cycle']:.3f}", "G": f"{values['loss/gen_g']:.3f}",
                                  "D": f"{values['loss/disc_monet']:.3f}"}, refresh=False)
-            row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started}
+            row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started, **rates}
             row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist(), strict=True))
             state.mini_epoch.assign(mini_epoch)
             state.partial_steps.assign(0)
@@ -165,6 +173,14 @@ class _Loop:
                 callback.on_mini_epoch_end(record)
             self._honour_stop()
         return last_row or self._completed_row()
+
+    def _set_learning_rates(self, mini_epoch: int) -> dict[str, float]:
+        """The schedule's rates for ``mini_epoch``, assigned to the Adams' learning-rate variables
+        (read by the compiled step, so no retrace); returned for the history row and MLflow."""
+        lr_g, lr_d = learning_rates(self.config.optimizer, mini_epoch, self.config.train.mini_epochs)
+        self.opts.generators.learning_rate = lr_g
+        self.opts.discriminators.learning_rate = lr_d
+        return {LR_GENERATOR: lr_g, LR_DISCRIMINATOR: lr_d}
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}

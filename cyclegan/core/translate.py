@@ -43,7 +43,8 @@ def load_generator(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator file")
-    import cyclegan.core.models  # noqa: F401  (registers VGGPreprocess for deserialisation)
+    # Registers the custom layers for deserialisation: VGGPreprocess, InstanceNormalization, ReflectionPadding2D.
+    from cyclegan.core import models, resnet  # noqa: F401
 
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 

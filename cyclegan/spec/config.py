@@ -50,9 +50,18 @@ class DataConfig(_Section):
     """Decompression-bomb guard: images with more pixels are refused by ``data check``."""
 
 
+RESNET_BLOCKS_LARGE, RESNET_BLOCKS_SMALL = 9, 6  # the reference's blocks at 256 px and up / at 128 px and below
+
+
 class GeneratorConfig(_Section):
+    arch: Literal["vgg_unet", "resnet"] = "vgg_unet"
+    """``vgg_unet``: the original VGG16 U-Net; ``resnet``: the reference CycleGAN's ResNet generator
+    (Zhu et al. 2017: c7s1-64, d128, d256, residual blocks, u128, u64, c7s1-3), trained from scratch."""
+    resnet_blocks: int | None = Field(None, ge=1)
+    """Residual blocks of the ``resnet`` generator; unset: 9 above 128 px, 6 at 128 px and below (the reference's choice)."""
     encoder_weights: str = "imagenet"
-    """``imagenet`` (Keras download/cache), ``random``, or a path to a VGG16 no-top weights file."""
+    """``imagenet`` (Keras download/cache), ``random``, or a path to a VGG16 no-top weights file.
+    The ``resnet`` generator has no pretrained encoder: it refuses any value but the default, which it ignores."""
     imagenet_weights: str | None = Field(default_factory=lambda: os.environ.get(IMAGENET_WEIGHTS_ENV) or None)
     """A local copy of the ImageNet VGG16 no-top weights, used for ``encoder_weights: imagenet``
     instead of Keras' download cache (offline machines, clusters without internet). Where that
@@ -69,6 +78,28 @@ class GeneratorConfig(_Section):
         raise ValueError(
             f"must be 'imagenet', 'random' or a path to a .h5 / .weights.h5 file, got {value!r}"
         )
+
+    @model_validator(mode="after")
+    def _resnet_has_no_encoder(self) -> GeneratorConfig:
+        if self.arch == "resnet":
+            if self.encoder_weights != "imagenet":
+                raise ValueError(
+                    f"generator.encoder_weights={self.encoder_weights!r} does not apply to generator.arch=resnet: "
+                    "the ResNet generator has no pretrained encoder (it is trained from scratch); leave "
+                    "generator.encoder_weights unset, or use generator.arch=vgg_unet"
+                )
+            if self.encoder_trainable:
+                raise ValueError("generator.encoder_trainable=true does not apply to generator.arch=resnet: "
+                                 "it has no VGG16 encoder; leave generator.encoder_trainable unset")
+        elif self.resnet_blocks is not None:
+            raise ValueError(f"generator.resnet_blocks={self.resnet_blocks} applies only to generator.arch=resnet")
+        return self
+
+    def residual_blocks(self, image_size: int) -> int:
+        """The ResNet generator's block count: ``resnet_blocks``, else the reference's by image size."""
+        if self.resnet_blocks is not None:
+            return self.resnet_blocks
+        return RESNET_BLOCKS_SMALL if image_size <= 128 else RESNET_BLOCKS_LARGE
 
 
 class DiscriminatorConfig(_Section):
@@ -89,12 +120,20 @@ class OptimizerConfig(_Section):
     lr_generator: float = Field(2e-4, gt=0)
     lr_discriminator: float = Field(2e-4, gt=0)
     beta_1: float = Field(0.5, ge=0, lt=1)
+    schedule: Literal["constant", "linear_decay"] = "constant"
+    """``linear_decay``: the reference CycleGAN's schedule, constant for the first ``decay_start``
+    share of the mini-epochs, then linearly down towards 0 (cyclegan.core.schedule)."""
+    decay_start: float = Field(0.5, ge=0, lt=1)
+    """Share of the mini-epochs at the full learning rate before ``linear_decay`` starts (0.5 in the reference)."""
 
 
 class TrainConfig(_Section):
     seed: int = Field(0, ge=0)
     """Seeds weights, data order and augmentation; logged with every run."""
     batch_size: int = Field(1, ge=1)
+    image_pool: int = Field(0, ge=0)
+    """Generated images kept per domain to update the discriminators from (Shrivastava et al. 2017,
+    the reference CycleGAN's 50); 0: the current images only, as the original did."""
     mini_epochs: int = Field(100, ge=1)
     mini_epoch_fraction: float = Field(0.1, gt=0, le=10)
     """Length of a mini-epoch as a fraction of an epoch (the larger domain's training images)."""

@@ -25,6 +25,20 @@ OPERATIONAL_KEYS = frozenset({
     "train.checkpoint_every", "train.keep_checkpoints",
 })
 
+# Keys added after cells were first run, each with the default that reproduces the behaviour from
+# before it existed. At that default a key is left out of the identity, so adding it keeps every
+# existing cell id; any other value is part of the science like every other key.
+LATER_KEYS_NEUTRAL = {
+    "train.image_pool": 0,
+    "optimizer.schedule": "constant",
+    "optimizer.decay_start": 0.5,
+    "generator.arch": "vgg_unet",
+    "generator.resnet_blocks": None,
+}
+# The VGG16 encoder's settings, which the ResNet generator does not have (spec.config refuses
+# anything but their defaults there): not part of a ResNet cell's identity.
+VGG_ENCODER_KEYS = frozenset({"generator.encoder_weights", "generator.encoder_trainable"})
+
 
 @functools.lru_cache(maxsize=64)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
@@ -47,9 +61,15 @@ def file_fingerprint(path: str | None) -> str | None:
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
-    flat = {k: v for k, v in config.flat().items() if k not in OPERATIONAL_KEYS}
+    flat = {
+        k: v for k, v in config.flat().items()
+        if k not in OPERATIONAL_KEYS and not (k in LATER_KEYS_NEUTRAL and v == LATER_KEYS_NEUTRAL[k])
+    }
     flat["data.index_sha1"] = file_fingerprint(str(Path(config.data.root) / "data.csv"))
-    if config.generator.encoder_weights == "imagenet":  # the file only matters where it is used
+    if config.generator.arch == "resnet":
+        for key in VGG_ENCODER_KEYS:
+            flat.pop(key, None)
+    elif config.generator.encoder_weights == "imagenet":  # the file only matters where it is used
         flat["generator.imagenet_weights_sha1"] = file_fingerprint(config.generator.imagenet_weights)
     elif config.generator.encoder_weights != "random":
         flat["generator.encoder_weights"] = f"file:{file_fingerprint(config.generator.encoder_weights)}"

@@ -1,0 +1,87 @@
+"""The reference CycleGAN's options in training: each one as a factor of a tiny study, the image
+pool resumed exactly, the learning rate logged per mini-epoch, and the benchmark comparing the two
+generator architectures."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cyclegan.core.trainer import Callback, train
+from cyclegan.core.translate import load_generator
+from cyclegan.spec.config import build_config
+from cyclegan.spec.study import load_study
+
+pytestmark = pytest.mark.slow
+
+
+class _InterruptAfter(Callback):
+    def __init__(self, mini_epoch: int):
+        self.mini_epoch = mini_epoch
+
+    def on_mini_epoch_end(self, record):
+        if record.mini_epoch == self.mini_epoch:
+            raise KeyboardInterrupt
+
+
+def test_each_option_as_a_factor_trains(tiny_tree, tmp_path):
+    base = {**tiny_tree, "generator": {}}  # the ResNet has no encoder; the U-Net cell uses its imagenet_weights file
+    base["generator"]["imagenet_weights"] = tiny_tree["generator"]["encoder_weights"]
+    spec = {
+        "base": base,
+        "factors": {"generator.arch": ["vgg_unet", "resnet"], "train.image_pool": [0, 2],
+                    "optimizer.schedule": ["constant", "linear_decay"]},
+        "seeds": [0],
+    }
+    path = tmp_path / "reference.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    cells = load_study(path).cells
+    assert len(cells) == 8 and len({c.cell_id for c in cells}) == 8
+    # The first and the last cell between them build every level of every factor.
+    for cell in (cells[0], cells[-1]):
+        result = train(cell.config, tmp_path / cell.cell_id, progress=False)
+        history = pd.read_csv(result.run_dir.history_file)
+        assert result.steps == 4 and history["loss/cycle"].notna().all() and history["loss/disc_monet"].notna().all()
+        factor = [1.0, 0.5] if cell.config.optimizer.schedule == "linear_decay" else [1.0, 1.0]
+        np.testing.assert_allclose(history["lr/generator"], [2e-4 * f for f in factor])
+        np.testing.assert_allclose(history["lr/discriminator"], [2e-4 * f for f in factor])
+        generator = load_generator(result.run_dir.generator_file("gen_photo2monet"))
+        assert generator.output_shape == (None, 32, 32, 3)
+    assert cells[-1].config.generator.arch == "resnet" and cells[-1].config.train.image_pool == 2
+
+
+def test_a_run_with_the_image_pool_and_decay_resumes_exactly(tiny_tree, tmp_path):
+    tiny_tree["train"].update(mini_epochs=3, image_pool=3)
+    tiny_tree["optimizer"] = {"schedule": "linear_decay", "decay_start": 0.0}
+    config = build_config(tiny_tree)
+    straight = train(config, tmp_path / "straight", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", (_InterruptAfter(2),), progress=False)
+    resumed = train(config, tmp_path / "resumed", progress=False)
+    assert resumed.resumed_from == 2 and resumed.steps == 6
+    a, b = pd.read_csv(straight.run_dir.history_file), pd.read_csv(resumed.run_dir.history_file)
+    np.testing.assert_allclose(b["lr/generator"], [2e-4 * 0.75, 2e-4 * 0.5, 2e-4 * 0.25])
+    # The third mini-epoch's discriminator losses see the pool's stored images: the same only if
+    # the pool (images, count, draws) came back from the checkpoint as it was.
+    for column in ("loss/disc_monet", "loss/disc_photo", "loss/cycle"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-3, atol=1e-5, err_msg=column)
+
+
+def test_bench_compares_the_two_generator_architectures(tiny_tree, tmp_path):
+    from cyclegan.cli.main import main
+
+    config_file = tmp_path / "run.yaml"
+    tiny_tree["generator"] = {"imagenet_weights": tiny_tree["generator"]["encoder_weights"]}
+    config_file.write_text(yaml.safe_dump(tiny_tree))
+    result = CliRunner().invoke(main, ["bench", str(config_file), "--steps", "2", "--rounds", "2",
+                                       "--compare", "generator.arch=vgg_unet,resnet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for label in ("arch=vgg_unet", "arch=resnet"):
+        row = re.search(rf"^{label}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", result.output, re.M)
+        assert row and all(float(v) > 0 for v in row.groups()), result.output
+    assert "speed-up of arch=resnet over arch=vgg_unet" in result.output
