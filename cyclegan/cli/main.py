@@ -79,8 +79,9 @@ def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, p
 def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int, runs_dir: Path) -> None:
     """Translate every image in a folder and write one PNG per input."""
     from cyclegan.core.translate import translate_folder
+    from cyclegan.runs.mlflow_model import MODEL_URI_SCHEMES
 
-    if generator.startswith(("runs:/", "models:/")):
+    if generator.startswith(MODEL_URI_SCHEMES):
         from cyclegan.runs.mlflow_model import load_keras
         from cyclegan.runs.store import connect
 

@@ -10,6 +10,7 @@ is no longer logged next to it). TensorFlow is imported only when a model is loa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -20,6 +21,7 @@ from mlflow.types.schema import Schema, TensorSpec
 
 import cyclegan
 from cyclegan.names import GENERATORS
+from cyclegan.runs import provenance
 
 GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
 
@@ -63,25 +65,33 @@ def log_generators(models_dir: Path, image_size: int) -> dict[str, str]:
     """Log every generator file found in ``models_dir`` as a pyfunc model named after it (``gen_photo2monet``,
     ``gen_monet2photo``) into the ACTIVE MLflow run; returns {name: model URI}."""
     uris = {}
-    for name in GENERATORS:
-        path = models_dir / f"{name}.keras"
-        if not path.is_file():
-            continue
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
-            signature=signature(image_size), input_example=input_example(image_size),
-            # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
-            pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
-        )
-        uris[name] = info.model_uri
+    previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # logging validates the example and would draw bars
+    try:
+        for name in GENERATORS:
+            path = models_dir / f"{name}.keras"
+            if path.is_file():
+                uris[name] = _log_one(name, path, image_size)
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous
     return uris
 
 
-MODEL_URI_SCHEMES = ("runs:/", "models:/")
+def _log_one(name: str, path: Path, image_size: int) -> str:
+    info = mlflow.pyfunc.log_model(
+        name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
+        signature=signature(image_size), input_example=input_example(image_size),
+        # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
+        pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
+        tags=provenance.run_tags(),  # the Models view's "Logged from" is then the command, not __main__.py
+    )
+    return info.model_uri
 
 
-def is_model_uri(text: str) -> bool:
-    return str(text).startswith(MODEL_URI_SCHEMES)
+MODEL_URI_SCHEMES = ("runs:/", "models:/")  # what `cyclegan translate --generator` loads through MLflow
 
 
 def load_keras(uri: str, tracking_uri: str):
