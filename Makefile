@@ -13,7 +13,7 @@ SYNTH  := data/synthetic/data.csv
 
 export MPLBACKEND := Agg
 
-.PHONY: install ablation report tune bench ui test test-fast lint data clean-runs help
+.PHONY: install ablation report tune bench ui test test-fast test-floors lint data clean-runs help
 
 help:
 	@echo "make ablation [EXP=experiments/quick.yaml] [ARGS='--workers 2']  train a study, tracked in MLflow"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench                                                       train-step benchmark"
 	@echo "make test                                                        the whole test suite"
 	@echo "make lint                                                        ruff on the whole repository"
+	@echo "make test-floors                                                 fast tests on the lowest allowed versions (own venv)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,20 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# The dependency floors of pyproject.toml are true minimums: install exactly the lowest allowed version of
+# every direct dependency (their own dependencies resolve freely) into a separate venv and run the fast tests.
+FLOORS_VENV ?= .venv-floors
+FLOORS_PINS := $(FLOORS_VENV)/floors.txt
+test-floors:
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOORS_VENV)/bin/python -c "import re, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+	  print('\n'.join(re.sub(r'\s*>=\s*', '==', d) for d in deps if '>=' in d))" > $(FLOORS_PINS)
+	cat $(FLOORS_PINS)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c $(FLOORS_PINS) -e '.[test]'
+	$(FLOORS_VENV)/bin/python -m pip list --format=freeze | grep -i -E "^($$(sed 's/==.*//' $(FLOORS_PINS) | paste -sd'|'))=="
+	$(FLOORS_VENV)/bin/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

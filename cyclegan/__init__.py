@@ -5,4 +5,4 @@ matrix with one shared model/trainer core, tracks it in MLflow, scores it with a
 sharpness metrics and prints a verdict per hypothesis.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it); runs record it

@@ -94,6 +94,18 @@ TRIAL_TAG = "trial"  # a tuning trial's Optuna number
 FAILURE_TAG = "failure_reason"
 MACHINE_TAG, PRECISION_TAG = "machine", "precision_resolved"  # where a cell last trained, and what "auto" became
 TRIAL_STATE_TAG, PRUNE_REASON_TAG, RETRY_OF_TAG = "state", "prune_reason", "retry_of"
+# Provenance of every run (cyclegan.runs.provenance): the package version and a hash of its .py files.
+VERSION_TAG, CODE_TAG = "cyclegan.version", "cyclegan.code_fingerprint"
+# The sample grids as artifacts under names the project chooses: SAMPLES_ARTIFACT/sample_grid_name(k).
+SAMPLES_ARTIFACT = SAMPLES_DIR
+# The study's answer on its parent run (cyclegan.runs.publish, README "MLflow"): per hypothesis NAME the
+# tag VERDICT_PREFIX + NAME (confirmed | refuted | inconclusive) and the metrics VERDICT_PREFIX + NAME + "." + field.
+VERDICT_PREFIX = "verdict."
+VERDICT_FIELDS = ("difference", "ci_low", "ci_high", "hedges_g", "p_value", "p_equivalence", "n_a", "n_b")
+REPORT_ARTIFACT = STUDY_REPORT  # the report files and cells.csv on the parent run
+CELLS_CSV = "cells.csv"
+# Datasets logged as run inputs: one per domain, with this context tag value.
+DATASET_CONTEXT = "train"
 
 # -- files --------------------------------------------------------------------------------------
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what datasets, translate and the metrics read

@@ -102,6 +102,7 @@ def _log_cell(tracker: Tracker, exp: str, parent: str, study, cell, stage: Path,
         save_png(grid, path)
         if mlflow_artifacts:
             tracker.log_image(run_id, path, step=step)
+            tracker.log_artifacts(run_id, [(path, "samples")])  # what CellTracker logs at the end: samples/mini_epoch_<k>.png
     if status == "FINISHED":
         outputs = local / "eval" / "photo2monet"
         for i in range(4):

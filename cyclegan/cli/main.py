@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cyclegan.cli import study as cli_study
-from cyclegan.cli.options import progress_option, set_option
+from cyclegan.cli.options import progress_option, runs_dir_option, set_option
 
 # TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,16 +89,26 @@ def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, p
 
 
 @main.command()
-@click.option("--generator", "generator_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A generator saved by `cyclegan train` (RUN_DIR/models/*.keras).")
+@click.option("--generator", "generator", required=True,
+              help="A generator saved by `cyclegan train` (RUN_DIR/models/*.keras), or a logged MLflow model: "
+                   "runs:/<run id>/gen_photo2monet, models:/<model id>.")
 @click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
-def translate(generator_file: Path, input_dir: Path, output_dir: Path, batch_size: int) -> None:
+@runs_dir_option
+def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int, runs_dir: Path) -> None:
     """Translate every image in a folder and write one PNG per input."""
     from cyclegan.core.translate import translate_folder
+    from cyclegan.runs.mlflow_model import MODEL_URI_SCHEMES
 
-    written = translate_folder(generator_file, input_dir, output_dir, batch_size=batch_size)
+    if generator.startswith(MODEL_URI_SCHEMES):
+        from cyclegan.runs.mlflow_model import load_keras
+        from cyclegan.runs.store import connect
+
+        model = load_keras(generator, connect(runs_dir).uri)  # the store of --runs-dir (or MLFLOW_TRACKING_URI)
+    else:
+        model = Path(generator)
+    written = translate_folder(model, input_dir, output_dir, batch_size=batch_size)
     click.echo(f"{len(written)} images written to {output_dir}")
 
 

@@ -133,7 +133,8 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
 def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: Path | None, runs_dir: Path) -> None:
     """Table, verdicts and pictures of EXPERIMENT's runs (read from MLflow) as Markdown and HTML."""
     check_stores()
-    from cyclegan.report.build import make_report
+    from cyclegan.report.build import make_report, open_reader
+    from cyclegan.report.publish import publish_report
     from cyclegan.report.render import FORMATS, terminal
     from cyclegan.spec.study import load_study
 
@@ -141,8 +142,12 @@ def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: 
     if not chosen or any(f not in FORMATS for f in chosen):
         raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
     study = load_study(experiment, overrides)
-    result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen)
+    reader = open_reader(runs_dir)
+    result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen, reader=reader)
     click.echo(terminal(result.report))
     for path in result.files:
         click.echo(f"wrote {path}")
     click.echo(f"figures: {len(result.figures)} in {result.out_dir}")
+    parent = publish_report(reader.store, result)
+    if parent is not None:
+        click.echo(f"logged to the study's MLflow parent run {parent} (artifacts report/, tags verdict.*)")

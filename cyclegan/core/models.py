@@ -1,4 +1,4 @@
-"""The original networks (DESIGN.md section 1) in Keras 3, with the ablation switches as arguments.
+"""The original networks (docs/DESIGN.md section 1) in Keras 3, with the ablation switches as arguments.
 
 Generator: a U-Net whose encoder is VGG16's convolutional stack (frozen by default) and whose
 decoder walks block5_conv3 -> block1_conv2. Discriminator: four strided 4x4 convolutions and a

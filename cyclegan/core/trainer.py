@@ -216,7 +216,7 @@ class _Loop:
 
 
 def convergence_figures(run: RunDir) -> dict[str, float]:
-    """H1's convergence evidence from the cycle-loss curve over mini-epochs (DESIGN.md section 5)."""
+    """H1's convergence evidence from the cycle-loss curve over mini-epochs (docs/DESIGN.md section 5)."""
     history = run.read_history()
     if history.empty or "loss/cycle" not in history:
         return {}

@@ -49,12 +49,12 @@ def load_generator(path: str | Path) -> keras.Model:
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def translate_folder(generator_file: str | Path, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16, progress: bool = True) -> list[Path]:
+def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16, progress: bool = True) -> list[Path]:
     """Translate every JPEG/PNG in ``input_dir`` (resized to the generator's size) into
-    ``output_dir/<stem>.png``. Returns the written paths."""
+    ``output_dir/<stem>.png`` with ``generator`` (a generator file, or a loaded model). Returns the written paths."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if not Path(generator_file).is_file():
-        raise FileNotFoundError(f"{generator_file}: no such generator file")
+    if not isinstance(generator, keras.Model) and not Path(generator).is_file():
+        raise FileNotFoundError(f"{generator}: no such generator file")
     if not input_dir.is_dir():
         raise FileNotFoundError(f"{input_dir}: no such input folder")
     files = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -64,7 +64,7 @@ def translate_folder(generator_file: str | Path, input_dir: str | Path, output_d
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise ValueError(f"{input_dir}: several inputs would write the same output name: {', '.join(duplicates)}")
-    translator = Translator(load_generator(generator_file), batch_size=batch_size)
+    translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator), batch_size=batch_size)
     written = []
     with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):

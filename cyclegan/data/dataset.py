@@ -1,6 +1,6 @@
 """The dataset on disk: the original layout, its index, and a check that names every bad file.
 
-Layout (DESIGN.md section 1)::
+Layout (docs/DESIGN.md section 1)::
 
     ROOT/monet/*.jpg   ROOT/photo/*.jpg   ROOT/data.csv   (columns ``,name,path``; path = domain)
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from cyclegan.host import describe_cpu
-from cyclegan.names import MACHINE_TAG, PRECISION_TAG
+from cyclegan.names import CODE_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
 from cyclegan.report.model import Report
 from cyclegan.spec.study import Study
 
@@ -72,6 +72,7 @@ def basis(report: Report, machine: str | None) -> dict[str, str]:
                      f"fused instance norm {_one(report, 'train.fused_instance_norm')})",
         "encoder": f"encoder_weights {_one(report, 'generator.encoder_weights')}, "
                    f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
+        "code": "; ".join(f"{version} ({len(cells)} runs)" for version, cells in code_versions(report.runs).items()) or "not recorded",
         "training machines": _tag_summary(report, MACHINE_TAG),
         "precision used": _tag_summary(report, PRECISION_TAG),
         "machine (of this report)": machine if machine is not None else _describe_machine(),
@@ -89,13 +90,38 @@ def _tag_summary(report: Report, tag: str) -> str:
     return "; ".join(f"{value} ({count} runs)" for value, count in counts.items())
 
 
+def code_versions(runs) -> dict[str, list[str]]:
+    """``<cyclegan version> (code <fingerprint>)`` -> the cells trained by it (runs.provenance tags;
+    runs from before the tags existed: ``not recorded``)."""
+    out: dict[str, list[str]] = {}
+    if runs.empty or (VERSION_TAG not in runs and CODE_TAG not in runs):
+        return out
+    for row in runs.to_dict("records"):
+        version, code = row.get(VERSION_TAG), row.get(CODE_TAG)
+        known = isinstance(version, str) or isinstance(code, str)
+        label = f"{version if isinstance(version, str) else '?'} (code {code if isinstance(code, str) else '?'})" if known else "not recorded"
+        out.setdefault(label, []).append(str(row["cell"]))
+    return out
+
+
+def code_versions_warning(runs) -> list[str]:
+    """One warning naming every code version when a study's cells were trained by more than one."""
+    versions = code_versions(runs)
+    if len(versions) < 2:
+        return []
+    listed = "; ".join(f"{label}: {', '.join(cells[:4])}{f' and {len(cells) - 4} more' if len(cells) > 4 else ''}"
+                       for label, cells in versions.items())
+    return [f"The cells were trained by {len(versions)} different code versions ({listed}). "
+            "A difference between cells may come from the code, not the factors; retrain with one version to be sure."]
+
+
 def _describe_machine() -> str:
     """The machine making the report (its CPU; the report loads no TensorFlow to look for GPUs)."""
     return describe_cpu()
 
 
 def warnings(report: Report) -> list[str]:
-    out = []
+    out = code_versions_warning(report.runs)
     encoders = param_values(report, "generator.encoder_weights")
     files = [v for v in param_values(report, "generator.imagenet_weights") if v not in ("None", "", "nan")]
     if "imagenet" in encoders:

@@ -48,7 +48,7 @@ def make_report(study: Study, runs_dir: Path, *, out_dir: Path | None = None, fo
                 reader: RunReader | None = None, machine: str | None = None) -> ReportFiles:
     """Build the report of ``study`` and write ``report.md`` / ``report.html`` and figures to ``out_dir``
     (default ``RUNS_DIR/<study>/report``). Raises ReportError when there is nothing to report on."""
-    reader = reader or _open_reader(runs_dir)
+    reader = reader or open_reader(runs_dir)
     out_dir = out_dir or names.report_dir(runs_dir, study.name)
     report = collect(study, reader, runs_dir, machine=machine)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,8 @@ def make_report(study: Study, runs_dir: Path, *, out_dir: Path | None = None, fo
     return ReportFiles(report, out_dir, files, figures)
 
 
-def _open_reader(runs_dir: Path) -> RunReader:
+def open_reader(runs_dir: Path) -> RunReader:
+    """A reader on the store of ``runs_dir``; ReportError when nothing was ever run there."""
     uri = default_tracking_uri(runs_dir)
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         raise ReportError(f"no MLflow store at {uri[len('sqlite:///'):]}: nothing has been run with --runs-dir {runs_dir}")

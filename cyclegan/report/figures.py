@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from PIL import Image
 
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
-from cyclegan.names import SAMPLES_KEY
+from cyclegan.names import SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
 from cyclegan.report.model import Report, combinations
 from cyclegan.runs.reader import RunReader
 from cyclegan.spec.study import Study
@@ -219,15 +220,15 @@ class RunArtifacts:
         return self.runs_dir / self.study.name / "cells" / str(run["cell"])
 
     def sample_grid(self, run) -> Path | None:
-        """The last step's sample grid PNG (MLflow names it ``images/samples+step+<k>+timestamp+...png``)."""
-        pattern = re.compile(rf"^{re.escape(SAMPLES_KEY)}\+step\+(\d+)\+.*(?<!compressed)\.png$")
-        found = [(int(m.group(1)), p) for p in self.tracker.list_artifacts(run["run_id"], "images")
-                 if (m := pattern.match(Path(p).name))]
-        if found:
-            path = self.tracker.download_artifact(run["run_id"], max(found)[1], self.work / run["run_id"] / "grid")
+        """The last sample grid PNG: the run's ``samples/mini_epoch_<k>.png`` artifact with the highest
+        ``k`` (names the project chooses, :func:`cyclegan.names.sample_grid_name`), else the local run folder's."""
+        logged = sorted(p for p in self.tracker.list_artifacts(run["run_id"], SAMPLES_ARTIFACT)
+                        if fnmatch.fnmatch(Path(p).name, SAMPLE_GRID_GLOB))
+        if logged:  # zero-padded mini-epochs: the name order is the step order
+            path = self.tracker.download_artifact(run["run_id"], logged[-1], self.work / run["run_id"] / "grid")
             if path is not None:
                 return path
-        local = sorted((self.local_dir(run) / "samples").glob("mini_epoch_*.png"))
+        local = sorted((self.local_dir(run) / SAMPLES_DIR).glob(SAMPLE_GRID_GLOB))
         return local[-1] if local else None
 
     def eval_outputs(self, run) -> Path | None:

@@ -43,18 +43,40 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
 
 
 def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True) -> int:
-    """Claim and train cells until none is waiting or running; returns how many this worker trained."""
-    from cyclegan.core import device
-    from cyclegan.core.trainer import train
-
+    """Claim and train cells until none is waiting or running; returns how many this worker trained.
+    The parent run is left in a true state (see :func:`_end_parent`)."""
     tracker = Tracker(paths.runs_dir)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
     experiment_id = tracker.experiment_id(study.name)
     parent_id = tracker.parent_run(experiment_id, study.name, study.description)
-    trained = 0
     bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
     _refresh(bar, queue)
+    try:
+        trained = _work(study, paths, settings, tracker, queue, experiment_id, parent_id, bar, progress)
+    except KeyboardInterrupt:
+        _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=True)
+        raise
+    bar.close()
+    _end_parent(tracker, parent_id, queue, len(study.cells))
+    return trained
+
+
+def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, *, interrupted: bool = False) -> None:
+    """Leave the parent run true when this worker stops: still RUNNING while another worker trains a
+    cell; else FINISHED when every cell is done, KILLED when interrupted, FAILED otherwise."""
+    counts = queue.counts()
+    if counts["running"]:
+        return
+    tracker.finish_parent(parent_id, "FINISHED" if counts["done"] == total else "KILLED" if interrupted else "FAILED")
+
+
+def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tracker, queue: CellQueue,
+          experiment_id: str, parent_id: str, bar: tqdm, progress: bool) -> int:
+    from cyclegan.core import device
+    from cyclegan.core.trainer import train
+
+    trained = 0
     with sigterm_as_interrupt():
         while True:
             queue.reap_dead_workers()
@@ -76,7 +98,8 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
             _refresh(bar, queue)
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:
-                    result = train(cell.config, paths.cell_dir(study, cell_id), (CellTracker(tracker, run_id),), progress=progress)
+                    with tracker.training(run_id):
+                        result = train(cell.config, paths.cell_dir(study, cell_id), (CellTracker(tracker, run_id),), progress=progress)
                 except KeyboardInterrupt:
                     tracker.end_run(run_id, "KILLED", "interrupted")
                     queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
@@ -92,7 +115,6 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
             queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
             trained += 1
             _refresh(bar, queue)
-    bar.close()
     return trained
 
 

@@ -5,17 +5,25 @@ Layout (docs/DESIGN.md section 7): one experiment per study file, marked as a mo
 experiment; one parent run per study; one child run per cell, tagged with each factor's level,
 ``seed``, ``cell`` and ``study``; params are the flattened resolved config; metrics are logged per
 mini-epoch with ``step`` = mini-epoch under the names of ``history.csv``; the sample grid is an
-image with the same step. A resumed cell continues its own child run without logging a step twice.
+image with the same step (the UI's step slider) and, at the end, the last grid is an artifact under
+the project's own name ``samples/mini_epoch_<k>.png`` (what the report reads back). Every run carries
+the provenance tags of :mod:`cyclegan.runs.provenance`; a cell run also gets its two datasets as
+inputs (:mod:`cyclegan.runs.datasets`), system metrics while it trains (MLflow's own monitor, see
+:meth:`Tracker.training`) and its generators as MLflow models (:mod:`cyclegan.runs.mlflow_model`).
+A resumed cell continues its own child run without logging a step twice.
 Only the run layer imports mlflow; reading is :mod:`cyclegan.runs.reader`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mlflow
+import mlflow.system_metrics
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -24,6 +32,8 @@ from PIL import Image
 from cyclegan import masking, names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, RunResult
 from cyclegan.names import CELL_TAG, FAILURE_TAG, ROLE_CELL, ROLE_PARENT, ROLE_TAG, ROLE_TRIAL, SAMPLES_KEY, STUDY_TAG, TRIAL_TAG
+from cyclegan.runs import mlflow_model, provenance
+from cyclegan.runs.datasets import domain_datasets
 from cyclegan.runs.store import Store, connect, is_local
 
 if TYPE_CHECKING:
@@ -33,6 +43,9 @@ if TYPE_CHECKING:
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"  # opens on the runs table, not the GenAI overview
 _NOT_METRICS = set(names.HISTORY_INDEX)
+# MLflow's system-metrics monitor samples CPU, memory, disk, network (and GPU with pynvml) in a thread
+# of its own; one sample every 10 s costs nothing measurable next to a training step (README "MLflow").
+SYSTEM_METRICS_SECONDS = 10
 
 
 class Tracker:
@@ -65,8 +78,9 @@ class Tracker:
         if found:
             run_id = sorted(found, key=lambda r: r.info.start_time)[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            self.set_tags(run_id, provenance.run_tags())
             return run_id
-        tags = {ROLE_TAG: ROLE_PARENT, STUDY_TAG: study, "mlflow.note.content": description}
+        tags = {ROLE_TAG: ROLE_PARENT, STUDY_TAG: study, "mlflow.note.content": description, **provenance.run_tags()}
         return self.client.create_run(experiment_id, run_name=study, tags=_masked(tags)).info.run_id
 
     def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
@@ -79,8 +93,9 @@ class Tracker:
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            self.set_tags(run_id, provenance.run_tags())  # the code that continues it
             return run_id
-        all_tags = {ROLE_TAG: ROLE_CELL, STUDY_TAG: study, CELL_TAG: cell, "mlflow.parentRunId": parent_id, **tags}
+        all_tags = {ROLE_TAG: ROLE_CELL, STUDY_TAG: study, CELL_TAG: cell, "mlflow.parentRunId": parent_id, **tags, **provenance.run_tags()}
         run_id = self.client.create_run(experiment_id, run_name=run_name, tags=_masked(all_tags)).info.run_id
         self._log_config(run_id, config)
         return run_id
@@ -119,13 +134,32 @@ class Tracker:
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, masking.mask(v)) for k, v in tags.items()])
 
+    def log_datasets(self, run_id: str, config: RunConfig) -> None:
+        """The photo and painting sets of ``config.data`` as the run's inputs (logged once per digest)."""
+        logged = {(i.dataset.name, i.dataset.digest) for i in self.client.get_run(run_id).inputs.dataset_inputs}
+        new = [i for i in domain_datasets(config.data) if (i.dataset.name, i.dataset.digest) not in logged]
+        if new:
+            self.client.log_inputs(run_id, datasets=new)
+
+    @contextlib.contextmanager
+    def training(self, run_id: str) -> Iterator[None]:
+        """``run_id`` as this process's active MLflow run while it trains: MLflow's system-metrics
+        monitor samples it, and the generators are logged into it as models. Leaving it does not
+        decide the run's status: the caller ends the run with :meth:`end_run` afterwards."""
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
+        mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
+        with mlflow.start_run(run_id=run_id, log_system_metrics=True):
+            yield
+
     # -- tuning trials (cyclegan.runs.tune) --------------------------------------------------------
 
     def trial_run(self, experiment_id: str, parent_id: str, *, study: str, trial: int, config: RunConfig,
                   tags: dict[str, str] | None = None) -> str:
         """A tuning trial's child run (``role=trial``, ``trial`` = its Optuna number), with the
         flattened config as params. Always a new run: a retried trial is a new Optuna trial."""
-        all_tags = {ROLE_TAG: ROLE_TRIAL, STUDY_TAG: study, TRIAL_TAG: str(trial), "mlflow.parentRunId": parent_id, **(tags or {})}
+        all_tags = {ROLE_TAG: ROLE_TRIAL, STUDY_TAG: study, TRIAL_TAG: str(trial), "mlflow.parentRunId": parent_id, **(tags or {}),
+                    **provenance.run_tags()}
         run_id = self.client.create_run(experiment_id, run_name=f"trial-{trial}", tags=_masked(all_tags)).info.run_id
         self._log_config(run_id, config)
         return run_id
@@ -144,11 +178,14 @@ class CellTracker(Callback):
     def __init__(self, tracker: Tracker, run_id: str):
         self.tracker, self.run_id = tracker, run_id
         self._already_logged: set[int] = set()
+        self._image_size = 0
 
     def on_run_start(self, run_dir: RunDir, config: RunConfig, resumed_from: int) -> None:
         # After a crash the run may have logged mini-epochs that the checkpoint does not cover;
         # they are trained again but logged once.
         self._already_logged = self.tracker.logged_steps(self.run_id)
+        self._image_size = config.data.image_size
+        self.tracker.log_datasets(self.run_id, config)
 
     def on_mini_epoch_end(self, record: MiniEpochRecord) -> None:
         if record.mini_epoch in self._already_logged:
@@ -162,9 +199,16 @@ class CellTracker(Callback):
         if derived:
             self.tracker.log_metrics(self.run_id, derived, step=result.mini_epochs)
         run = result.run_dir
+        grids = sorted(run.samples.glob(names.SAMPLE_GRID_GLOB))
         self.tracker.log_artifacts(self.run_id, [
-            (run.history_file, None), (run.config_file, None), (run.models, names.ARTIFACT_MODELS), (run.eval_outputs, names.ARTIFACT_EVAL_OUTPUTS),
+            (run.history_file, None), (run.config_file, None), (run.eval_outputs, names.ARTIFACT_EVAL_OUTPUTS),
+            *([(grids[-1], names.SAMPLES_ARTIFACT)] if grids else []),
         ])
+        active = mlflow.active_run()
+        # Models are logged into the active run; a CellTracker used outside Tracker.training opens it here.
+        opened = contextlib.nullcontext() if active is not None and active.info.run_id == self.run_id else self.tracker.training(self.run_id)
+        with opened:
+            mlflow_model.log_generators(run.models, self._image_size)
 
 
 def _masked(tags: dict[str, str]) -> dict[str, str]:

@@ -145,7 +145,8 @@ class _TrialObjective:
         run_dir = trial_dir(self.paths, self.spec, root)
         pruning = TrialPruning(trial, self.spec, lambda values, step: self.tracker.log_metrics(run_id, values, step))
         try:
-            result = trainer.train(config, run_dir, (CellTracker(self.tracker, run_id), pruning), progress=self.progress)
+            with self.tracker.training(run_id):
+                result = trainer.train(config, run_dir, (CellTracker(self.tracker, run_id), pruning), progress=self.progress)
         except optuna.TrialPruned as pruned:
             self._pruned(trial, run_id, run_dir, str(pruned))
             raise

@@ -2,7 +2,7 @@
 
 Every section is a pydantic model with ``extra="forbid"`` and ``frozen=True``: an unknown key, a
 wrong type or an unknown level is an error that names the dotted key and what it accepts. Defaults
-reproduce the original experiment (DESIGN.md section 1); experiment files only state what changes.
+reproduce the original experiment (docs/DESIGN.md section 1); experiment files only state what changes.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class _Section(BaseModel):
 
 class DataConfig(_Section):
     root: str = "data"
-    """Dataset root: ``monet/``, ``photo/`` and ``data.csv`` (DESIGN.md section 1)."""
+    """Dataset root: ``monet/``, ``photo/`` and ``data.csv`` (docs/DESIGN.md section 1)."""
     image_size: int = Field(256, ge=32, multiple_of=32)
     """Side of the square training images; VGG16 halves it five times, hence the multiple of 32."""
     flip: bool = True

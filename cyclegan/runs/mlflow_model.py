@@ -1,0 +1,112 @@
+"""The two generators as MLflow models: listed in the UI's Models view and the runs table's Model
+column, loadable by any MLflow tool.
+
+``mlflow.pyfunc.load_model(uri).predict(images)`` translates a batch: ``images`` float32
+(N, S, S, 3) in [0, 1] (S = the generator's training size) -> the same shape and range. The model
+wraps the generator file the trainer wrote; it is the one tracked copy (the raw ``models/`` folder
+is no longer logged next to it). TensorFlow is imported only when a model is loaded
+(``load_context``), never when this module is imported, so the report and ``--help`` stay TF-free.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import Schema, TensorSpec
+
+import cyclegan
+from cyclegan.names import GENERATORS
+from cyclegan.runs import provenance
+
+GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
+
+
+def load_generator_file(path: str | Path):
+    """THE one place an MLflow model turns its artifact into a Keras generator (switch here when the
+    on-disk format changes)."""
+    from cyclegan.core.translate import load_generator
+
+    return load_generator(path)
+
+
+class GeneratorModel(PythonModel):
+    """pyfunc wrapper of one generator: ``predict`` maps float32 (N, S, S, 3) in [0, 1] to the same."""
+
+    def load_context(self, context) -> None:
+        from cyclegan.core.translate import Translator
+
+        self.translator = Translator(load_generator_file(context.artifacts[GENERATOR_ARTIFACT]))
+
+    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
+        images = np.asarray(model_input, dtype=np.float32)
+        size = self.translator.image_size
+        if images.ndim != 4 or images.shape[1:] != (size, size, 3):
+            raise ValueError(f"expected images of shape (N, {size}, {size}, 3) in [0, 1], got {images.shape}")
+        return self.translator(images)
+
+
+def signature(image_size: int) -> ModelSignature:
+    """float32 (N, S, S, 3) in, the same out. Unnamed tensors: ``predict`` then gets the array itself, not a dict."""
+    spec = Schema([TensorSpec(np.dtype(np.float32), (-1, image_size, image_size, 3))])
+    return ModelSignature(inputs=spec, outputs=spec)
+
+
+def input_example(image_size: int) -> np.ndarray:
+    """One mid-grey image: small to store, and a valid input."""
+    return np.full((1, image_size, image_size, 3), 0.5, dtype=np.float32)
+
+
+def log_generators(models_dir: Path, image_size: int) -> dict[str, str]:
+    """Log every generator file found in ``models_dir`` as a pyfunc model named after it (``gen_photo2monet``,
+    ``gen_monet2photo``) into the ACTIVE MLflow run; returns {name: model URI}."""
+    uris = {}
+    previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # logging validates the example and would draw bars
+    try:
+        for name in GENERATORS:
+            path = models_dir / f"{name}.keras"
+            if path.is_file():
+                uris[name] = _log_one(name, path, image_size)
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous
+    return uris
+
+
+def _log_one(name: str, path: Path, image_size: int) -> str:
+    info = mlflow.pyfunc.log_model(
+        name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
+        signature=signature(image_size), input_example=input_example(image_size),
+        # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
+        pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
+        tags=provenance.run_tags(),  # the Models view's "Logged from" is then the command, not __main__.py
+    )
+    return info.model_uri
+
+
+MODEL_URI_SCHEMES = ("runs:/", "models:/")  # what `cyclegan translate --generator` loads through MLflow
+
+
+def load_keras(uri: str, tracking_uri: str):
+    """The Keras generator inside a logged MLflow model (``runs:/<run id>/gen_photo2monet``,
+    ``models:/<model id>``, ``models:/<registered name>/<version>``) of the store ``tracking_uri``."""
+    from mlflow.exceptions import MlflowException
+
+    from cyclegan.runs.store import TrackingError
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as err:
+        raise TrackingError(f"{uri}: cannot load this MLflow model: {str(err).splitlines()[0][:300]}") from None
+    wrapped = model.unwrap_python_model()
+    if not isinstance(wrapped, GeneratorModel):
+        raise TrackingError(f"{uri}: not a cyclegan generator model ({type(wrapped).__name__})")
+    return wrapped.translator.generator

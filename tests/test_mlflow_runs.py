@@ -1,0 +1,99 @@
+"""What an MLflow user sees of a tracked cell: provenance tags, datasets, system metrics, the
+generators as MLflow models (loaded back through mlflow.pyfunc and `cyclegan translate`), the
+sample grid under the project's name, and a parent run a lone worker leaves FINISHED."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from cyclegan import names
+from cyclegan.cli.main import main
+from cyclegan.runs import provenance, tracking
+from cyclegan.runs.ablation import StudyPaths, run_worker
+from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.spec.study import load_study
+
+FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
+
+
+def test_code_fingerprint_changes_with_any_source_file(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    first = provenance.code_fingerprint(package)
+    assert len(first) == 16 and provenance.code_fingerprint(package) == first
+    (package / "sub" / "b.py").write_text("y = 3\n")
+    assert provenance.code_fingerprint(package) != first
+    assert provenance.git_commit(tmp_path) is None  # not a checkout: no commit tag rather than a wrong one
+
+
+@pytest.mark.slow
+def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_grid(tmp_path, tiny_tree, tiny_data, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(tracking, "SYSTEM_METRICS_SECONDS", 1)  # the tiny run lasts seconds, not minutes
+    base = {**tiny_tree, "train": {**tiny_tree["train"], "steps_per_mini_epoch": 2}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "base": base, "factors": {"discriminator.output": ["patch"]}, "seeds": [0], "hypotheses": []}))
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE)).enqueue_missing()
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False) == 1  # a lone `cyclegan worker`
+
+    client = MlflowClient(names.sqlite_url(paths.runs_dir / names.MLFLOW_DB))
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.data.tags["role"] == "parent")
+    cell = next(r for r in runs if r.data.tags["role"] == "cell")
+    assert parent.info.status == "FINISHED"  # the worker, not an `ablate` process, ended it
+    for run in (parent, cell):
+        tags = run.data.tags
+        assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.user"] and tags["mlflow.source.name"]
+        assert tags[names.VERSION_TAG] == provenance.run_tags()[names.VERSION_TAG]
+        assert tags[names.CODE_TAG] == provenance.run_tags()[names.CODE_TAG] and len(tags[names.CODE_TAG]) == 16
+
+    inputs = {i.dataset.name.rsplit("/", 1)[1]: i.dataset for i in cell.inputs.dataset_inputs}
+    assert set(inputs) == {"monet", "photo"}
+    for domain, dataset in inputs.items():
+        on_disk = sorted((tiny_data / domain).iterdir())
+        profile = json.loads(dataset.profile)
+        assert profile["num_images"] == len(on_disk) and dataset.source_type == "local"
+        assert json.loads(dataset.source)["uri"] == str((tiny_data / domain).resolve())
+    assert inputs["monet"].digest != inputs["photo"].digest
+
+    assert any(k.startswith("system/") for k in cell.data.metrics), sorted(cell.data.metrics)
+
+    artifacts = {a.path for a in client.list_artifacts(cell.info.run_id)}
+    assert names.MODELS_DIR not in artifacts  # one copy: the MLflow models, not also the raw files
+    grids = [a.path for a in client.list_artifacts(cell.info.run_id, names.SAMPLES_ARTIFACT)]
+    assert grids == [f"{names.SAMPLES_ARTIFACT}/{names.sample_grid_name(2)}"]
+
+    models = {m.name: m for m in client.search_logged_models(experiment_ids=[experiment.experiment_id])}
+    assert set(models) == set(names.GENERATORS)
+    assert {m.source_run_id for m in models.values()} == {cell.info.run_id}
+    mlflow.set_tracking_uri(client.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{models['gen_photo2monet'].model_id}")
+    images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
+    translated = model.predict(images)
+    assert translated.shape == (3, 32, 32, 3) and translated.dtype == np.float32
+    assert 0.0 <= translated.min() and translated.max() <= 1.0 and not np.allclose(translated, images)
+    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 32, 32, 3)
+
+    inputs_dir, out = tmp_path / "inputs", tmp_path / "out"
+    inputs_dir.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(inputs_dir / "p.png")
+    result = CliRunner().invoke(main, ["translate", "--generator", f"runs:/{cell.info.run_id}/gen_photo2monet", "--input", str(inputs_dir),
+                                       "--output", str(out), "--runs-dir", str(paths.runs_dir)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "p.png").size == (32, 32)
+    result = CliRunner().invoke(main, ["translate", "--generator", "runs:/0123456789abcdef/gen_photo2monet", "--input", str(inputs_dir),
+                                       "--output", str(out), "--runs-dir", str(paths.runs_dir)])
+    assert result.exit_code != 0 and "runs:/0123456789abcdef/gen_photo2monet" in result.output
