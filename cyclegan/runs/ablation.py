@@ -15,7 +15,7 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
+from cyclegan.names import ARTIFACT_MODELS, MACHINE_TAG, PRECISION_TAG, SEED_TAG
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
@@ -45,6 +45,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
 def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True) -> int:
     """Claim and train cells until none is waiting or running; returns how many this worker trained."""
     from cyclegan.core import device
+    from cyclegan.core.retention import finish_study_cell
     from cyclegan.core.trainer import train
 
     tracker = Tracker(paths.runs_dir)
@@ -88,6 +89,8 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
                     say(f"cell {cell_id} failed: {reason}")
                     _refresh(bar, queue)
                     continue
+            # One copy of each artifact: the MLflow run now holds the generators; drop the checkpoints.
+            finish_study_cell(result.run_dir.root, cell.config, models_stored_at=f"{tracker.client.get_run(run_id).info.artifact_uri}/{ARTIFACT_MODELS}")
             tracker.end_run(run_id, "FINISHED")
             queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
             trained += 1
