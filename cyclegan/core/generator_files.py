@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import keras
 import yaml
@@ -56,9 +57,9 @@ def point_models_elsewhere(run: RunDir, location: str) -> int:
     ``file://`` URI where the cell's MLflow run holds the same files). Only when ``location`` is a
     local folder holding files of the same sizes: otherwise (a remote store, another layout) the
     local copy stays. Returns the bytes freed."""
-    folder = Path(location.removeprefix("file://"))
+    folder = _local_folder(location)
     local = [run.generator_weights(name) for name in names.GENERATORS if run.generator_weights(name).is_file()]
-    if not local or not all((folder / p.name).is_file() and (folder / p.name).stat().st_size == p.stat().st_size for p in local):
+    if folder is None or not local or not all((folder / p.name).is_file() and (folder / p.name).stat().st_size == p.stat().st_size for p in local):
         return 0
     atomic_write_text(run.models / names.MODELS_POINTER, json.dumps({"models": location}, indent=1))
     freed = 0
@@ -68,6 +69,14 @@ def point_models_elsewhere(run: RunDir, location: str) -> int:
     return freed
 
 
+def _local_folder(location: str) -> Path | None:
+    """A local folder from a plain path or a ``file://`` URI (percent-decoded); None for other schemes."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(location) if parsed.scheme == "" else None
+
+
 def _weights_file(run: RunDir, name: str) -> Path:
     local = run.generator_weights(name)
     if local.is_file():
@@ -75,9 +84,9 @@ def _weights_file(run: RunDir, name: str) -> Path:
     pointer = run.models / names.MODELS_POINTER
     if pointer.is_file():
         location = json.loads(pointer.read_text())["models"]
-        elsewhere = Path(location.removeprefix("file://")) / local.name
-        if elsewhere.is_file():
-            return elsewhere
+        folder = _local_folder(location)
+        if folder is not None and (folder / local.name).is_file():
+            return folder / local.name
         raise GeneratorFileError(f"{run.root}: generator {name} is stored at {location} (the cell's MLflow run), "
                                  f"which is not a readable local folder here; download {local.name} from there into {run.models}")
     legacy = run.models / f"{name}.keras"
