@@ -48,6 +48,11 @@ LR_GENERATOR, LR_DISCRIMINATOR = "lr/generator", "lr/discriminator"  # each mini
 LR_METRICS = (LR_GENERATOR, LR_DISCRIMINATOR)
 MINI_EPOCH_SECONDS = "time/mini_epoch_seconds"
 RUN_SECONDS = "time/run_seconds"  # the report's sum of a run's mini-epoch times
+# Time outside training steps, per mini-epoch row of history.csv (seconds) and for the whole run.
+EVAL_SECONDS, SAMPLES_SECONDS, CHECKPOINT_SECONDS = "time/eval_seconds", "time/samples_seconds", "time/checkpoint_seconds"
+BUILD_SECONDS, SAVE_SECONDS = "time/build_seconds", "time/save_seconds"  # once per run: networks + restore; generators
+TRAIN_SECONDS, OUTSIDE_SECONDS = "time/train_seconds", "time/outside_training_seconds"  # run totals
+OUTSIDE_SHARE = "time/outside_training_share"  # outside / (outside + train), in [0, 1]
 TUNE_OBJECTIVE = "tune/objective"
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 
@@ -56,6 +61,9 @@ CONFIG_FILE, IDENTITY_FILE, HISTORY_FILE = "config.yaml", "identity.json", "hist
 SAMPLES_DIR, CHECKPOINTS_DIR, MODELS_DIR = "samples", "checkpoints", "models"
 EVAL_OUTPUTS_DIR = "eval/photo2monet"  # final translations of the held-out photos (lossless PNG)
 GENERATORS = ("gen_photo2monet", "gen_monet2photo")  # G and F, as files in MODELS_DIR
+GENERATOR_WEIGHTS_SUFFIX = ".weights.h5"  # MODELS_DIR/<generator>.weights.h5: trainable part only
+MODELS_POINTER = "stored_elsewhere.json"  # in MODELS_DIR once a study cell's MLflow run holds the weights
+CHECKPOINT_MANIFEST = "manifest.json"  # in CHECKPOINTS_DIR: each checkpoint's files, sizes, SHA-256
 
 
 def sample_grid_name(mini_epoch: int) -> str:

@@ -68,6 +68,13 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
         assert {"history.csv", "config.yaml", "samples", "images"} <= artifacts and "models" not in artifacts, artifacts
         images = client.list_artifacts(run.info.run_id, "images")
         assert len([a for a in images if a.path.endswith(".png")]) >= 2  # one sample grid per mini-epoch
+        # A finished cell keeps one copy of its generators (MLflow's) and no checkpoints.
+        cell_dir = paths.cell_dir(study, run.data.tags["cell"])
+        assert not (cell_dir / "checkpoints").exists() and not list((cell_dir / "models").glob("*.weights.h5"))
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "models")} >= {"models/gen_photo2monet.weights.h5"}
+    from cyclegan.core.generator_files import load_run_generator
+
+    assert load_run_generator(cell_dir).output_shape == (None, 32, 32, 3)  # through the pointer to MLflow's copy
 
     again = run_study(study, paths, settings=FAST_QUEUE, progress=False)
     assert again["done"] == 8

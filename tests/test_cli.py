@@ -79,11 +79,21 @@ def test_train_then_translate_writes_one_png_per_input(tmp_path, tiny_tree):
         Image.fromarray(np.full((size, size, 3), 40 * i, np.uint8)).save(inputs / f"p{i}.jpg")
     (inputs / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    result = _run("translate", "--generator", run_dir / "models" / "gen_photo2monet.keras", "--input", inputs, "--output", out)
+    result = _run("translate", "--generator", run_dir, "--input", inputs, "--output", out)  # from what the run stores
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in out.iterdir())
     assert written == ["p0.png", "p1.png", "p2.png"]
     assert Image.open(out / "p1.png").size == (32, 32)
+    # The exported self-contained file translates the same images to the same pixels.
+    exported = tmp_path / "elsewhere" / "g.keras"
+    result = _run("export", run_dir, exported)
+    assert result.exit_code == 0 and exported.is_file(), result.output
+    result = _run("translate", "--generator", exported, "--input", inputs, "--output", tmp_path / "out2")
+    assert result.exit_code == 0, result.output
+    for name in written:
+        np.testing.assert_array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(tmp_path / "out2" / name)))
+    result = _run("export", run_dir, tmp_path / "g.h5")
+    assert result.exit_code == 2 and "must end in .keras" in result.output
     # Resuming the finished run with a different config is refused, naming the key.
     result = CliRunner().invoke(main, ["train", str(config), "--run-dir", str(run_dir), "--set", "generator.norm=none"])
     assert result.exit_code == 2 and "generator.norm" in result.output and "refusing to resume" in result.output

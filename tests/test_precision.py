@@ -32,7 +32,7 @@ def test_speed_option_trains(tiny_tree, tmp_path, train_settings):
     assert np.isfinite(history[["loss/cycle", "loss/gen_g", "loss/disc_monet"]].to_numpy()).all()
     assert 0 < history["loss/cycle"].iloc[0] < 2  # an L1 of [0, 1] images, summed over two directions
     # The saved generator (bfloat16 decoder inputs, fused or Keras instance norm) loads in safe mode and translates.
-    generator = load_generator(result.run_dir.generator_file("gen_photo2monet"))
+    generator = load_generator(result.run_dir.root)
     outputs = Translator(generator)(np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32))
     assert outputs.shape == (2, 32, 32, 3) and np.isfinite(outputs).all() and 0 <= outputs.min() <= outputs.max() <= 1
 

@@ -23,6 +23,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
+from cyclegan.core.checkpoints import CheckpointStore
 from cyclegan.core.trainer import train
 from cyclegan.runs.ablation import StudyPaths
 from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
@@ -81,8 +82,7 @@ def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypat
     monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", interrupted_dataset)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False)
-    latest = tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints"))
-    assert latest.endswith("ckpt-6")  # written at the interrupt, not only at the mini-epoch's end
+    assert CheckpointStore(tmp_path / "resumed" / "checkpoints", {}, {}, 1).latest_step == 6  # written at the interrupt, not only at the mini-epoch's end
     monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", real_dataset)
     result = train(config, tmp_path / "resumed", progress=False)
     assert (result.resumed_from, result.steps) == (1, 8)
@@ -109,7 +109,7 @@ def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp
     monkeypatch.setattr(tf.train.Checkpoint, "_write", crashing_write)
     with pytest.raises(OSError, match="simulated"):
         train(config, tmp_path / "run", progress=False)
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 2
     monkeypatch.setattr(tf.train.Checkpoint, "_write", real_write)
     result = train(config, tmp_path / "run", progress=False)
     assert (result.resumed_from, result.steps) == (1, 4)
@@ -130,7 +130,7 @@ def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path)
     output = log.read_text()
     assert process.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
-    step = int(tf.train.latest_checkpoint(str(run_dir / "checkpoints")).rsplit("-", 1)[1])
+    step = CheckpointStore(run_dir / "checkpoints", {}, {}, 1).latest_step
     assert 150 < step < 300  # a checkpoint at the moment of the signal, mid mini-epoch 2
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

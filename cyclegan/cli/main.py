@@ -72,31 +72,45 @@ def main() -> None:
 @set_option
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the run writes (default: runs/train/<config name>). Re-running resumes.")
+@click.option("--restart", is_flag=True, help="Discard what RUN_DIR has trained (checkpoints, history, samples, "
+              "generators) and start over, e.g. when every checkpoint is damaged.")
 @progress_option
-def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, progress: bool) -> None:
+def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, restart: bool, progress: bool) -> None:
     """Train one CycleGAN from CONFIG_FILE; resume if RUN_DIR holds a checkpoint."""
     from cyclegan.core.trainer import train as run_training
     from cyclegan.spec.config import load_config
 
     config = load_config(config_file, overrides)
     run_dir = run_dir or Path("runs") / "train" / config_file.stem
-    result = run_training(config, run_dir, progress=progress)
+    result = run_training(config, run_dir, progress=progress, restart=restart)
     resumed = f" (resumed from mini-epoch {result.resumed_from})" if result.resumed_from else ""
     click.echo(f"{result.run_dir.root}: {result.mini_epochs} mini-epochs, {result.steps} steps{resumed}")
     for key in ("loss/cycle", "eval/grid_score", "eval/edge_sigma", "eval/collapsed"):
         if key in result.final_metrics:
             click.echo(f"  {key:18s} {result.final_metrics[key]:.4f}")
+    from cyclegan.names import OUTSIDE_SECONDS, OUTSIDE_SHARE, TRAIN_SECONDS
+
+    times = result.final_metrics
+    if OUTSIDE_SECONDS in times:
+        click.echo(f"  time: {times[TRAIN_SECONDS]:.1f} s in mini-epochs, {times[OUTSIDE_SECONDS]:.1f} s outside them "
+                   f"({times[OUTSIDE_SHARE]:.0%}: build, evaluation, samples, checkpoints, saving)")
+
+
+DIRECTIONS = {"photo2monet": "gen_photo2monet", "monet2photo": "gen_monet2photo"}
+direction_option = click.option("--direction", type=click.Choice(sorted(DIRECTIONS)), default="photo2monet", show_default=True,
+                                help="Which of a run folder's two generators.")
 
 
 @main.command()
 @click.option("--generator", "generator", required=True,
-              help="A generator saved by `cyclegan train` (RUN_DIR/models/*.keras), or a logged MLflow model: "
-                   "runs:/<run id>/gen_photo2monet, models:/<model id>.")
+              help="A run folder (RUN_DIR; see --direction), its models/<generator>.weights.h5, a .keras file from "
+                   "`cyclegan export`, or a logged MLflow model: runs:/<run id>/gen_photo2monet, models:/<model id>.")
 @click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@direction_option
 @runs_dir_option
-def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int, runs_dir: Path) -> None:
+def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int, direction: str, runs_dir: Path) -> None:
     """Translate every image in a folder and write one PNG per input."""
     from cyclegan.core.translate import translate_folder
     from cyclegan.runs.mlflow_model import MODEL_URI_SCHEMES
@@ -108,8 +122,21 @@ def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int
         model = load_keras(generator, connect(runs_dir).uri)  # the store of --runs-dir (or MLFLOW_TRACKING_URI)
     else:
         model = Path(generator)
-    written = translate_folder(model, input_dir, output_dir, batch_size=batch_size)
+    written = translate_folder(model, input_dir, output_dir, batch_size=batch_size, name=DIRECTIONS[direction])
     click.echo(f"{len(written)} images written to {output_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@direction_option
+def export(run_dir: Path, output: Path, direction: str) -> None:
+    """Write one of RUN_DIR's generators as a self-contained OUTPUT.keras (VGG16 encoder included)
+    that loads in Keras safe mode anywhere: keras.saving.load_model(OUTPUT, safe_mode=True)."""
+    from cyclegan.core.generator_files import export_generator
+
+    written = export_generator(run_dir, output, DIRECTIONS[direction])
+    click.echo(f"{written}: {written.stat().st_size / 2**20:.1f} MiB")
 
 
 @main.group()

@@ -5,14 +5,17 @@
     RUN_DIR/config.yaml        the resolved config (the run's identity)
     RUN_DIR/history.csv        one row per mini-epoch: losses, accuracies, eval metrics
     RUN_DIR/samples/           sample grid PNG per mini-epoch (inputs over outputs)
-    RUN_DIR/checkpoints/       tf.train.CheckpointManager files (the last few)
-    RUN_DIR/models/            the two generators as .keras files, written at the end
+    RUN_DIR/checkpoints/       checked checkpoints (the last few, at least 2) and their manifest.json
+                               (cyclegan.core.checkpoints); a finished study cell drops them
+    RUN_DIR/models/            the two generators' trainable weights (<name>.weights.h5), written at
+                               the end; rebuilt with config.yaml (cyclegan.core.generator_files)
     RUN_DIR/eval/photo2monet/  final translations of the held-out photos (lossless PNG)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +68,16 @@ class RunDir:
     def sample_grid(self, mini_epoch: int) -> Path:
         return self.samples / names.sample_grid_name(mini_epoch)
 
-    def generator_file(self, name: str) -> Path:
-        return self.models / f"{name}.keras"
+    def generator_weights(self, name: str) -> Path:
+        return self.models / f"{name}{names.GENERATOR_WEIGHTS_SUFFIX}"
+
+    def start_over(self) -> None:
+        """Remove what a run has trained (checkpoints, history, samples, generators, eval outputs),
+        keeping nothing to resume from: ``cyclegan train --restart``."""
+        for folder in (self.checkpoints, self.samples, self.models, self.eval_outputs):
+            if folder.exists():
+                shutil.rmtree(folder)
+        self.history_file.unlink(missing_ok=True)
 
     @property
     def identity_file(self) -> Path:

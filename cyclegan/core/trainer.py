@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
 from cyclegan.core import device
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError, RunResult
+from cyclegan.core.checkpoints import CheckpointStore, trainable_part
+from cyclegan.core.generator_files import save_run_generators
+from cyclegan.core.models import encoder_is_shareable
 from cyclegan.core.pipeline import (
     DataSplit,
     load_images,
@@ -40,7 +44,19 @@ from cyclegan.core.step import (
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import area_under_curve, epochs_to_within, score_batch
-from cyclegan.names import LR_DISCRIMINATOR, LR_GENERATOR, STEP_METRICS
+from cyclegan.names import (
+    BUILD_SECONDS,
+    CHECKPOINT_SECONDS,
+    EVAL_SECONDS,
+    LR_DISCRIMINATOR,
+    LR_GENERATOR,
+    OUTSIDE_SECONDS,
+    OUTSIDE_SHARE,
+    SAMPLES_SECONDS,
+    SAVE_SECONDS,
+    STEP_METRICS,
+    TRAIN_SECONDS,
+)
 from cyclegan.signals import graceful_stop
 from cyclegan.spec.config import RunConfig
 
@@ -59,11 +75,14 @@ class _State:
     )
 
 
-def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True) -> RunResult:
+def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True,
+          restart: bool = False) -> RunResult:
     """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
 
     Ctrl-C or SIGTERM stops at the next step boundary: a checkpoint is written at that step and
-    KeyboardInterrupt is raised (a second signal interrupts at once)."""
+    KeyboardInterrupt is raised (a second signal interrupts at once). ``restart`` discards what the
+    run folder has trained and starts over (the way out of a run whose checkpoints are all damaged)."""
+    started = time.perf_counter()
     run = RunDir(Path(run_dir))
     run.check_compatible(config)
     device.configure(config.train.precision)
@@ -73,38 +92,55 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     nets = build_networks(config)
     opts = build_optimizers(config, nets)
     pools = build_pools(config)
+    if restart:
+        run.start_over()
     run.claim(config)
 
     state = _State()
-    # The image pools (images, fill count, draws) resume exactly; a run without them checkpoints as before.
-    pool_objects = {"image_pools": pools} if pools.capacity else {}
-    checkpoint = tf.train.Checkpoint(
-        gen_g=nets.gen_g, gen_f=nets.gen_f, disc_monet=nets.disc_monet, disc_photo=nets.disc_photo,
-        opt_generators=opts.generators, opt_discriminators=opts.discriminators,
-        step=state.step, mini_epoch=state.mini_epoch, partial_steps=state.partial_steps, partial_sums=state.partial_sums,
-        **pool_objects,
-    )
-    manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=config.train.keep_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    store = checkpoint_store(config, run, nets, opts, state, pools)
+    store.restore(run.root)
     resumed_from = int(state.mini_epoch.numpy())
     run.truncate_history(resumed_from)
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, opts, make_train_step(config, nets, opts, pools), state, manager, callbacks, progress)
+    loop = _Loop(config, run, split, nets, opts, make_train_step(config, nets, opts, pools), state, store, callbacks, progress)
+    build_seconds = time.perf_counter() - started
     final_metrics = {**loop.run(), **convergence_figures(run)}
-    _save_generators(run, nets)
+    saving = time.perf_counter()
+    save_run_generators(run, config, (nets.gen_g, nets.gen_f))
+    final_metrics.update(time_figures(run, build_seconds=build_seconds, save_seconds=time.perf_counter() - saving,
+                                      checkpoint_seconds=loop.checkpoint_seconds))
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
         callback.on_run_end(result)
     return result
 
 
+def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state: _State, pools) -> CheckpointStore:
+    """The checkpointed objects: trainable parts of the networks (no frozen, rebuildable encoder),
+    optimizer state and counters; ``legacy`` is the object graph of earlier versions' full checkpoints."""
+    rebuildable = encoder_is_shareable(config.generator)
+    counters = {"step": state.step, "mini_epoch": state.mini_epoch, "partial_steps": state.partial_steps, "partial_sums": state.partial_sums}
+    shared = {"disc_monet": nets.disc_monet, "disc_photo": nets.disc_photo,
+              "opt_generators": opts.generators, "opt_discriminators": opts.discriminators, **counters}
+    if pools.capacity:  # the image pools (images, fill count, draws) resume exactly; without them checkpoints are as before
+        shared["image_pools"] = pools
+    objects = {"gen_g_trainable": trainable_part(nets.gen_g, rebuildable), "gen_f_trainable": trainable_part(nets.gen_f, rebuildable), **shared}
+    legacy = {"gen_g": nets.gen_g, "gen_f": nets.gen_f, **shared}
+    return CheckpointStore(run.checkpoints, objects, legacy, config.train.keep_checkpoints)
+
+
+# Loss values reach the host once per this many steps (and at every mini-epoch end or stop), not
+# every step: a per-step transfer stalls a GPU until the step has finished.
+HOST_SYNC_STEPS = 25
+
+
 class _Loop:
-    def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, manager, callbacks, progress):
+    def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, store: CheckpointStore,
+                 callbacks, progress):
         self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
-        self.step_fn, self.state, self.manager, self.callbacks = step_fn, state, manager, callbacks
+        self.step_fn, self.state, self.store, self.callbacks = step_fn, state, store, callbacks
         self.progress = progress
         self.steps_per_mini_epoch = steps_per_mini_epoch(split, config.train)
         size, holdout = config.data.image_size, split.holdout
@@ -116,14 +152,18 @@ class _Loop:
         self.eval_monets = load_images(holdout["monet"][:n_eval], size)
         self.translate_g = Translator(nets.gen_g)
         self.translate_f = Translator(nets.gen_f)
+        self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
+        self.pending_first_step = 0
+        self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
 
     def run(self) -> dict[str, float]:
         with graceful_stop() as self.stop:
             try:
                 return self._run()
             except KeyboardInterrupt:
-                if int(self.state.step.numpy()) > self._saved_step():
-                    self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+                self._sync()  # never checkpoint a step whose losses were not checked
+                if int(self.state.step.numpy()) > self.store.latest_step:
+                    self.store.save(int(self.state.step.numpy()))
                 raise
 
     def _honour_stop(self) -> None:
@@ -131,14 +171,24 @@ class _Loop:
         if self.stop.requested is not None:
             raise KeyboardInterrupt(f"signal {self.stop.requested}")
 
-    def _saved_step(self) -> int:
-        latest = self.manager.latest_checkpoint
-        return int(latest.rsplit("-", 1)[1]) if latest else -1
+    def _sync(self) -> np.ndarray | None:
+        """One transfer of the pending steps' losses (steps x 11); raises on the first non-finite one."""
+        if not self.pending:
+            return None
+        values = tf.stack(self.pending).numpy()
+        first = self.pending_first_step
+        self.pending = []
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.argmin(finite.all(axis=1)))
+            self._non_finite(dict(zip(STEP_METRICS, values[row].tolist(), strict=True)), first + row)
+        return values[-1]
 
     def _run(self) -> dict[str, float]:
         train, state = self.config.train, self.state
         last_row: dict[str, float] = {}
-        batches = iter(training_dataset(self.split, self.config.data, train, start_step=int(state.step.numpy())))
+        step = int(state.step.numpy())
+        batches = iter(training_dataset(self.split, self.config.data, train, start_step=step))
         for mini_epoch in range(int(state.mini_epoch.numpy()) + 1, train.mini_epochs + 1):
             started = time.perf_counter()
             rates = self._set_learning_rates(mini_epoch)
@@ -147,26 +197,37 @@ class _Loop:
                        disable=not self.progress, leave=False, dynamic_ncols=True)
             for _ in bar:
                 photo, monet = next(batches)
-                values = {k: float(v) for k, v in self.step_fn(photo, monet).items()}
-                self._check_finite(values, state.step.numpy() + 1)
-                state.partial_sums.assign_add([values[k] for k in STEP_METRICS])
+                out = self.step_fn(photo, monet)
+                losses = tf.stack([out[k] for k in STEP_METRICS])  # stays on the device
+                if not self.pending:
+                    self.pending_first_step = step + 1
+                self.pending.append(losses)
+                state.partial_sums.assign_add(tf.cast(losses, tf.float64))
                 state.partial_steps.assign_add(1)
                 state.step.assign_add(1)
+                step += 1
+                if len(self.pending) >= HOST_SYNC_STEPS or self.stop.requested is not None:
+                    self._show(bar, self._sync())
                 self._honour_stop()
-                bar.set_postfix({"cycle": f"{values['loss/cycle']:.3f}", "G": f"{values['loss/gen_g']:.3f}",
-                                 "D": f"{values['loss/disc_monet']:.3f}"}, refresh=False)
-            row = {"mini_epoch": mini_epoch, "step": int(state.step.numpy()), "seconds": time.perf_counter() - started, **rates}
+            self._show(bar, self._sync())
+            seconds = time.perf_counter() - started
+            row = {"mini_epoch": mini_epoch, "step": step, "seconds": seconds, **rates}
             row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist(), strict=True))
             state.mini_epoch.assign(mini_epoch)
             state.partial_steps.assign(0)
             state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             is_last = mini_epoch == train.mini_epochs
+            clock = time.perf_counter()
             if is_last or (self.config.eval.every and mini_epoch % self.config.eval.every == 0):
                 row.update(self._evaluate(save_outputs=is_last))
+            row[EVAL_SECONDS], clock = time.perf_counter() - clock, time.perf_counter()
             grid_path = self._write_sample_grid(mini_epoch)
+            row[SAMPLES_SECONDS] = time.perf_counter() - clock
             self.run_dir.append_history(row)
             if is_last or mini_epoch % train.checkpoint_every == 0:
-                self.manager.save(checkpoint_number=row["step"])
+                clock = time.perf_counter()
+                self.store.save(step)
+                self.checkpoint_seconds += time.perf_counter() - clock
             last_row = row
             record = MiniEpochRecord(mini_epoch, row["step"], row, grid_path)
             for callback in self.callbacks:
@@ -182,14 +243,21 @@ class _Loop:
         self.opts.discriminators.learning_rate = lr_d
         return {LR_GENERATOR: lr_g, LR_DISCRIMINATOR: lr_d}
 
-    def _check_finite(self, values: dict[str, float], step: int) -> None:
+    def _show(self, bar, values: np.ndarray | None) -> None:
+        if values is not None:
+            named = dict(zip(STEP_METRICS, values.tolist(), strict=True))
+            bar.set_postfix({"cycle": f"{named['loss/cycle']:.3f}", "G": f"{named['loss/gen_g']:.3f}",
+                             "D": f"{named['loss/disc_monet']:.3f}"}, refresh=False)
+
+    def _non_finite(self, values: dict[str, float], step: int) -> None:
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-        if bad:
-            name, value = next(iter(bad.items()))
-            raise NonFiniteLossError(
-                f"run {self.run_dir.root}: step {step}: {name} = {value} "
-                f"(non-finite: {', '.join(bad)}); the last good checkpoint is kept: {self.manager.latest_checkpoint}"
-            )
+        name, value = next(iter(bad.items()))
+        latest = self.store.latest_step
+        kept = str(self.store.directory / f"ckpt-{latest}") if latest >= 0 else "none yet"
+        raise NonFiniteLossError(
+            f"run {self.run_dir.root}: step {step}: {name} = {value} "
+            f"(non-finite: {', '.join(bad)}); the last good checkpoint is kept: {kept}"
+        )
 
     def _evaluate(self, *, save_outputs: bool) -> dict[str, float]:
         """Translate the held-out photos with G and score them against their inputs (grid,
@@ -216,7 +284,7 @@ class _Loop:
 
 
 def convergence_figures(run: RunDir) -> dict[str, float]:
-    """H1's convergence evidence from the cycle-loss curve over mini-epochs (docs/DESIGN.md section 5)."""
+    """H1's convergence evidence from the cycle-loss curve over mini-epochs (DESIGN.md section 5)."""
     history = run.read_history()
     if history.empty or "loss/cycle" not in history:
         return {}
@@ -227,10 +295,15 @@ def convergence_figures(run: RunDir) -> dict[str, float]:
     }
 
 
-def _save_generators(run: RunDir, nets: Networks) -> None:
-    run.models.mkdir(parents=True, exist_ok=True)
-    for model in (nets.gen_g, nets.gen_f):
-        target = run.generator_file(model.name)
-        tmp = target.with_name(f".{target.stem}.tmp.keras")
-        model.save(tmp)
-        tmp.replace(target)  # a crash mid-save never leaves a broken model under the final name
+def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, checkpoint_seconds: float) -> dict[str, float]:
+    """Where a run's wall time went, in seconds: inside mini-epochs (training steps, incl. the first
+    step's compilation) and outside them (build and restore, evaluation and sample grids summed over
+    history.csv, so a resumed run's earlier rows count; checkpoints and saving the generators of
+    this process)."""
+    history = run.read_history()
+    column = lambda name: float(history[name].sum()) if name in history else 0.0  # noqa: E731
+    train_seconds = column("seconds")
+    outside = build_seconds + save_seconds + checkpoint_seconds + column(EVAL_SECONDS) + column(SAMPLES_SECONDS)
+    total = train_seconds + outside
+    return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds, TRAIN_SECONDS: train_seconds,
+            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: outside / total if total > 0 else 0.0}

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from cyclegan.core.pipeline import load_images
 from cyclegan.data.images import save_png
-from cyclegan.names import IMAGE_SUFFIXES
+from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, IMAGE_SUFFIXES, MODELS_DIR
 
 
 class Translator:
@@ -38,23 +38,35 @@ class Translator:
         return np.concatenate(batches).astype(np.float32)
 
 
-def load_generator(path: str | Path) -> keras.Model:
-    """A saved generator, loaded in Keras safe mode (no arbitrary code from the file runs)."""
+def load_generator(path: str | Path, name: str | None = None) -> keras.Model:
+    """A generator from ``path``: a ``.keras`` file (``cyclegan export``), loaded in Keras safe mode
+    (no arbitrary code from the file runs); a run folder (generator ``name``, default G:
+    photo -> monet); or a run folder's ``models/<name>.weights.h5``."""
     path = Path(path)
+    if path.is_dir():
+        from cyclegan.core.generator_files import load_run_generator
+
+        return load_run_generator(path, name or GENERATORS[0])
+    if path.name.endswith(GENERATOR_WEIGHTS_SUFFIX) and path.parent.name == MODELS_DIR:
+        from cyclegan.core.generator_files import load_run_generator
+
+        return load_run_generator(path.parent.parent, path.name.removesuffix(GENERATOR_WEIGHTS_SUFFIX))
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such generator file")
+        raise FileNotFoundError(f"{path}: no such generator file or run folder")
     # Registers the custom layers for deserialisation: VGGPreprocess, InstanceNormalization, ReflectionPadding2D.
     from cyclegan.core import models, resnet  # noqa: F401
 
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16, progress: bool = True) -> list[Path]:
+def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,
+                     progress: bool = True, name: str | None = None) -> list[Path]:
     """Translate every JPEG/PNG in ``input_dir`` (resized to the generator's size) into
-    ``output_dir/<stem>.png`` with ``generator`` (a generator file, or a loaded model). Returns the written paths."""
+    ``output_dir/<stem>.png`` with ``generator``: a loaded model, or a file or run folder as in
+    :func:`load_generator`. Returns the written paths."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if not isinstance(generator, keras.Model) and not Path(generator).is_file():
-        raise FileNotFoundError(f"{generator}: no such generator file")
+    if not isinstance(generator, keras.Model) and not Path(generator).exists():
+        raise FileNotFoundError(f"{generator}: no such generator file or run folder")
     if not input_dir.is_dir():
         raise FileNotFoundError(f"{input_dir}: no such input folder")
     files = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -64,7 +76,7 @@ def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path,
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise ValueError(f"{input_dir}: several inputs would write the same output name: {', '.join(duplicates)}")
-    translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator), batch_size=batch_size)
+    translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator, name), batch_size=batch_size)
     written = []
     with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):

@@ -15,7 +15,7 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
+from cyclegan.names import ARTIFACT_MODELS, MACHINE_TAG, PRECISION_TAG, SEED_TAG
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
@@ -74,6 +74,7 @@ def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, 
 def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tracker, queue: CellQueue,
           experiment_id: str, parent_id: str, bar: tqdm, progress: bool) -> int:
     from cyclegan.core import device
+    from cyclegan.core.retention import finish_study_cell
     from cyclegan.core.trainer import train
 
     trained = 0
@@ -99,7 +100,8 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:
                     with tracker.training(run_id):
-                        result = train(cell.config, paths.cell_dir(study, cell_id), (CellTracker(tracker, run_id),), progress=progress)
+                        cell_tracker = CellTracker(tracker, run_id)
+                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress)
                 except KeyboardInterrupt:
                     tracker.end_run(run_id, "KILLED", "interrupted")
                     queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
@@ -111,6 +113,8 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                     say(f"cell {cell_id} failed: {reason}")
                     _refresh(bar, queue)
                     continue
+            # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
+            finish_study_cell(result.run_dir.root, cell.config, models_stored_at=cell_tracker.generators_stored_at)
             tracker.end_run(run_id, "FINISHED")
             queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
             trained += 1

@@ -11,7 +11,10 @@ is no longer logged next to it). TensorFlow is imported only when a model is loa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import mlflow
 import numpy as np
@@ -20,18 +23,19 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Schema, TensorSpec
 
 import cyclegan
-from cyclegan.names import GENERATORS
+from cyclegan.names import GENERATORS, MODELS_DIR
 from cyclegan.runs import provenance
 
 GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
 
 
-def load_generator_file(path: str | Path):
-    """THE one place an MLflow model turns its artifact into a Keras generator (switch here when the
-    on-disk format changes)."""
+def load_generator_file(path: str | Path, name: str | None = None):
+    """THE one place an MLflow model turns its artifact into a Keras generator: a mini run folder
+    (``config.yaml``, ``identity.json``, ``models/<name>.weights.h5``; the frozen encoder is rebuilt
+    from its weights file) or, for models logged by earlier versions, a ``.keras`` file."""
     from cyclegan.core.translate import load_generator
 
-    return load_generator(path)
+    return load_generator(path, name)
 
 
 class GeneratorModel(PythonModel):
@@ -40,7 +44,8 @@ class GeneratorModel(PythonModel):
     def load_context(self, context) -> None:
         from cyclegan.core.translate import Translator
 
-        self.translator = Translator(load_generator_file(context.artifacts[GENERATOR_ARTIFACT]))
+        name = (context.model_config or {}).get("generator")
+        self.translator = Translator(load_generator_file(context.artifacts[GENERATOR_ARTIFACT], name))
 
     def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         images = np.asarray(model_input, dtype=np.float32)
@@ -61,34 +66,61 @@ def input_example(image_size: int) -> np.ndarray:
     return np.full((1, image_size, image_size, 3), 0.5, dtype=np.float32)
 
 
-def log_generators(models_dir: Path, image_size: int) -> dict[str, str]:
-    """Log every generator file found in ``models_dir`` as a pyfunc model named after it (``gen_photo2monet``,
-    ``gen_monet2photo``) into the ACTIVE MLflow run; returns {name: model URI}."""
-    uris = {}
+def log_generators(run_dir: Path, image_size: int) -> dict[str, str]:
+    """Log each generator of the run folder as a pyfunc model named after it (``gen_photo2monet``,
+    ``gen_monet2photo``) into the ACTIVE MLflow run. A model's artifact is a mini run folder: the
+    generator's stored weights (without the frozen encoder) and the config and identity that rebuild
+    it. Returns ``{name: local folder holding <name>.weights.h5 inside the logged model}`` for the
+    models whose artifacts are on a local file system (empty for a remote store)."""
+    from cyclegan.core.rundir import RunDir
+
+    run = RunDir(Path(run_dir))
+    stored: dict[str, str] = {}
     previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # logging validates the example and would draw bars
     try:
         for name in GENERATORS:
-            path = models_dir / f"{name}.keras"
-            if path.is_file():
-                uris[name] = _log_one(name, path, image_size)
+            weights = run.generator_weights(name)
+            if not weights.is_file():
+                continue
+            with tempfile.TemporaryDirectory(prefix="cyclegan-model-") as tmp:
+                staged = Path(tmp) / GENERATOR_ARTIFACT
+                (staged / MODELS_DIR).mkdir(parents=True)
+                for file in (run.config_file, run.identity_file):
+                    if file.is_file():
+                        shutil.copy2(file, staged / file.name)
+                shutil.copy2(weights, staged / MODELS_DIR / weights.name)
+                info = _log_one(name, staged, image_size)
+            folder = _local_models_folder(info)
+            if folder is not None:
+                stored[name] = str(folder)
     finally:
         if previous is None:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
         else:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous
-    return uris
+    return stored
 
 
-def _log_one(name: str, path: Path, image_size: int) -> str:
-    info = mlflow.pyfunc.log_model(
+def _local_models_folder(info) -> Path | None:
+    """Where the logged model keeps the staged ``models/`` folder, when that is a local folder."""
+    location = mlflow.get_logged_model(info.model_id).artifact_location
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        return None
+    folder = Path(unquote(parsed.path)) / "artifacts" / GENERATOR_ARTIFACT / MODELS_DIR
+    return folder if folder.is_dir() else None
+
+
+def _log_one(name: str, path: Path, image_size: int):
+    return mlflow.pyfunc.log_model(
         name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
+        model_config={"generator": name},
         signature=signature(image_size), input_example=input_example(image_size),
         # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
         pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
         tags=provenance.run_tags(),  # the Models view's "Logged from" is then the command, not __main__.py
     )
-    return info.model_uri
 
 
 MODEL_URI_SCHEMES = ("runs:/", "models:/")  # what `cyclegan translate --generator` loads through MLflow

@@ -179,6 +179,7 @@ class CellTracker(Callback):
         self.tracker, self.run_id = tracker, run_id
         self._already_logged: set[int] = set()
         self._image_size = 0
+        self.generators_stored_at: dict[str, str] = {}  # name -> local folder of its logged MLflow model
 
     def on_run_start(self, run_dir: RunDir, config: RunConfig, resumed_from: int) -> None:
         # After a crash the run may have logged mini-epochs that the checkpoint does not cover;
@@ -208,7 +209,7 @@ class CellTracker(Callback):
         # Models are logged into the active run; a CellTracker used outside Tracker.training opens it here.
         opened = contextlib.nullcontext() if active is not None and active.info.run_id == self.run_id else self.tracker.training(self.run_id)
         with opened:
-            mlflow_model.log_generators(run.models, self._image_size)
+            self.generators_stored_at = mlflow_model.log_generators(run.root, self._image_size)
 
 
 def _masked(tags: dict[str, str]) -> dict[str, str]:

@@ -142,6 +142,11 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(5, ge=1)
     """In mini-epochs; the last mini-epoch is always checkpointed."""
     keep_checkpoints: int = Field(3, ge=1)
+    """Checked checkpoints kept during a run; at least 2 are kept whatever this says, so a damaged
+    newest one has a complete one to fall back to (cyclegan.core.checkpoints)."""
+    keep_final_checkpoint: bool = False
+    """A finished study cell keeps its checkpoints (optimizer state) instead of dropping them; a
+    ``cyclegan train`` run always keeps them."""
     sample_images: int = Field(4, ge=1)
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     """``auto``: bfloat16 on CPUs with AVX-512 BF16 and Ampere+ GPUs, float16 with loss scaling on

@@ -22,7 +22,7 @@ from cyclegan.spec.config import RunConfig
 # faster kernel must not make every finished cell look new.
 OPERATIONAL_KEYS = frozenset({
     "data.root", "generator.imagenet_weights", "train.jit_compile", "train.fused_instance_norm",
-    "train.checkpoint_every", "train.keep_checkpoints",
+    "train.checkpoint_every", "train.keep_checkpoints", "train.keep_final_checkpoint",
 })
 
 # Keys added after cells were first run, each with the default that reproduces the behaviour from

@@ -1,0 +1,206 @@
+"""Checked checkpoints: damage named and survived, no frozen encoder saved, earlier run folders resumed,
+generators rebuilt from what a run stores, and what a finished study cell keeps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from cyclegan.cli.main import main
+from cyclegan.core.checkpoints import CheckpointDamagedError, CheckpointFallbackWarning, CheckpointStore, checkpoint_files
+from cyclegan.core.generator_files import GeneratorFileError, load_run_generator
+from cyclegan.core.retention import finish_study_cell, folder_bytes
+from cyclegan.core.rundir import RunDir, RunDirError
+from cyclegan.core.trainer import NonFiniteLossError, train
+from cyclegan.spec.config import build_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data, vgg_weights_file):
+    """A 2-mini-epoch run checkpointed after each (keep_checkpoints=1 still keeps 2), made once."""
+    tree = {
+        "data": {"root": str(tiny_data), "image_size": 32, "holdout": 4},
+        "generator": {"encoder_weights": str(vgg_weights_file)},
+        "train": {"seed": 3, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
+                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
+        "eval": {"images": 4},
+    }
+    root = tmp_path_factory.mktemp("trained") / "run"
+    train(build_config(tree), root, progress=False)
+    return tree, root
+
+
+def _copy(trained, tmp_path):
+    tree, root = trained
+    target = tmp_path / "run"
+    shutil.copytree(root, target)
+    return json.loads(json.dumps(tree)), target
+
+
+def _extended(tree, mini_epochs=3):
+    return build_config({**tree, "train": {**tree["train"], "mini_epochs": mini_epochs}})
+
+
+def _data_file(run_dir, prefix="ckpt-4"):
+    return next(p for p in checkpoint_files(run_dir / "checkpoints", prefix) if ".data-" in p.name)
+
+
+def test_two_checked_checkpoints_kept_without_the_frozen_encoder(trained):
+    _, root = trained
+    store = CheckpointStore(root / "checkpoints", {}, {}, 1)
+    assert [e.prefix for e in store.recorded()] == ["ckpt-2", "ckpt-4"]
+    entry = store.recorded()[-1]
+    assert set(entry.files) == {p.name for p in checkpoint_files(root / "checkpoints", "ckpt-4")}
+    assert all(len(record["sha256"]) == 64 and record["size"] > 0 for record in entry.files.values())
+    # No frozen VGG16 in it: none of its first or last convolution kernels (the decoder has neither shape).
+    shapes = [shape for _, shape in tf.train.list_variables(str(root / "checkpoints" / "ckpt-4"))]
+    assert [3, 3, 3, 64] not in shapes and [3, 3, 512, 512] not in shapes and [3, 3, 512, 256] in shapes
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _zero(path):
+    path.write_bytes(bytes(path.stat().st_size))
+
+
+def _corrupt_index(run_dir):
+    index = run_dir / "checkpoints" / "ckpt-4.index"
+    data = bytearray(index.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    index.write_bytes(bytes(data))
+    return index
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda run: _truncate(_data_file(run)) or _data_file(run), "truncated"),
+    (lambda run: _zero(_data_file(run)) or _data_file(run), "SHA-256 differs"),
+    (lambda run: _data_file(run).unlink() or run / "checkpoints" / "ckpt-4.data-00000-of-00001", "missing"),
+    (_corrupt_index, "SHA-256 differs"),
+], ids=["truncate-data", "zero-data", "delete-data", "corrupt-index"])
+def test_damaged_newest_checkpoint_is_named_and_the_previous_one_resumes(trained, tmp_path, damage, reason):
+    tree, run_dir = _copy(trained, tmp_path)
+    damaged = damage(run_dir)
+    with pytest.warns(CheckpointFallbackWarning) as caught:
+        result = train(_extended(tree), run_dir, progress=False)
+    message = str(caught[0].message)
+    assert damaged.name in message and reason in message and "after step 2 are trained again" in message, message
+    assert (result.resumed_from, result.steps) == (1, 6)
+    assert list(pd.read_csv(run_dir / "history.csv")["mini_epoch"]) == [1, 2, 3]
+    assert [e.prefix for e in CheckpointStore(run_dir / "checkpoints", {}, {}, 1).recorded()] == ["ckpt-4", "ckpt-6"]
+    assert any(p.name.startswith("damaged-ckpt-4") for p in (run_dir / "checkpoints").iterdir())  # kept aside, not deleted
+
+
+def test_every_checkpoint_damaged_stops_with_the_ways_out_then_restart_trains(trained, tmp_path):
+    tree, run_dir = _copy(trained, tmp_path)
+    _zero(_data_file(run_dir, "ckpt-2"))
+    _truncate(_data_file(run_dir, "ckpt-4"))
+    with pytest.raises(CheckpointDamagedError) as err:
+        train(_extended(tree), run_dir, progress=False)
+    message = str(err.value)
+    assert str(run_dir) in message and "ckpt-2" in message and "ckpt-4" in message
+    assert "restore the checkpoint files" in message and "--restart" in message
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(json.dumps({**tree, "train": {**tree["train"], "mini_epochs": 1}}))
+    command = ["train", str(config_file), "--run-dir", str(run_dir), "--no-progress"]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2 and "--restart" in result.output and "Traceback" not in result.output, result.output
+    result = CliRunner().invoke(main, [*command, "--restart"])
+    assert result.exit_code == 0 and "1 mini-epochs, 2 steps" in result.output, result.output
+    assert list(pd.read_csv(run_dir / "history.csv")["mini_epoch"]) == [1]
+
+
+def test_changed_encoder_weights_file_is_refused_on_resume_and_load(trained, tmp_path):
+    tree, run_dir = _copy(trained, tmp_path)
+    weights = tmp_path / "vgg.weights.h5"
+    shutil.copy(tree["generator"]["encoder_weights"], weights)
+    tree["generator"]["encoder_weights"] = str(weights)
+    train(_extended(tree, 2), run_dir, progress=False)  # the same content elsewhere: accepted
+    import keras
+
+    keras.utils.set_random_seed(99)
+    keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(weights)
+    with pytest.raises(RunDirError, match="generator.encoder_weights"):
+        train(_extended(tree), run_dir, progress=False)
+    (run_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text().replace(trained[0]["generator"]["encoder_weights"], str(weights)))
+    with pytest.raises(GeneratorFileError, match="not the one this run trained with"):
+        load_run_generator(run_dir)
+
+
+def test_run_folder_of_the_earlier_full_checkpoint_format_resumes(trained, tmp_path):
+    """Before checked checkpoints: tf.train.CheckpointManager files with the whole generators, no manifest."""
+    from cyclegan.core.step import build_networks, build_optimizers
+    from cyclegan.core.trainer import _State, checkpoint_store
+
+    tree, run_dir = _copy(trained, tmp_path)
+    config = build_config(tree)
+    nets = build_networks(config)
+    opts, state = build_optimizers(config, nets), _State()
+    store = checkpoint_store(config, RunDir(run_dir), nets, opts, state)
+    store.restore(run_dir)
+    legacy = tmp_path / "legacy"
+    for name in ("config.yaml", "identity.json", "history.csv"):
+        (legacy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run_dir / name, legacy / name)
+    tf.train.CheckpointManager(tf.train.Checkpoint(**store.legacy), legacy / "checkpoints", max_to_keep=1).save(checkpoint_number=4)
+    from_legacy = train(_extended(tree), legacy, progress=False)
+    from_new = train(_extended(tree), run_dir, progress=False)
+    assert (from_legacy.resumed_from, from_legacy.steps) == (2, 6) == (from_new.resumed_from, from_new.steps)
+    a, b = pd.read_csv(legacy / "history.csv"), pd.read_csv(run_dir / "history.csv")
+    np.testing.assert_allclose(a["loss/cycle"], b["loss/cycle"], rtol=1e-5)
+    assert not (legacy / "checkpoints" / "checkpoint").exists()  # superseded by the checked ckpt-6
+    assert [e.prefix for e in CheckpointStore(legacy / "checkpoints", {}, {}, 1).recorded()] == ["ckpt-6"]
+
+
+def test_finished_study_cell_keeps_generators_samples_and_history_not_checkpoints(trained, tmp_path):
+    tree, run_dir = _copy(trained, tmp_path)
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    before = load_run_generator(run_dir)(images).numpy()
+    mlflow_copy = tmp_path / "mlartifacts" / "models"
+    shutil.copytree(run_dir / "models", mlflow_copy)
+    kept = build_config({**tree, "train": {**tree["train"], "keep_final_checkpoint": True}})
+    assert finish_study_cell(run_dir, kept) == 0 and (run_dir / "checkpoints").exists()
+    size = folder_bytes(run_dir / "checkpoints") + folder_bytes(run_dir / "models")
+    assert finish_study_cell(run_dir, build_config(tree), models_stored_at=mlflow_copy.as_uri()) == size
+    assert not (run_dir / "checkpoints").exists() and not list((run_dir / "models").glob("*.weights.h5"))
+    assert (run_dir / "history.csv").exists() and list((run_dir / "samples").glob("*.png")) and list((run_dir / "eval").rglob("*.png"))
+    np.testing.assert_array_equal(load_run_generator(run_dir)(images).numpy(), before)  # through the pointer
+    shutil.rmtree(mlflow_copy)
+    with pytest.raises(GeneratorFileError, match="stored at"):
+        load_run_generator(run_dir)
+
+
+def test_non_finite_loss_inside_a_host_sync_block_names_its_first_step(trained, tmp_path, monkeypatch):
+    import cyclegan.core.trainer as trainer
+
+    tree, run_dir = _copy(trained, tmp_path)
+    real = trainer.make_train_step
+    calls = {"n": 0}
+
+    def poisoned(*args):
+        step = real(*args)
+
+        def wrapped(photo, monet):
+            calls["n"] += 1
+            out = step(photo, monet)
+            return {**out, "loss/gen_f": out["loss/gen_f"] * np.nan} if calls["n"] >= 2 else out
+        return wrapped
+
+    monkeypatch.setattr(trainer, "make_train_step", poisoned)
+    extended = build_config({**tree, "train": {**tree["train"], "mini_epochs": 3, "steps_per_mini_epoch": 2}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback: the checkpoints are intact
+        with pytest.raises(NonFiniteLossError, match=r"step 6: loss/gen_f = nan") as err:
+            train(extended, run_dir, progress=False)
+    assert "ckpt-4" in str(err.value)
+    assert CheckpointStore(run_dir / "checkpoints", {}, {}, 1).latest_step == 4
