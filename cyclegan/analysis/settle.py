@@ -83,3 +83,14 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
            f"(was: {final.rule})")
     return dataclasses.replace(v, verdict="inconclusive", settled=False, rule=why, seeds_needed=None,
                                settle_rule=rule + " (not met)", suggested_mini_epochs=longer)
+
+
+def over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypothesis, other_factors: Sequence[str],
+                  **options) -> Verdict:
+    """The verdict on the final values of `final_runs`, its trajectory over `long` and the settling rule
+    (skipped for `settle: false` hypotheses; without any history the final verdict is returned as is)."""
+    final = evaluate(final_runs, hypothesis, other_factors, **options)
+    points = trajectory(long, hypothesis, other_factors, **options) if len(long) else []
+    if not points:
+        return dataclasses.replace(final, settle_rule="no per-mini-epoch history: the settling rule could not be applied")
+    return settle(final, points, settle=bool(_get(hypothesis, "settle", True)))
