@@ -222,7 +222,7 @@ th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;pad
 .loud{border-left-color:#cf222e;background:#ffebe9;font-weight:bold}.v{font-weight:bold;text-transform:uppercase}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
 .grids img{image-rendering:pixelated;width:360px;max-width:none}.rules{font-size:.85em;color:#57606a}
-.glance figure{max-width:48%}.glance img{width:100%}"""
+.glance figure{max-width:48%}.glance img{width:100%}.glance figure.wide{max-width:100%;display:block}"""
 
 
 def _verdict_span(word: str) -> str:
@@ -250,8 +250,8 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     glance = _figures(figures, ("effect", "evidence"))
     if glance:
         out.append("<h2>Effects over training and evidence</h2><div class='glance'>")
-        out += [f"<figure><img src='{e(f.file)}' alt='{e(f.title)}'><figcaption>{e(f.title)}: {e(f.caption)}</figcaption></figure>"
-                for f in glance]
+        out += [f"<figure{' class=wide' if f.kind == 'evidence' else ''}><img src='{e(f.file)}' alt='{e(f.title)}'>"
+                f"<figcaption>{e(f.title)}: {e(f.caption)}</figcaption></figure>" for f in glance]
         out.append("</div>")
     if report.verdicts:
         out.append("<h2>Each hypothesis</h2>")
