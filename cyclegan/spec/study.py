@@ -15,6 +15,12 @@
         metric: eval/grid_score
         direction: lower             # predicted: levels[0] gives a lower metric than levels[1]
         threshold: 1.0               # practical threshold: metric units, or "10%" of levels[1]'s mean
+      - name: H2-removes             # a bound claim on one level
+        claim: with instance normalization no grid is left
+        factor: generator.norm
+        level: instance
+        metric: eval/grid_score
+        below: 1.0                   # or above:; optional where: {factor: level}, settle: false
 
 A cell is one combination of factor levels and one seed; its id names the levels and carries a
 hash of its identity (the resolved config without machine-local paths, plus the content of the
