@@ -137,3 +137,12 @@ def test_design_warning_for_designs_below_the_exact_floor():
     assert design_warnings(two) == []  # 20^2 relabelings: 2/400
     restricted = SimpleNamespace(name="H2", factor="norm", level=None, where={"up": "a"})
     assert len(design_warnings(SimpleNamespace(factors=two.factors, seeds=(0, 1, 2), hypotheses=(restricted,)))) == 1
+
+
+def test_equivalence_that_is_drifting_towards_the_threshold_is_not_settled():
+    # No effect early, then a growing difference that stays inside the margin (1.0) at the end: the
+    # equivalence test refutes at every mini-epoch, but the trend reaches the margin one window later.
+    long = history(lambda e: max(0.0, 0.25 * (e - 4.6)), epochs=8, seeds=8, sd=0.05)  # 0.6, 0.85 at the end
+    v = verdict_over_training(long, dict(H2, direction="higher"))
+    assert v.trajectory[-1].verdict == "refuted" and v.trajectory[-2].verdict == "refuted"
+    assert v.verdict == "inconclusive" and not v.settled and "outside the equivalence margin" in v.rule, v.rule

@@ -34,7 +34,16 @@ def comparison_power(d: float, seeds: int, n_strata: int, alpha: float = ALPHA) 
     if df < 1:
         return 0.0
     ncp, crit = abs(d) * math.sqrt(n / 2), scipy.stats.t.ppf(1 - alpha / 2, df)
-    return float(scipy.stats.nct.sf(crit, df, ncp) + scipy.stats.nct.cdf(-crit, df, ncp))
+    return _tail(crit, df, ncp) + _finite(scipy.stats.nct.cdf(-crit, df, ncp), 0.0)
+
+
+def _finite(x: float, fallback: float) -> float:
+    return float(x) if math.isfinite(x) else fallback
+
+
+def _tail(crit: float, df: int, ncp: float) -> float:
+    """P(T' > crit) for T' ~ nct(df, ncp); SciPy returns NaN far in the tails (ncp >~ 37), where it is ~1 or ~0."""
+    return _finite(scipy.stats.nct.sf(crit, df, ncp), 1.0 if ncp > crit else 0.0)
 
 
 def bound_power(d: float, seeds: int, n_strata: int, alpha: float = ALPHA) -> float:
@@ -46,7 +55,7 @@ def bound_power(d: float, seeds: int, n_strata: int, alpha: float = ALPHA) -> fl
     df = n - max(1, n_strata)
     if df < 1:
         return 0.0
-    return float(scipy.stats.nct.sf(scipy.stats.t.ppf(1 - alpha, df), df, abs(d) * math.sqrt(n)))
+    return _tail(float(scipy.stats.t.ppf(1 - alpha, df)), df, abs(d) * math.sqrt(n))
 
 
 def seeds_for(power_of, d: float, n_strata: int, *, alpha: float = ALPHA, power: float = POWER,

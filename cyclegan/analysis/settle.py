@@ -9,7 +9,10 @@ one of the last k = max(2, ceil(25% of the evaluated mini-epochs)) evaluated min
 verdict seen once at the end may be a crossing on its way elsewhere (an effect that appears late, a
 collapse that has not happened yet); a quarter of training is long enough to see a drift, short enough
 that a study of 8 evaluations needs only its last 2, and at least 2 rules out a single lucky point.
-Otherwise the verdict is "inconclusive: not settled" with the training length at which the current
+A verdict that held must also survive its own trend: the statistic's change over the window,
+extrapolated by one more window, must not carry it across the threshold or bound that decided it
+(a refutation by equivalence whose difference is growing towards the threshold, a bound met by a grid
+score still rising towards it). Otherwise the verdict is "inconclusive: not settled" with the training length at which the current
 verdict would have held for k evaluations if it keeps holding. `settle: false` (a claim explicitly
 about the fixed budget) takes the last mini-epoch's verdict as is.
 """
@@ -69,9 +72,17 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
     k = window(len(points))
     rule = (f"settling rule: the same verdict at each of the last max(2, ceil(25% of {len(points)})) = {k} "
             f"evaluated mini-epochs")
-    if final.verdict not in DECISIVE or run >= k:
+    drift = _drift(final, points[-k:]) if final.verdict in DECISIVE and run >= k else ""
+    if final.verdict not in DECISIVE or (run >= k and not drift):
         held = f"; held since mini-epoch {since}" if since is not None else ""
         return dataclasses.replace(v, settle_rule=rule + (" (met" + held + ")" if final.verdict in DECISIVE else held))
+    if drift:
+        longer = math.ceil(2 * points[-1].mini_epoch)
+        return dataclasses.replace(v, verdict="inconclusive", settled=False, seeds_needed=None,
+                                   rule=f"not settled: {final.verdict} at each of the last {k} evaluated mini-epochs, but {drift}; "
+                                        f"train longer, at least ~{longer} mini-epochs, and report again (was: {final.rule})",
+                                   settle_rule=rule + " and a trend that does not cross the decision (not met)",
+                                   suggested_mini_epochs=longer)
     # if the verdict keeps holding, n evaluations in all give a run of run + (n - len) >= window(n)
     n = len(points) + 1
     while run + n - len(points) < window(n):
@@ -83,6 +94,26 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
            f"(was: {final.rule})")
     return dataclasses.replace(v, verdict="inconclusive", settled=False, rule=why, seeds_needed=None,
                                settle_rule=rule + " (not met)", suggested_mini_epochs=longer)
+
+
+def _drift(final: Verdict, window_points: Sequence[Point]) -> str:
+    """Why the trend over the window would overturn `final` within one more window ("" if it would not)."""
+    first, last = window_points[0].statistic, window_points[-1].statistic
+    projected = last + (last - first)
+    moved = f"the statistic moved from {first:.3g} to {last:.3g} and at that rate reaches {projected:.3g} one window later"
+    thr = final.threshold
+    if final.kind == "bound":
+        below = final.direction == "below"
+        crosses = (projected >= thr if below else projected <= thr) if final.verdict == "confirmed" else \
+                  (projected <= thr if below else projected >= thr)
+        return f"{moved}, across the bound {thr:.3g}" if crosses else ""
+    if final.verdict == "heterogeneous" or not math.isfinite(projected):
+        return ""
+    predicted = -1.0 if final.direction == "lower" else 1.0
+    if final.rule.startswith("equivalent"):
+        return f"{moved}, outside the equivalence margin ±{thr:.3g}" if abs(projected) >= thr else ""
+    sign = predicted if final.verdict == "confirmed" else -predicted  # the side the verdict stands on
+    return f"{moved}, inside the threshold {thr:.3g}" if sign * projected < thr else ""
 
 
 def over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypothesis, other_factors: Sequence[str],
