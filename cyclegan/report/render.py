@@ -32,8 +32,9 @@ RULES_NOTE = ("Rules: a comparison is confirmed when p <= 0.05 (exact stratified
               "equivalence (TOST p <= 0.05 that |difference| < threshold); heterogeneous when the effect differs between "
               "strata (F test of Cochran's Q) and the claim does not hold in every one. A bound claim is confirmed when "
               "the one-sided 95% t bound of the level's stratified mean is on the claimed side. Confirmed, refuted and "
-              "heterogeneous must also have held at each of the last max(2, ceil(25%)) evaluated mini-epochs; "
-              "otherwise: inconclusive: not settled.")
+              "heterogeneous must also have held at each of the last max(2, ceil(25%)) evaluated mini-epochs, and "
+              "the trend over that window must not cross the threshold or bound one window later; otherwise: "
+              "inconclusive: not settled.")
 
 
 
