@@ -40,7 +40,8 @@ EVAL_METRICS = tuple(
     )
 )
 CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT = "convergence/cycle_auc", "convergence/cycle_epochs_to_10pct"
-CONVERGENCE_METRICS = (CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT)  # derived from the cycle-loss curve at the end
+CYCLE_EPOCHS_TO_HALF = "convergence/cycle_epochs_to_half"  # speed that holds before a plateau
+CONVERGENCE_METRICS = (CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT, CYCLE_EPOCHS_TO_HALF)  # derived from the cycle-loss curve at the end
 MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS)  # logged at every (evaluated) mini-epoch
 FINAL_METRICS = (*MINI_EPOCH_METRICS, *CONVERGENCE_METRICS)  # what a hypothesis may name
 CYCLE_LOSS, GRID_SCORE, COLLAPSED = "loss/cycle", "eval/grid_score", "eval/collapsed"

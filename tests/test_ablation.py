@@ -40,7 +40,7 @@ def _runs(paths: StudyPaths, study: str = "tiny"):
     return client, experiment, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
-def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(tmp_path, tiny_tree):
+def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(tmp_path, tiny_tree, capsys):
     path = _study_file(tmp_path, tiny_tree, {"generator.norm": ["instance", "none"], "discriminator.output": ["patch", "scalar"]})
     study = load_study(path)
     paths = StudyPaths.default(tmp_path / "runs", None)
@@ -83,6 +83,22 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
     storage = open_storage(paths.storage_url, FAST_QUEUE)
     trials = storage.get_all_trials(CellQueue(study, storage)._study_id)
     assert Counter(t.state.name for t in trials) == {"COMPLETE": 8}
+    # 2 seeds x 2 strata: the exact test's smallest p is 2/36 > 0.05; ablate says so before training
+    err = _warned(tmp_path, path, paths, capsys)
+    assert "warning: hypothesis 'H2': 2 seeds x 2 strata: the exact test's smallest p is 0.0556" in err
+    assert "declare at least 3 seeds" in err
+
+
+def _warned(tmp_path, path, paths, capsys) -> str:
+    spec = yaml.safe_load(path.read_text())  # hypotheses are not part of a cell's identity: same cells
+    spec["hypotheses"] = [{"name": "H2", "claim": "c", "factor": "generator.norm", "levels": ["instance", "none"],
+                           "metric": "eval/grid_score", "direction": "lower", "threshold": 1.0}]
+    with_h = tmp_path / "with_h" / "tiny.yaml"
+    with_h.parent.mkdir()
+    with_h.write_text(yaml.safe_dump(spec))
+    capsys.readouterr()
+    assert run_study(load_study(with_h), paths, settings=FAST_QUEUE, progress=True)["done"] == 8
+    return capsys.readouterr().err
 
 
 def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tree):

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
+from cyclegan.metrics.convergence import (
+    area_under_curve,
+    convergence_measures,
+    epochs_to_fraction_of_start,
+    epochs_to_within,
+)
 
 
 def test_area_under_known_curves():
@@ -66,3 +71,20 @@ def test_bad_curves_raise(curve, message):
 def test_negative_tolerance_raises():
     with pytest.raises(ValueError, match="tolerance"):
         epochs_to_within([1.0, 2.0], tolerance=-0.1)
+
+
+def test_epochs_to_half_is_speed_not_level_and_does_not_move_once_reached():
+    assert epochs_to_fraction_of_start([4.0, 3.0, 1.0, 0.5]) == pytest.approx(2.5)  # 2 at 3.0, 3 at 1.0: 2 crossed at 2.5
+    assert epochs_to_fraction_of_start([4.0, 2.0, 1.9]) == pytest.approx(2.0)
+    assert np.isnan(epochs_to_fraction_of_start([4.0, 3.5, 3.0]))  # not reached within the budget
+    # A fast curve that plateaus high has the LARGER area but the SMALLER (better) time to half.
+    fast_high = [4.0, 1.9, 1.9, 1.9, 1.9, 1.9, 1.9, 1.9]
+    slow_low = [4.0, 2.5, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4]
+    assert area_under_curve(fast_high) > area_under_curve(slow_low)
+    assert epochs_to_fraction_of_start(fast_high) < epochs_to_fraction_of_start(slow_low)
+    # The prefix's value equals the full curve's once reached: longer training does not change it.
+    assert epochs_to_fraction_of_start(slow_low[:5]) == epochs_to_fraction_of_start(slow_low + [0.5, 0.4])
+    with pytest.raises(ValueError, match="fraction"):
+        epochs_to_fraction_of_start([1.0, 0.4], fraction=1.5)
+    assert set(convergence_measures([4.0, 2.0])) == {
+        "convergence/cycle_auc", "convergence/cycle_epochs_to_10pct", "convergence/cycle_epochs_to_half"}

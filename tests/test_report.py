@@ -47,6 +47,9 @@ HYPOTHESES = [
     # planted: +-5 seed noise, 0.3 effect, threshold 2 -> inconclusive
     {"name": "H-noise", "claim": "resize-convolutions improve the distribution distance", "factor": "generator.upsample",
      "levels": ["transpose", "resize_conv"], "metric": "eval/swd", "direction": "lower", "threshold": 2.0},
+    # planted: instance-norm grid ~1.05 (rising 0.35, 0.7, 1.05 over the mini-epochs), bound 1.5 -> confirmed
+    {"name": "H-removes", "claim": "with instance norm no grid is left", "factor": "generator.norm",
+     "level": "instance", "metric": "eval/grid_score", "below": 1.5},
 ]
 FAILED = {"generator.norm": "instance", "discriminator.output": "patch", "generator.upsample": "transpose", "seed": 1}
 MISSING = {"generator.norm": "none", "discriminator.output": "scalar", "generator.upsample": "resize_conv", "seed": 1}
@@ -95,7 +98,9 @@ def _log_cell(tracker: Tracker, exp: str, parent: str, study, cell, stage: Path,
     local = (runs_dir / study.name / "cells" / cell.cell_id) if not mlflow_artifacts else stage / cell.cell_id
     for step in range(1, steps + 1):
         curve = {"loss/cycle": 1.0 / step + 0.01 * cell.seed, "eval/grid_score": values["eval/grid_score"] * step / 3,
-                 "time/mini_epoch_seconds": STEP_SECONDS[step - 1]}
+                 "time/mini_epoch_seconds": STEP_SECONDS[step - 1],
+                 # evaluated every mini-epoch like a real run, flat: the verdicts have settled
+                 "eval/edge_sigma": values["eval/edge_sigma"], "eval/swd": values["eval/swd"]}
         tracker.log_metrics(run_id, curve if step < steps or status == "FAILED" else {**curve, **values}, step=step)
         grid = np.concatenate([np.concatenate([_grid_image(False, i), _grid_image(True, i)], axis=1) for i in range(2)])
         path = local / "samples" / f"mini_epoch_{step:04d}.png"
@@ -213,6 +218,22 @@ def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):
     assert all(col in header for col in ("grid", "edge_sigma", "edge_f1", "hp_xcorr", "collapsed", "swd", "cycle_auc"))
 
 
+def test_verdicts_over_training_settle_and_come_first(built):
+    verdicts = {v.name: v for v in built.report.verdicts}
+    strong = verdicts["H-strong"]
+    assert [p.mini_epoch for p in strong.trajectory] == [1, 2, 3]
+    assert [round(p.statistic, 1) for p in strong.trajectory] == [-1.0, -2.0, -3.0]  # planted: grid x step / 3
+    assert strong.settled and strong.since in (1, 2) and "last max(2, ceil(25% of 3)) = 2" in strong.settle_rule
+    bound = verdicts["H-removes"]
+    assert bound.kind == "bound" and bound.verdict == "confirmed" and bound.since == 1, bound.rule
+    assert bound.difference == pytest.approx(1.05, abs=0.05) and bound.ci_high < 1.5
+    for name in ("report.md", "report.html"):
+        text = (built.out_dir / name).read_text()
+        first_effect, table = text.index("effect_H-strong.png"), text.index("Comparison table")
+        assert text.index("Verdicts") < first_effect < text.index("evidence.png") < table
+        assert text.index("H-removes") < table and "since" in text
+
+
 def test_failures_missing_cells_and_basis_are_reported(built, fabricated):
     study = fabricated[0]
     missing = built.report.missing
@@ -258,7 +279,8 @@ def test_html_references_every_figure_and_every_figure_is_a_png(built):
     on_disk = {p.relative_to(built.out_dir).as_posix() for p in built.out_dir.rglob("*.png")}
     assert set(parser.images) == on_disk
     kinds = {f.kind for f in built.figures}
-    assert kinds == {"sample", "spectra", "curves", "evidence"}
+    assert kinds == {"sample", "spectra", "curves", "evidence", "effect"}
+    assert [f.file for f in built.figures if f.kind == "effect"] == [f"effect_{h['name']}.png" for h in HYPOTHESES]
     assert sum(f.kind == "sample" for f in built.figures) == 15  # 14 finished + the failed run's last grid
     for rel in parser.images:
         path = built.out_dir / rel

@@ -14,6 +14,8 @@ from cyclegan.spec.study import load_study
 
 HYPOTHESIS = {"name": "H2", "claim": "IN removes the grid", "factor": "generator.norm", "levels": ["instance", "none"],
               "metric": "eval/grid_score", "direction": "lower", "threshold": 1.0}
+BOUND = {"name": "H2-removes", "claim": "no grid left", "factor": "generator.norm", "level": "instance",
+         "metric": "eval/grid_score", "below": 1.0}
 
 
 def _write(tmp_path: Path, spec: dict, name: str = "study.yaml") -> Path:
@@ -82,6 +84,15 @@ def test_boolean_and_numeric_levels_are_typed(tmp_path):
         ({"hypotheses": [{**HYPOTHESIS, "direction": "smaller"}]}, "hypotheses.0.direction"),
         ({"hypotheses": [{**HYPOTHESIS, "threshold": "ten"}]}, "percentage like '10%'"),
         ({"hypotheses": [{**HYPOTHESIS, "metrc": "x"}]}, "hypotheses.0.metrc: unknown key. Did you mean 'hypotheses.0.metric'?"),
+        ({"hypotheses": [{**BOUND, "levels": ["instance", "none"]}]}, "a bound claim (level: instance) takes below: or above:, not levels"),
+        ({"hypotheses": [{**BOUND, "above": 0.5}]}, "needs exactly one of below: or above: (got both)"),
+        ({"hypotheses": [{k: v for k, v in BOUND.items() if k != "below"}]}, "needs exactly one of below: or above:"),
+        ({"hypotheses": [{**BOUND, "level": "batch"}]}, "level: level 'batch' is not a level of generator.norm"),
+        ({"hypotheses": [{**HYPOTHESIS, "below": 1.0}]}, "below bound one level: add level:"),
+        ({"hypotheses": [{k: v for k, v in HYPOTHESIS.items() if k != "direction"}]}, "a comparison needs direction"),
+        ({"hypotheses": [{**HYPOTHESIS, "where": {"generator.upsample": "transpose"}}]}, "where.generator.upsample: not a factor"),
+        ({"hypotheses": [{**HYPOTHESIS, "where": {"discriminator.output": "pixel"}}]}, "where.discriminator.output: level 'pixel'"),
+        ({"hypotheses": [{**HYPOTHESIS, "where": {"generator.norm": "none"}}]}, "where.generator.norm: restricts the hypothesis's own factor"),
     ],
 )
 def test_bad_study_files_name_the_problem(tmp_path, changes, fragment):
@@ -90,6 +101,13 @@ def test_bad_study_files_name_the_problem(tmp_path, changes, fragment):
         load_study(path)
     assert "bad.yaml" in str(err.value)
     assert fragment in str(err.value)
+
+
+def test_bound_claim_where_and_settle_parse(tmp_path):
+    spec = _spec(hypotheses=[BOUND, {**HYPOTHESIS, "where": {"discriminator.output": "patch"}, "settle": False}])
+    bound, restricted = load_study(_write(tmp_path, spec)).hypotheses
+    assert bound.is_bound and bound.below == 1.0 and bound.levels is None and bound.settle
+    assert not restricted.is_bound and restricted.where == {"discriminator.output": "patch"} and not restricted.settle
 
 
 def test_relative_threshold_and_shipped_experiments_parse(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cyclegan.analysis.power import comparison_power, exact_floor
 from cyclegan.analysis.stats import stratified_effect
 from cyclegan.analysis.verdict import decide, evaluate, resolve_threshold, seeds_needed
 
@@ -112,11 +113,17 @@ def test_zero_within_cell_variance_confirms_without_division_error():
     assert math.isnan(flat.hedges_g) and flat.verdict == "refuted" and flat.p_equivalence <= 0.05
 
 
-def test_seeds_needed_formula():
+def test_seeds_needed_uses_t_and_the_exact_floor():
+    # Standardised effect 2, one stratum: the normal formula says 4 seeds per arm, the t power says 6.
     z = 1.959963984540054 + 0.8416212335729143
-    assert seeds_needed(0.0, 1.0, 0.5, n_strata=4) == math.ceil(2 * z * z / 0.25 / 4)  # 16
-    assert seeds_needed(2.0, 1.0, 0.5, n_strata=4) == 2  # observed g larger: at least 2
-    assert seeds_needed(0.3, 1.0, 0.2, n_strata=1) == math.ceil(2 * z * z / 0.09)
+    assert math.ceil(2 * z * z / 4) == 4
+    assert seeds_needed(2.0, 1.0, 0.5, n_strata=1) == 6
+    assert comparison_power(2.0, 5, 1) < 0.8 <= comparison_power(2.0, 6, 1)
+    # Huge effect, one stratum: power is there at 2 seeds, but the exact test needs C(2n, n) >= 40 (n = 4).
+    assert seeds_needed(50.0, 1.0, 0.5, n_strata=1) == 4
+    assert exact_floor(2, 1) == pytest.approx(2 / 6) and exact_floor(3, 1) == pytest.approx(2 / 20)
+    assert seeds_needed(20.0, 1.0, 0.5, n_strata=4) == 2  # 6^4 relabelings: 2 seeds can decide
+    assert seeds_needed(0.3, 1.0, 0.2, n_strata=1) > math.ceil(2 * z * z / 0.09)  # t needs more than z
     assert seeds_needed(1.0, 0.0, 0.5, n_strata=4) is None
     assert seeds_needed(0.0, 1.0, 0.0, n_strata=4) is None
 

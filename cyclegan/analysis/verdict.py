@@ -7,10 +7,19 @@ sign of metric(a) - metric(b)) and `threshold` (absolute metric units, or a stri
 
 - confirmed: predicted direction, p <= alpha, |g| >= min_g and |diff| >= threshold;
 - refuted: the same in the opposite direction, or p_equivalence <= alpha (|delta| < threshold);
-- inconclusive otherwise (or < 2 runs in an arm), with a rough `seeds_needed`.
+- inconclusive otherwise (or < 2 runs in an arm), with `seeds_needed` (non-central t power and the
+  exact test's floor, cyclegan.analysis.power);
+- heterogeneous: the effect differs between strata (cyclegan.analysis.strata, F p <= alpha) and the
+  claim does not hold in every stratum; the rule names where it holds and where not (no seeds offered).
+
+A bound claim (`level`, `below` or `above`: cyclegan.analysis.bound) is confirmed when the one-sided
+95% t bound of the level's equal-weight stratified mean is on the claimed side of the bound, refuted
+when the opposite one-sided bound is on the other side, inconclusive otherwise. `where` {factor: level}
+keeps only those strata. The settling rule over mini-epochs is cyclegan.analysis.settle.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +27,10 @@ from dataclasses import dataclass
 import pandas as pd
 import scipy.stats
 
+from cyclegan.analysis.bound import LevelMean, level_mean
+from cyclegan.analysis.power import bound_power, comparison_power, seeds_for
 from cyclegan.analysis.stats import Effect, equivalence_p, stratified_effect
+from cyclegan.analysis.strata import Heterogeneity, StratumEffect, heterogeneity
 
 ALPHA = 0.05
 MIN_G = 0.8
@@ -44,11 +56,35 @@ class Verdict:
     threshold: float  # resolved, absolute metric units
     verdict: str  # "confirmed" | "refuted" | "inconclusive"
     rule: str  # which rule decided it, in words
-    seeds_needed: int | None  # rough seeds per cell to settle an inconclusive one; else None
+    seeds_needed: int | None  # seeds per cell to settle an inconclusive one; else None
+    kind: str = "compare"  # "compare" | "bound"
+    heterogeneity_p: float = float("nan")  # F test of equal effects across strata (compare)
+    strata_effects: tuple[StratumEffect, ...] = ()  # per-stratum differences with 95% CIs (compare)
+    strata_outcomes: tuple[str, ...] = ()  # per stratum: "holds" | "opposite" | "no effect" | "unclear"
+    where: tuple[tuple[str, str], ...] = ()  # the strata the hypothesis keeps
+    since: int | None = None  # mini-epoch since which this verdict has held (cyclegan.analysis.settle)
+    settle_rule: str = ""  # the settling rule as applied, in words
+    trajectory: tuple = ()  # settle.Point per evaluated mini-epoch
+    settled: bool = True  # False: "inconclusive: not settled" (the settling rule overrode a verdict)
+    suggested_mini_epochs: int | None = None  # for a verdict that has not settled
+
+    @property
+    def label(self) -> str:
+        """The verdict as shown: "confirmed", ..., or "inconclusive: not settled"."""
+        return self.verdict if self.settled else f"{self.verdict}: not settled"
 
 
-def _get(h, key: str):
-    return h[key] if isinstance(h, Mapping) else getattr(h, key)
+_MISSING = object()
+
+
+def _get(h, key: str, default=_MISSING):
+    if isinstance(h, Mapping):
+        return h[key] if default is _MISSING else h.get(key, default)
+    return getattr(h, key) if default is _MISSING else getattr(h, key, default)
+
+
+def is_bound(h) -> bool:
+    return _get(h, "level", None) is not None
 
 
 def resolve_threshold(threshold, mean_b: float) -> float:
@@ -64,25 +100,104 @@ def resolve_threshold(threshold, mean_b: float) -> float:
 
 def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
                  alpha: float = ALPHA, power: float = 0.8) -> int | None:
-    """Rough seeds per cell for a two-sided level-`alpha` test to reach `power`.
+    """Seeds per cell for the two-sided level-`alpha` comparison to reach `power`.
 
-    Normal approximation for two arms of n = seeds x n_strata runs each (equal stratum weights make
-    Var(D) = 2 sd^2 / n): n = 2 (z_{1-alpha/2} + z_power)^2 / d^2, d = max(|effect|, threshold) / sd,
-    i.e. the observed standardised effect when it exceeds the threshold's, else the threshold's.
-    Ignores the t / permutation small-sample penalty and the |g| >= 0.8 rule: a floor, not a promise.
-    At least 2. None when sd is 0/NaN or d is 0.
+    d = max(|effect|, threshold) / sd (the observed standardised effect when it exceeds the
+    threshold's, else the threshold's); power from the non-central t (cyclegan.analysis.power), and at
+    least as many seeds as the exact permutation test needs to be able to reach p <= alpha at all.
+    None when sd is 0/NaN or d is 0.
     """
     if not (sd > 0) or not math.isfinite(sd):
         return None
     d = max(abs(effect) if math.isfinite(effect) else 0.0, threshold) / sd
-    if not d > 0:
-        return None
-    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
-    return max(2, math.ceil(2 * z * z / (d * d) / max(1, n_strata)))
+    return seeds_for(comparison_power, d, max(1, n_strata), alpha=alpha, power=power)
+
+
+def _keep_where(df: pd.DataFrame, hypothesis) -> pd.DataFrame:
+    for factor, level in dict(_get(hypothesis, "where", {}) or {}).items():
+        df = df[df[factor].astype(str) == str(level)]
+    return df
+
+
+def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Verdict:
+    """The bound rule on `estimate` (from `level_mean`)."""
+    name = str(_get(hypothesis, "name"))
+    below, above = _get(hypothesis, "below", None), _get(hypothesis, "above", None)
+    if (below is None) == (above is None):
+        raise ValueError(f"hypothesis {name!r}: a bound claim needs exactly one of below/above")
+    side, bound = ("below", float(below)) if below is not None else ("above", float(above))
+    m, lo, hi, se = estimate.mean, estimate.lower, estimate.upper, estimate.se
+    # one-sided p of the claim (H0: the mean is on the wrong side of the bound)
+    t = ((bound - m) if side == "below" else (m - bound)) / se if se and se > 0 else float("nan")
+    p = float(scipy.stats.t.sf(t, estimate.df)) if math.isfinite(t) else float("nan")
+    base = dict(name=name, claim=str(_get(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
+                metric=estimate.metric, direction=side, n_a=estimate.n, n_b=0, difference=m, ci_low=lo, ci_high=hi,
+                hedges_g=float("nan"), p_value=p, exact=False, p_equivalence=float("nan"), threshold=bound,
+                kind="bound", where=tuple(dict(_get(hypothesis, "where", {}) or {}).items()))
+    strata = f"{estimate.n_strata} strata, equal weights" if estimate.n_strata > 1 else "1 stratum"
+    txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided 95% t bounds "
+           f"[{lo:.3g}, {hi:.3g}] (df {estimate.df})")
+    if not math.isfinite(lo):
+        return Verdict(**base, verdict="inconclusive", seeds_needed=None,
+                       rule=f"too few runs for a bound ({estimate.n} runs in {estimate.n_strata} strata; "
+                            f"{estimate.n_nan_dropped} NaN dropped; need 2 in a stratum)")
+    if (hi < bound) if side == "below" else (lo > bound):
+        return Verdict(**base, verdict="confirmed", seeds_needed=None,
+                       rule=f"{'upper' if side == 'below' else 'lower'} bound {hi if side == 'below' else lo:.3g} "
+                            f"{'<' if side == 'below' else '>'} {bound:.3g}: {txt}")
+    if (lo > bound) if side == "below" else (hi < bound):
+        return Verdict(**base, verdict="refuted", seeds_needed=None,
+                       rule=f"{'lower' if side == 'below' else 'upper'} bound {lo if side == 'below' else hi:.3g} "
+                            f"{'>' if side == 'below' else '<'} {bound:.3g}: {txt}")
+    sd = estimate.sd_within
+    need = (seeds_for(bound_power, abs(m - bound) / sd, estimate.n_strata, alpha=alpha, floor_two_sided=None)
+            if sd > 0 else None)
+    tail = f"; roughly {need} seeds per cell would settle it" if need else "; seeds needed unknown"
+    return Verdict(**base, verdict="inconclusive", seeds_needed=need,
+                   rule=f"the bound {bound:.3g} lies inside the interval: {txt}{tail}")
+
+
+def _outcome(s: StratumEffect, predicted: float, thr: float) -> str:
+    d, lo, hi = predicted * s.difference, *sorted((predicted * s.ci_low, predicted * s.ci_high))
+    if lo > 0 and d >= thr:
+        return "holds"
+    if hi < 0 and -d >= thr:
+        return "opposite"
+    if -thr < lo and hi < thr:
+        return "no effect"
+    return "unclear"
+
+
+def _heterogeneous(v: Verdict, het: Heterogeneity, predicted: float, alpha: float) -> Verdict:
+    """Rewrite `v` when the effect differs between strata and the claim does not hold in all of them."""
+    outcomes = tuple(_outcome(s, predicted, v.threshold) for s in het.strata)
+    v = dataclasses.replace(v, heterogeneity_p=het.p_value, strata_effects=het.strata, strata_outcomes=outcomes)
+    if not het.p_value <= alpha or all(o == "holds" for o in outcomes):
+        return v
+    groups = {o: [s for s, so in zip(het.strata, outcomes, strict=True) if so == o]
+              for o in ("holds", "opposite", "no effect", "unclear")}
+    words = {"holds": "holds where", "opposite": "reversed where", "no effect": "no effect where",
+             "unclear": "unclear where"}
+    parts = [f"{words[o]} " + "; ".join(f"{s.label} (diff {s.difference:.3g} [{s.ci_low:.3g}, {s.ci_high:.3g}])"
+                                          for s in ss) for o, ss in groups.items() if ss]
+    return dataclasses.replace(
+        v, verdict="heterogeneous", seeds_needed=None,
+        rule=(f"the effect differs between strata (Cochran's Q = {het.q:.3g}, F p = {het.p_value:.3g} <= {alpha}): "
+              + "; ".join(parts) + ". A real interaction: more seeds will not make it one number; "
+              "state the claim per stratum (where:)"))
 
 
 def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
-    """Apply the DESIGN section 6 rule to `effect` (from `stratified_effect`) for `hypothesis`."""
+    """Apply the DESIGN section 6 rule to `effect` (from `stratified_effect`) for `hypothesis`, then the
+    heterogeneity rule when it has two or more strata."""
+    v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g)
+    v = dataclasses.replace(v, where=tuple(dict(_get(hypothesis, "where", {}) or {}).items()))
+    if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2:
+        return v
+    return _heterogeneous(v, heterogeneity(effect), -1.0 if v.direction == "lower" else 1.0, alpha)
+
+
+def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
     name, direction = str(_get(hypothesis, "name")), str(_get(hypothesis, "direction"))
     levels = tuple(str(x) for x in _get(hypothesis, "levels"))
     if direction not in ("lower", "higher"):
@@ -135,13 +250,22 @@ def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = M
     need = seeds_needed(d, effect.sd_within, thr, n_strata=effect.n_strata, alpha=alpha)
     tail = (f"; roughly {need} seeds per cell would settle it" if need else
             "; seeds needed unknown (no within-cell spread)")
+    floor = min(1.0, 2.0 / effect.n_relabelings) if effect.exact and effect.n_relabelings else 0.0
+    if floor > alpha:
+        failed.insert(0, f"the exact test cannot go below p={floor:.3g} with these seeds")
     return Verdict(**base, verdict="inconclusive", seeds_needed=need,
                    rule="neither rule met: " + "; ".join(x for x in failed if x) + tail)
 
 
 def evaluate(df: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, seed: int = 0,
-             alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
-    """`stratified_effect` + `decide` for one hypothesis; `other_factors` are the study's other factors."""
+             alpha: float = ALPHA, min_g: float = MIN_G, **effect_options) -> Verdict:
+    """The verdict of one hypothesis on `df` (one row per finished run); `other_factors` are the study's
+    other factors (the strata). `effect_options` go to `stratified_effect` (n_boot, n_mc, max_exact)."""
+    df = _keep_where(df, hypothesis)
+    if is_bound(hypothesis):
+        estimate = level_mean(df, _get(hypothesis, "factor"), _get(hypothesis, "level"), _get(hypothesis, "metric"),
+                              other_factors, alpha=alpha)
+        return decide_bound(estimate, hypothesis, alpha=alpha)
     effect = stratified_effect(df, _get(hypothesis, "factor"), _get(hypothesis, "levels"),
-                               _get(hypothesis, "metric"), other_factors, seed=seed)
+                               _get(hypothesis, "metric"), other_factors, seed=seed, **effect_options)
     return decide(effect, hypothesis, alpha=alpha, min_g=min_g)

@@ -43,7 +43,8 @@ from cyclegan.core.step import (
 )
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
-from cyclegan.metrics import area_under_curve, epochs_to_within, score_batch
+from cyclegan.metrics import score_batch
+from cyclegan.metrics.convergence import convergence_measures
 from cyclegan.names import (
     BUILD_SECONDS,
     CHECKPOINT_SECONDS,
@@ -289,10 +290,7 @@ def convergence_figures(run: RunDir) -> dict[str, float]:
     if history.empty or "loss/cycle" not in history:
         return {}
     curve = history.sort_values("mini_epoch")["loss/cycle"].to_numpy()
-    return {
-        "convergence/cycle_auc": area_under_curve(curve),
-        "convergence/cycle_epochs_to_10pct": float(epochs_to_within(curve, 0.1)),
-    }
+    return convergence_measures(curve)
 
 
 def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, checkpoint_seconds: float) -> dict[str, float]:

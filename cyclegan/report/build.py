@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from cyclegan import names
+from cyclegan.analysis.settle import over_training
 from cyclegan.analysis.stats import interaction_table, summarise_cells
-from cyclegan.analysis.verdict import evaluate
 from cyclegan.masking import mask
+from cyclegan.metrics.convergence import convergence_measures
 from cyclegan.names import RUN_SECONDS
 from cyclegan.report import basis as report_basis
 from cyclegan.report import figures as report_figures
@@ -85,7 +86,9 @@ def collect(study: Study, reader: RunReader, runs_dir: Path, *, machine: str | N
     runs[RUN_SECONDS] = [_run_seconds(histories[r["run_id"]], r) for r in runs.to_dict("records")]
     finished = runs[runs["status"] == "FINISHED"]
     metrics = _metrics_shown(study)
-    verdicts = [evaluate(finished, h, [k for k in study.factors if k != h.factor], seed=0) for h in study.hypotheses]
+    long = _hypothesis_histories(reader, study, finished, histories)
+    verdicts = [over_training(finished, long, h, [k for k in study.factors if k != h.factor], seed=0)
+                for h in study.hypotheses]
     queue_states, queue_reasons = _queue(study, runs_dir)
     missing = _missing(study, runs, queue_states, queue_reasons)
     report = Report(study=study, tracking_uri=uri, runs=runs, ignored_runs=len(all_runs) - len(mine),
@@ -119,6 +122,29 @@ def _typed(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
 
 def _history(reader: RunReader, run_id: str) -> pd.DataFrame:
     return pd.DataFrame({k: reader.metric_history(run_id, k) for k in CURVE_METRICS}).sort_index()
+
+
+def _hypothesis_histories(reader: RunReader, study: Study, finished: pd.DataFrame,
+                          histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per finished run and logged mini-epoch: the factor levels, seed, ``mini_epoch`` and every
+    hypothesis metric at that mini-epoch. A convergence/* metric exists only at the end of a run, so its
+    value at mini-epoch t is recomputed from the first t points of the run's cycle-loss curve (what the
+    run would have reported had it stopped there)."""
+    metrics = list(dict.fromkeys(h.metric for h in study.hypotheses))
+    curves = [m for m in metrics if m in names.CONVERGENCE_METRICS]
+    frames = []
+    for run in finished.to_dict("records"):
+        columns = {m: reader.metric_history(run["run_id"], m) for m in metrics if m not in curves}
+        if curves:
+            loss = histories.get(run["run_id"], pd.DataFrame()).get(names.CYCLE_LOSS, pd.Series(dtype=float)).dropna()
+            prefixes = {int(t): convergence_measures(loss.loc[:t].to_numpy()) for t in loss.index}
+            columns.update({m: pd.Series({t: v[m] for t, v in prefixes.items()}, dtype=float) for m in curves})
+        frame = pd.DataFrame(columns).rename_axis("mini_epoch").reset_index()
+        for key in (*study.factors, "seed"):
+            frame[key] = run[key]
+        frames.append(frame)
+    columns = ["mini_epoch", *study.factors, "seed", *metrics]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def _run_seconds(history: pd.DataFrame, run: dict) -> float:

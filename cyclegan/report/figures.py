@@ -5,7 +5,9 @@
 - ``spectra.png``: per factor-level combination, the mean log power spectrum of the held-out inputs,
   of the generator outputs (all finished seeds pooled) and their difference, where grid peaks show;
 - ``curves.png``: cycle loss and grid score per mini-epoch, seeds thin, the seed mean thick;
-- ``evidence.png``: per hypothesis, every finished run's value at the two levels, per stratum.
+- ``evidence.png``: per hypothesis, every finished run's value at the two levels, per stratum;
+- ``effect_<hypothesis>.png``: the hypothesis's statistic at every evaluated mini-epoch with its CI band,
+  the threshold (or bound) and zero lines, and where the settling window starts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from cyclegan.analysis.settle import window
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
 from cyclegan.names import SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
@@ -50,11 +53,57 @@ def label(levels: dict) -> str:
 def make_figures(report: Report, artifacts: RunArtifacts, out_dir: Path) -> list[FigureFile]:
     """Write every figure into ``out_dir``; a figure without data is skipped, never an error."""
     figures = _samples(report, artifacts, out_dir)
+    figures += _effects(report, out_dir)
     for make in (_spectra, _curves, _evidence):
         made = make(report, artifacts, out_dir) if make is _spectra else make(report, out_dir)
         if made is not None:
             figures.append(made)
     return figures
+
+
+_VERDICT_COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "heterogeneous": "#8250df"}
+
+
+def _effects(report: Report, out_dir: Path) -> list[FigureFile]:
+    """One figure per hypothesis with a trajectory: statistic vs mini-epoch, CI band, threshold and zero lines."""
+    out = []
+    for v in report.verdicts:
+        points = list(v.trajectory)
+        if not points:
+            continue
+        x = np.array([p.mini_epoch for p in points], dtype=float)
+        y, lo, hi = (np.array([getattr(p, k) for p in points], dtype=float) for k in ("statistic", "ci_low", "ci_high"))
+        fig = Figure(figsize=(5.6, 3.6), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+        ax.fill_between(x, lo, hi, color="C0", alpha=0.2, lw=0,
+                        label="one-sided 95% bounds" if v.kind == "bound" else "95% CI")
+        ax.plot(x, y, color="C0", lw=2, marker="o", ms=3,
+                label=f"mean at {v.levels[0]}" if v.kind == "bound" else f"{v.levels[0]} − {v.levels[1]}")
+        for px, py, p in zip(x, y, points, strict=True):
+            ax.plot(px, py, "o", ms=5, color=_VERDICT_COLOURS.get(p.verdict, "#9a6700"))
+        if v.kind == "bound":
+            ax.axhline(v.threshold, color="#cf222e", ls="--", lw=1.2, label=f"bound ({v.direction} {v.threshold:.3g})")
+        else:
+            ax.axhline(0.0, color="black", lw=0.8)
+            sign = -1.0 if v.direction == "lower" else 1.0
+            ax.axhline(sign * v.threshold, color="#cf222e", ls="--", lw=1.2, label=f"threshold ({sign * v.threshold:+.3g})")
+            ax.axhline(-sign * v.threshold, color="#cf222e", ls=":", lw=0.8)
+        k = window(len(points))
+        if len(points) >= k:
+            ax.axvspan(x[-k] - 0.5, x[-1] + 0.5, color="grey", alpha=0.12, lw=0, label=f"settling window (last {k})")
+        ax.set_xlabel("mini-epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(v.metric if v.kind == "bound" else f"difference in {v.metric}")
+        ax.set_title(f"{v.name}: {v.label}" + (f" (since mini-epoch {v.since})" if v.since and v.settled else ""),
+                     fontsize=10, color=_VERDICT_COLOURS.get(v.verdict, "#9a6700"))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        rel = f"effect_{_safe(v.name)}.png"
+        fig.savefig(out_dir / rel)
+        out.append(FigureFile("effect", rel, f"{v.name} over training",
+                              "Dots: the verdict at that mini-epoch (green confirmed, red refuted, purple heterogeneous, "
+                              "amber inconclusive); the shaded strip is the settling window."))
+    return out
 
 
 def _safe(text: str) -> str:
@@ -183,30 +232,40 @@ def _evidence(report: Report, out_dir: Path) -> FigureFile | None:
     axes = fig.subplots(1, len(hyps), squeeze=False)[0]
     for ax, (h, v) in zip(axes, hyps, strict=True):
         others = [f for f in report.factors if f != h.factor]
-        sub = finished[finished[h.factor].isin(h.levels) & finished[h.metric].notna()]
+        levels = h.levels if h.levels is not None else (h.level,)
+        sub = finished[finished[h.factor].isin(levels) & finished[h.metric].notna()]
+        for factor, level in h.where.items():
+            sub = sub[sub[factor].astype(str) == level]
         strata = sub.groupby(others, sort=True) if others else [((), sub)]
         for i, (key, g) in enumerate(strata):
             color, offset = f"C{i % 10}", (i - 0.5 * (len(strata) - 1)) * 0.06
-            means = [g.loc[g[h.factor] == lv, h.metric].mean() for lv in h.levels]
-            for x, lv in enumerate(h.levels):
+            means = [g.loc[g[h.factor] == lv, h.metric].mean() for lv in levels]
+            for x, lv in enumerate(levels):
                 y = g.loc[g[h.factor] == lv, h.metric].to_numpy(float)
                 ax.scatter(np.full(len(y), x + offset), y, color=color, s=22, alpha=0.8)
             key = key if isinstance(key, tuple) else (key,)
-            ax.plot([offset, 1 + offset], means, color=color, lw=1.5,
-                    label=label(dict(zip(others, key, strict=True))) if others else "all runs")
-        ax.set_xticks([0, 1], [f"{h.factor.rsplit('.', 1)[-1]}={lv}" for lv in h.levels])
-        ax.set_xlim(-0.5, 1.5)
+            ax.plot([offset + x for x in range(len(levels))], means, color=color, lw=1.5, marker="_" if len(levels) == 1 else None,
+                    ms=14, label=label(dict(zip(others, key, strict=True))) if others else "all runs")
+        ax.set_xticks(range(len(levels)), [f"{h.factor.rsplit('.', 1)[-1]}={lv}" for lv in levels])
+        ax.set_xlim(-0.5, len(levels) - 0.5)
         ax.set_ylabel(h.metric)
-        ax.set_title(f"{h.name}: {v.verdict} (predicted {h.levels[0]} {h.direction})\n"
-                     f"diff {v.difference:.3g} [{v.ci_low:.3g}, {v.ci_high:.3g}], g {v.hedges_g:.2g}, p {v.p_value:.2g}",
-                     fontsize=9, color={"confirmed": "#1a7f37", "refuted": "#cf222e"}.get(v.verdict, "#9a6700"))
+        colour = {"confirmed": "#1a7f37", "refuted": "#cf222e", "heterogeneous": "#8250df"}.get(v.verdict, "#9a6700")
+        if v.kind == "bound":
+            ax.axhline(v.threshold, color="#cf222e", ls="--", lw=1.2)
+            ax.set_title(f"{h.name}: {v.label} (claimed {v.direction} {v.threshold:.3g})\n"
+                         f"mean {v.difference:.3g}, one-sided 95% [{v.ci_low:.3g}, {v.ci_high:.3g}]", fontsize=9, color=colour)
+        else:
+            ax.set_title(f"{h.name}: {v.label} (predicted {h.levels[0]} {h.direction})\n"
+                         f"diff {v.difference:.3g} [{v.ci_low:.3g}, {v.ci_high:.3g}], g {v.hedges_g:.2g}, p {v.p_value:.2g}",
+                         fontsize=9, color=colour)
         ax.grid(alpha=0.3)
         if others:
             ax.legend(fontsize=7, title="stratum (other factors)", title_fontsize=7, loc="upper center",
                       bbox_to_anchor=(0.5, -0.1), ncols=1 if len(strata) > 4 else 2)
     fig.savefig(out_dir / "evidence.png")
     return FigureFile("evidence", "evidence.png", "Evidence per hypothesis",
-                      "Every finished run (dots) at the two compared levels; lines join the stratum means.")
+                      "Every finished run (dots) at the compared levels (one level for a bound claim, dashed: the bound); "
+                      "lines join the stratum means.")
 
 
 class RunArtifacts:

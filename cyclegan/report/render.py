@@ -25,7 +25,16 @@ SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Mo
 INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, for each hypothesis metric (grid score when "
                      "none is declared). Contrast = (a1b1 - a1b2) - (a2b1 - a2b2); p: Freedman-Lane permutation test "
                      "(approximate; meaningless with one seed per cell).")
-_COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700"}
+_COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "heterogeneous": "#8250df",
+            "inconclusive: not settled": "#9a6700", "inconclusive": "#9a6700"}
+RULES_NOTE = ("Rules: a comparison is confirmed when p <= 0.05 (exact stratified permutation), |g| >= 0.8 and "
+              "|difference| >= threshold in the predicted direction; refuted by the same in the opposite direction or by "
+              "equivalence (TOST p <= 0.05 that |difference| < threshold); heterogeneous when the effect differs between "
+              "strata (F test of Cochran's Q) and the claim does not hold in every one. A bound claim is confirmed when "
+              "the one-sided 95% t bound of the level's stratified mean is on the claimed side. Confirmed, refuted and "
+              "heterogeneous must also have held at each of the last max(2, ceil(25%)) evaluated mini-epochs, and "
+              "the trend over that window must not cross the threshold or bound one window later; otherwise: "
+              "inconclusive: not settled.")
 
 
 
@@ -62,27 +71,57 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def _compared(v) -> str:
+    where = f" where {', '.join(f'{k}={x}' for k, x in v.where)}" if v.where else ""
+    if v.kind == "bound":
+        return f"{v.factor} = {v.levels[0]}: {v.metric} {v.direction} {fmt(v.threshold)}{where}"
+    return f"{v.factor}: {v.levels[0]} vs {v.levels[1]} (predicted {v.levels[0]} {v.direction}){where}"
+
+
 def verdict_rows(report: Report) -> pd.DataFrame:
-    rows = [{"hypothesis": v.name, "verdict": v.verdict, "metric": v.metric,
-             "compared": f"{v.factor}: {v.levels[0]} vs {v.levels[1]} (predicted {v.levels[0]} {v.direction})",
-             "difference [95% CI]": f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
-             "Hedges' g": fmt(v.hedges_g), "p": fmt(v.p_value), "n per arm": f"{v.n_a} / {v.n_b}",
-             "seeds needed": "" if v.seeds_needed is None else f"~{v.seeds_needed} per cell"} for v in report.verdicts]
+    rows = [{"hypothesis": v.name, "verdict": v.label, "since": f"mini-epoch {v.since}" if v.since else "—",
+             "metric": v.metric, "claim tested": _compared(v),
+             ("estimate [95% CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
+             "Hedges' g": fmt(v.hedges_g), "p": fmt(v.p_value),
+             "n": f"{v.n_a}" if v.kind == "bound" else f"{v.n_a} / {v.n_b}",
+             "next step": _next_step(v)} for v in report.verdicts]
     return pd.DataFrame(rows)
 
 
+def _next_step(v) -> str:
+    if v.verdict == "heterogeneous":
+        return "state it per stratum (where:)"
+    if not v.settled:
+        return f"train longer (~{v.suggested_mini_epochs} mini-epochs)"
+    return f"~{v.seeds_needed} seeds per cell" if v.seeds_needed else ""
+
+
 def _verdict_facts(v, factors) -> list[tuple[str, str]]:
-    others = [f for f in factors if f != v.factor]
+    others = [f for f in factors if f != v.factor and f not in dict(v.where)]
     strata = f"within strata of {', '.join(others)}" if others else "no other factor"
-    facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
-                           f"(n={v.n_b}), {strata}; predicted: {v.levels[0]} {v.direction}")),
-             (f"difference ({v.levels[0]} − {v.levels[1]})",
-              f"{fmt(v.difference)}, 95% bootstrap CI [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
-             ("Hedges' g", fmt(v.hedges_g)),
-             ("p-value", f"{fmt(v.p_value)} ({'exact' if v.exact else 'Monte Carlo'} stratified permutation, two-sided)"),
-             ("equivalence", f"TOST p = {fmt(v.p_equivalence)} for |difference| < threshold {fmt(v.threshold)}"),
-             ("decided by", v.rule)]
-    if v.verdict == "inconclusive":
+    where = f"; only where {', '.join(f'{k}={x}' for k, x in v.where)}" if v.where else ""
+    if v.kind == "bound":
+        facts = [("claim tested", f"{v.metric} at {v.factor} = {v.levels[0]} {v.direction} {fmt(v.threshold)} "
+                                  f"(n={v.n_a} finished runs, {strata}, strata weighted equally{where})"),
+                 ("level mean", f"{fmt(v.difference)}, one-sided 95% t bounds [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
+                 ("p-value", f"{fmt(v.p_value)} (one-sided t, H0: the mean is not {v.direction} the bound)")]
+    else:
+        facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
+                               f"(n={v.n_b}), {strata}{where}; predicted: {v.levels[0]} {v.direction}")),
+                 (f"difference ({v.levels[0]} − {v.levels[1]})",
+                  f"{fmt(v.difference)}, 95% bootstrap CI [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
+                 ("Hedges' g", fmt(v.hedges_g)),
+                 ("p-value", f"{fmt(v.p_value)} ({'exact' if v.exact else 'Monte Carlo'} stratified permutation, two-sided)"),
+                 ("equivalence", f"TOST p = {fmt(v.p_equivalence)} for |difference| < threshold {fmt(v.threshold)}")]
+        if v.strata_effects:
+            facts.append(("per stratum", "; ".join(
+                f"{s.label}: {fmt(s.difference)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}] ({o})"
+                for s, o in zip(v.strata_effects, v.strata_outcomes, strict=True))
+                + f" — heterogeneity F p = {fmt(v.heterogeneity_p)}"))
+    facts.append(("decided by", v.rule))
+    if v.settle_rule:
+        facts.append(("over training", v.settle_rule))
+    if v.verdict == "inconclusive" and v.settled:
         facts.append(("to settle it", f"roughly {v.seeds_needed} seeds per cell" if v.seeds_needed
                       else "unknown (no spread between seeds to size it)"))
     return facts
@@ -131,18 +170,29 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _figures(figures, kinds) -> list:
+    return [f for f in figures if f.kind in kinds]
+
+
 def markdown(report: Report, figures: list[FigureFile]) -> str:
     s = report.study
     out = [f"# Report: study `{s.name}`", ""]
     out += [f"> **{w}**" if w.startswith("LOUD") else f"> {w}" for w in report.warnings] + [""]
     out += ["## Verdicts", ""]
     if report.verdicts:
-        out += [_md_table(verdict_rows(report).assign(verdict=lambda d: d["verdict"].str.upper())), ""]
-        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
-            out += [f"### {v.name}: **{v.verdict.upper()}**", "", f"> {h.claim}", ""]
-            out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
+        out += [_md_table(verdict_rows(report).assign(verdict=lambda d: d["verdict"].str.upper())), "", f"_{RULES_NOTE}_", ""]
     else:
         out += ["No hypotheses are declared in the study file.", ""]
+    glance = _figures(figures, ("effect", "evidence"))
+    if glance:
+        out += ["## Effects over training and evidence", ""]
+        for f in glance:
+            out += [f"![{f.title}]({f.file})", "", f"_{f.title}: {f.caption}_", ""]
+    if report.verdicts:
+        out += ["## Each hypothesis", ""]
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
+            out += [f"### {v.name}: **{v.label.upper()}**", "", f"> {h.claim}", ""]
+            out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
     out += ["## What this is based on", ""] + [f"- **{k}**: {v}" for k, v in report.basis.items()] + [""]
     out += ["## Comparison table", "",
             "Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds].", "",
@@ -154,7 +204,7 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
     out += ["## Missing and failed runs", ""]
     out += [_md_table(_missing_frame(report)), ""] if len(report.missing) else ["Every cell has a finished run.", ""]
     out += ["## Pictures", ""]
-    for f in (f for f in figures if f.kind != "sample"):
+    for f in _figures(figures, ("curves", "spectra")):
         out += [f"### {f.title}", "", f"![{f.title}]({f.file})", "", f.caption, ""]
     seeds, rows = _sample_rows(report, figures)
     if rows:
@@ -172,7 +222,8 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px sol
 th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;padding:.4em .8em;margin:.3em 0}
 .loud{border-left-color:#cf222e;background:#ffebe9;font-weight:bold}.v{font-weight:bold;text-transform:uppercase}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
-.grids img{image-rendering:pixelated;width:360px;max-width:none}"""
+.grids img{image-rendering:pixelated;width:360px;max-width:none}.rules{font-size:.85em;color:#57606a}
+.glance figure{max-width:48%}.glance img{width:100%}.glance figure.wide{max-width:100%;display:block}"""
 
 
 def _verdict_span(word: str) -> str:
@@ -182,8 +233,8 @@ def _verdict_span(word: str) -> str:
 def _html_table(df: pd.DataFrame, verdict_col: str | None = None) -> str:
     text = df.to_html(index=False, escape=True, border=0, na_rep="n/a")
     if verdict_col:
-        for word in _COLOURS:
-            text = text.replace(f"<td>{word}</td>", f"<td>{_verdict_span(word)}</td>")
+        for word in _COLOURS:  # longest first: "inconclusive: not settled" before "inconclusive"
+            text = text.replace(f"<td>{html.escape(word)}</td>", f"<td>{_verdict_span(word)}</td>")
     return text
 
 
@@ -194,12 +245,20 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     out += [f"<div class='warn{' loud' if w.startswith('LOUD') else ''}'>{e(w)}</div>" for w in report.warnings]
     out.append("<h2>Verdicts</h2>")
     if report.verdicts:
-        out.append(_html_table(verdict_rows(report), "verdict"))
-        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
-            out += [f"<h3>{e(v.name)}: {_verdict_span(v.verdict)}</h3>", f"<blockquote>{e(h.claim)}</blockquote><ul>"]
-            out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
+        out += [_html_table(verdict_rows(report), "verdict"), f"<p class='rules'>{e(RULES_NOTE)}</p>"]
     else:
         out.append("<p>No hypotheses are declared in the study file.</p>")
+    glance = _figures(figures, ("effect", "evidence"))
+    if glance:
+        out.append("<h2>Effects over training and evidence</h2><div class='glance'>")
+        out += [f"<figure{' class=wide' if f.kind == 'evidence' else ''}><img src='{e(f.file)}' alt='{e(f.title)}'>"
+                f"<figcaption>{e(f.title)}: {e(f.caption)}</figcaption></figure>" for f in glance]
+        out.append("</div>")
+    if report.verdicts:
+        out.append("<h2>Each hypothesis</h2>")
+        for h, v in zip(s.hypotheses, report.verdicts, strict=True):
+            out += [f"<h3>{e(v.name)}: {_verdict_span(v.label)}</h3>", f"<blockquote>{e(h.claim)}</blockquote><ul>"]
+            out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
     out += ["<h2>What this is based on</h2><ul>"] + [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report.basis.items()]
     out += ["</ul><h2>Comparison table</h2>",
             ("<p>Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds]. "
@@ -211,7 +270,7 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     out.append("<h2>Missing and failed runs</h2>")
     out.append(_html_table(_missing_frame(report)) if len(report.missing) else "<p>Every cell has a finished run.</p>")
     out.append("<h2>Pictures</h2>")
-    for f in (f for f in figures if f.kind != "sample"):
+    for f in _figures(figures, ("curves", "spectra")):
         out += [f"<h3>{e(f.title)}</h3><figure><img src='{e(f.file)}' alt='{e(f.title)}'>",
                 f"<figcaption>{e(f.caption)}</figcaption></figure>"]
     seeds, rows = _sample_rows(report, figures)
@@ -236,9 +295,12 @@ def terminal(report: Report) -> str:
     lines += [f"! {w}" for w in report.warnings]
     lines += ["", cell_table(report, KEY_METRICS, compact=True).to_string(index=False), ""]
     for v in report.verdicts:
-        lines.append(f"{v.name}: {v.verdict.upper()}  {v.metric} {v.levels[0]}-{v.levels[1]} = {fmt(v.difference)} "
-                     f"[{fmt(v.ci_low)}, {fmt(v.ci_high)}], g {fmt(v.hedges_g)}, p {fmt(v.p_value)}, n {v.n_a}/{v.n_b}"
-                     + (f", ~{v.seeds_needed} seeds/cell to settle" if v.seeds_needed else ""))
+        what = (f"{v.metric} at {v.levels[0]} {v.direction} {fmt(v.threshold)}: mean" if v.kind == "bound"
+                else f"{v.metric} {v.levels[0]}-{v.levels[1]} =")
+        step = _next_step(v)
+        lines.append(f"{v.name}: {v.label.upper()}  {what} {fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}], "
+                     f"p {fmt(v.p_value)}, n {v.n_a}" + ("" if v.kind == "bound" else f"/{v.n_b}, g {fmt(v.hedges_g)}")
+                     + (f", since mini-epoch {v.since}" if v.since and v.settled else "") + (f"; {step}" if step else ""))
     return mask("\n".join(lines))
 
 

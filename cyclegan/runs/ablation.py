@@ -15,7 +15,8 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from cyclegan.names import ARTIFACT_MODELS, MACHINE_TAG, PRECISION_TAG, SEED_TAG
+from cyclegan.analysis.design import design_warnings
+from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
@@ -31,6 +32,8 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
     say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}", progress)
+    for line in design_warnings(study):  # before training: hypotheses this design cannot decide
+        say(f"warning: {line}", progress)
     if workers <= 1:
         run_worker(study, paths, settings=settings, progress=progress)
     else:

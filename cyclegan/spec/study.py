@@ -15,6 +15,12 @@
         metric: eval/grid_score
         direction: lower             # predicted: levels[0] gives a lower metric than levels[1]
         threshold: 1.0               # practical threshold: metric units, or "10%" of levels[1]'s mean
+      - name: H2-removes             # a bound claim on one level
+        claim: with instance normalization no grid is left
+        factor: generator.norm
+        level: instance
+        metric: eval/grid_score
+        below: 1.0                   # or above:; optional where: {factor: level}, settle: false
 
 A cell is one combination of factor levels and one seed; its id names the levels and carries a
 hash of its identity (the resolved config without machine-local paths, plus the content of the
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cyclegan.names import FINAL_METRICS
 from cyclegan.spec.config import (
@@ -54,15 +60,28 @@ _THRESHOLD = re.compile(r"^\s*\d+(\.\d+)?\s*%\s*$")
 
 
 class Hypothesis(BaseModel):
+    """A comparison (``levels`` [a, b], ``direction``, ``threshold``) or a bound on one level (``level`` with
+    ``below`` or ``above``). ``where`` restricts it to strata; ``settle: false`` states a fixed-budget claim
+    (decided at the last mini-epoch only, without the settling rule of cyclegan.analysis.settle)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(min_length=1)
     claim: str = Field(min_length=1)
     factor: str
-    levels: tuple[str, str]
     metric: str
-    direction: Literal["lower", "higher"]
-    threshold: float | str
+    levels: tuple[str, str] | None = None
+    direction: Literal["lower", "higher"] | None = None
+    threshold: float | str | None = None
+    level: str | None = None
+    below: float | None = None
+    above: float | None = None
+    where: dict[str, str] = Field(default_factory=dict)
+    settle: bool = True
+
+    @property
+    def is_bound(self) -> bool:
+        return self.level is not None
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -79,12 +98,30 @@ class Hypothesis(BaseModel):
 
     @field_validator("threshold")
     @classmethod
-    def _threshold_form(cls, value: float | str) -> float | str:
+    def _threshold_form(cls, value: float | str | None) -> float | str | None:
         if isinstance(value, str) and not _THRESHOLD.match(value):
             raise ValueError(f"threshold must be a number in metric units or a percentage like '10%', got {value!r}")
         if isinstance(value, float) and value < 0:
             raise ValueError(f"threshold must not be negative, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Hypothesis:
+        if self.level is not None:  # a bound claim
+            wrong = [k for k in ("levels", "direction", "threshold") if getattr(self, k) is not None]
+            if wrong:
+                raise ValueError(f"a bound claim (level: {self.level}) takes below: or above:, not {', '.join(wrong)}")
+            if (self.below is None) == (self.above is None):
+                raise ValueError("a bound claim needs exactly one of below: or above:"
+                                 + (" (got both)" if self.below is not None else ""))
+            return self
+        wrong = [k for k in ("below", "above") if getattr(self, k) is not None]
+        if wrong:
+            raise ValueError(f"{' and '.join(wrong)} bound one level: add level: <the level>, and drop levels/direction/threshold")
+        missing = [k for k in ("levels", "direction", "threshold") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a comparison needs {', '.join(missing)} (or state a bound claim with level: and below:/above:)")
+        return self
 
 
 class _StudyFile(BaseModel):
@@ -138,6 +175,10 @@ def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) ->
     for hypothesis in tree.get("hypotheses") or []:
         if isinstance(hypothesis, dict) and isinstance(hypothesis.get("levels"), list):
             hypothesis["levels"] = [level_text(v) for v in hypothesis["levels"]]
+        if isinstance(hypothesis, dict) and "level" in hypothesis and not isinstance(hypothesis["level"], (dict, list)):
+            hypothesis["level"] = level_text(hypothesis["level"])
+        if isinstance(hypothesis, dict) and isinstance(hypothesis.get("where"), dict):
+            hypothesis["where"] = {str(k): level_text(v) for k, v in hypothesis["where"].items()}
     try:
         spec = _StudyFile.model_validate(tree)
     except ValidationError as err:
@@ -179,11 +220,19 @@ def _validate_hypothesis(path: Path, hypothesis: Hypothesis, factors: dict[str, 
     where = f"{path}: hypothesis {hypothesis.name!r}"
     if hypothesis.factor not in factors:
         raise ConfigError(f"{where}: factor {hypothesis.factor!r} is not a factor of this study ({', '.join(factors)})")
-    for level in hypothesis.levels:
+    key = "level" if hypothesis.is_bound else "levels"
+    for level in (hypothesis.level,) if hypothesis.is_bound else hypothesis.levels:
         if level not in factors[hypothesis.factor]:
-            raise ConfigError(f"{where}: level {level!r} is not a level of {hypothesis.factor} ({', '.join(factors[hypothesis.factor])})")
-    if hypothesis.levels[0] == hypothesis.levels[1]:
+            raise ConfigError(f"{where}: {key}: level {level!r} is not a level of {hypothesis.factor} ({', '.join(factors[hypothesis.factor])})")
+    if not hypothesis.is_bound and hypothesis.levels[0] == hypothesis.levels[1]:
         raise ConfigError(f"{where}: compares level {hypothesis.levels[0]!r} with itself")
+    for factor, level in hypothesis.where.items():
+        if factor == hypothesis.factor:
+            raise ConfigError(f"{where}: where.{factor}: restricts the hypothesis's own factor; name other factors only")
+        if factor not in factors:
+            raise ConfigError(f"{where}: where.{factor}: not a factor of this study ({', '.join(factors)})")
+        if level not in factors[factor]:
+            raise ConfigError(f"{where}: where.{factor}: level {level!r} is not a level of {factor} ({', '.join(factors[factor])})")
 
 
 def _expand(path: Path, base_tree: dict[str, Any], factors: dict[str, tuple[str, ...]], seeds: tuple[int, ...]):
