@@ -20,7 +20,8 @@ from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinatio
 FORMATS = ("md", "html")
 _SHORT = {"eval/grid_score": "grid", "eval/edge_sigma": "edge_sigma", "eval/edge_f1": "edge_f1",
           "eval/highpass_cross_correlation": "hp_xcorr", "eval/collapsed": "collapsed", "eval/swd": "swd",
-          "convergence/cycle_auc": "cycle_auc"}
+          "convergence/cycle_auc": "cycle_auc", "eval/input_identifiability": "ident", "eval/shared_texture": "shared_tex",
+          "eval/collapse_kind": "collapse_kind", "convergence/cycle_epochs_to_half": "epochs_to_half"}
 SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Monet), paintings, F(painting)."
 INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, for each hypothesis metric (grid score when "
                      "none is declared). Contrast = (a1b1 - a1b2) - (a2b1 - a2b2); p: Freedman-Lane permutation test "
