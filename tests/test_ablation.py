@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -13,6 +14,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
+from cyclegan.names import GENERATORS, MODELS_POINTER
 from cyclegan.runs.ablation import StudyPaths, run_study
 from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
 from cyclegan.spec.study import load_study
@@ -71,7 +73,10 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
         # A finished cell keeps one copy of its generators (MLflow's) and no checkpoints.
         cell_dir = paths.cell_dir(study, run.data.tags["cell"])
         assert not (cell_dir / "checkpoints").exists() and not list((cell_dir / "models").glob("*.weights.h5"))
-        assert {a.path for a in client.list_artifacts(run.info.run_id, "models")} >= {"models/gen_photo2monet.weights.h5"}
+        # ... inside the cell's logged MLflow models, which the run folder's pointer names.
+        pointer = json.loads((cell_dir / "models" / MODELS_POINTER).read_text())["models"]
+        assert set(pointer) == set(GENERATORS)
+        assert all((Path(folder) / f"{name}.weights.h5").is_file() and "mlartifacts" in folder for name, folder in pointer.items())
     from cyclegan.core.generator_files import load_run_generator
 
     assert load_run_generator(cell_dir).output_shape == (None, 32, 32, 3)  # through the pointer to MLflow's copy

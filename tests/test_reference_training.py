@@ -50,7 +50,7 @@ def test_each_option_as_a_factor_trains(tiny_tree, tmp_path):
         factor = [1.0, 0.5] if cell.config.optimizer.schedule == "linear_decay" else [1.0, 1.0]
         np.testing.assert_allclose(history["lr/generator"], [2e-4 * f for f in factor])
         np.testing.assert_allclose(history["lr/discriminator"], [2e-4 * f for f in factor])
-        generator = load_generator(result.run_dir.generator_file("gen_photo2monet"))
+        generator = load_generator(result.run_dir.root, "gen_photo2monet")  # the run folder: rebuilt from its stored weights
         assert generator.output_shape == (None, 32, 32, 3)
     assert cells[-1].config.generator.arch == "resnet" and cells[-1].config.train.image_pool == 2
 

@@ -201,6 +201,10 @@ def build_generator(
     """[0, 1] images (B, S, S, 3) -> translated images (B, S, S, 3) in [0, 1].
 
     Pass ``encoder`` to share one (frozen) encoder between generators; ``fused_norm`` as in :func:`instance_norm`."""
+    if config.arch == "resnet":  # no encoder to share: the reference's ResNet generator (cyclegan.core.resnet)
+        from cyclegan.core.resnet import build_resnet_generator
+
+        return build_resnet_generator(config, image_size, name, fused_norm)
     encoder = encoder if encoder is not None else build_encoder(config, image_size, name=f"{name}_encoder")
     decoder = build_decoder(config, image_size, name=f"{name}_decoder", fused_norm=fused_norm)
     inputs = keras.Input((image_size, image_size, 3), name="image")

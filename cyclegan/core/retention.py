@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from cyclegan import names
 from cyclegan.core.generator_files import point_models_elsewhere
 from cyclegan.core.rundir import RunDir
 from cyclegan.spec.config import RunConfig
@@ -21,7 +22,7 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def finish_study_cell(run_dir: str | Path, config: RunConfig, *, models_stored_at: dict[str, str] | None = None) -> int:
+def finish_study_cell(run_dir: str | Path, config: RunConfig, *, models_stored_at: dict[str, str] | str | None = None) -> int:
     """Drop what a finished study cell does not need; returns the bytes freed.
 
     ``models_stored_at``: ``{generator name: local folder}`` where the cell's MLflow models hold the same
@@ -31,6 +32,8 @@ def finish_study_cell(run_dir: str | Path, config: RunConfig, *, models_stored_a
     if not config.train.keep_final_checkpoint:
         freed += folder_bytes(run.checkpoints)
         shutil.rmtree(run.checkpoints, ignore_errors=True)
+    if isinstance(models_stored_at, str):  # one folder (or file:// URI) holding both generators' files
+        models_stored_at = dict.fromkeys(names.GENERATORS, models_stored_at)
     if models_stored_at:
         freed += point_models_elsewhere(run, models_stored_at)
     return freed

@@ -118,14 +118,14 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     return result
 
 
-def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state: _State, pools) -> CheckpointStore:
+def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state: _State, pools=None) -> CheckpointStore:
     """The checkpointed objects: trainable parts of the networks (no frozen, rebuildable encoder),
     optimizer state and counters; ``legacy`` is the object graph of earlier versions' full checkpoints."""
     rebuildable = encoder_is_shareable(config.generator)
     counters = {"step": state.step, "mini_epoch": state.mini_epoch, "partial_steps": state.partial_steps, "partial_sums": state.partial_sums}
     shared = {"disc_monet": nets.disc_monet, "disc_photo": nets.disc_photo,
               "opt_generators": opts.generators, "opt_discriminators": opts.discriminators, **counters}
-    if pools.capacity:  # the image pools (images, fill count, draws) resume exactly; without them checkpoints are as before
+    if pools is not None and pools.capacity:  # the image pools (images, fill count, draws) resume exactly; without them checkpoints are as before
         shared["image_pools"] = pools
     objects = {"gen_g_trainable": trainable_part(nets.gen_g, rebuildable), "gen_f_trainable": trainable_part(nets.gen_f, rebuildable), **shared}
     legacy = {"gen_g": nets.gen_g, "gen_f": nets.gen_f, **shared}
