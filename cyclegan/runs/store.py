@@ -7,6 +7,8 @@ SQLite database ``RUNS_DIR/mlflow.db`` with artifacts under ``RUNS_DIR/mlartifac
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import sys
@@ -50,8 +52,9 @@ def connect(runs_dir: Path, uri: str | None = None) -> Store:
     attempts = 10 if is_local(uri) else 1
     for attempt in range(attempts):
         try:
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)
+            with _creating(uri):
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)
             return Store(runs_dir, uri, client)
         except Exception as err:
             if attempt == attempts - 1:
@@ -90,3 +93,21 @@ _REFUSED = re.compile(r"error code 40[13]\b")  # how MLflow's REST client words 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return masking.mask(text.splitlines()[0][:300]) if text else ""
+
+
+@contextlib.contextmanager
+def _creating(uri: str):
+    """Workers that start together on a new SQLite store would race to create (migrate) its tables,
+    and a migration interrupted by the other leaves a temporary table behind that fails every later
+    try: one process at a time opens a local SQLite store (an advisory lock beside the file)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
