@@ -11,22 +11,15 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from interrupts import InterruptAfter
 
-from cyclegan.core.trainer import Callback, train
+from cyclegan.core.trainer import train
 from cyclegan.core.translate import load_generator
 from cyclegan.spec.config import build_config
 from cyclegan.spec.study import load_study
 
 pytestmark = pytest.mark.slow
 
-
-class _InterruptAfter(Callback):
-    def __init__(self, mini_epoch: int):
-        self.mini_epoch = mini_epoch
-
-    def on_mini_epoch_end(self, record):
-        if record.mini_epoch == self.mini_epoch:
-            raise KeyboardInterrupt
 
 
 def test_each_option_as_a_factor_trains(tiny_tree, tmp_path):
@@ -61,7 +54,7 @@ def test_a_run_with_the_image_pool_and_decay_resumes_exactly(tiny_tree, tmp_path
     config = build_config(tiny_tree)
     straight = train(config, tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", (_InterruptAfter(2),), progress=False)
+        train(config, tmp_path / "resumed", (InterruptAfter(2),), progress=False)
     resumed = train(config, tmp_path / "resumed", progress=False)
     assert resumed.resumed_from == 2 and resumed.steps == 6
     a, b = pd.read_csv(straight.run_dir.history_file), pd.read_csv(resumed.run_dir.history_file)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from interrupts import InterruptAfter
 
 from cyclegan.core.checkpoints import CheckpointStore
 from cyclegan.core.rundir import RunDirError
@@ -15,14 +16,6 @@ from cyclegan.spec.config import build_config
 
 pytestmark = pytest.mark.slow
 
-
-class _InterruptAfter(Callback):
-    def __init__(self, mini_epoch: int):
-        self.mini_epoch = mini_epoch
-
-    def on_mini_epoch_end(self, record):
-        if record.mini_epoch == self.mini_epoch:
-            raise KeyboardInterrupt
 
 
 def test_two_mini_epoch_run_writes_everything(tiny_config, tmp_path):
@@ -58,7 +51,7 @@ def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path):
     config = build_config(tiny_tree)
     straight = train(config, tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", (_InterruptAfter(2),), progress=False)
+        train(config, tmp_path / "resumed", (InterruptAfter(2),), progress=False)
     resumed = train(config, tmp_path / "resumed", progress=False)
     assert resumed.resumed_from == 2 and resumed.steps == 6
     a = pd.read_csv(straight.run_dir.history_file)
@@ -119,7 +112,7 @@ def test_run_resumes_across_the_two_instance_norm_kernels(tiny_tree, tmp_path):
     straight = train(config, tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
         keras_norm = {**tiny_tree, "train": {**tiny_tree["train"], "fused_instance_norm": False}}
-        train(build_config(keras_norm), tmp_path / "switched", (_InterruptAfter(1),), progress=False)
+        train(build_config(keras_norm), tmp_path / "switched", (InterruptAfter(1),), progress=False)
     resumed = train(config, tmp_path / "switched", progress=False)
     assert (resumed.resumed_from, resumed.steps) == (1, 4)
     a, b = (pd.read_csv(r.run_dir.history_file) for r in (straight, resumed))
