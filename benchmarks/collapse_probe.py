@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.spec.config import apply_overrides, build_config, read_yaml
+from cyclegan.spec.config import apply_overrides, build_config
 
 
 def main() -> None:
@@ -37,11 +37,9 @@ def main() -> None:
     from cyclegan.core.step import build_networks, build_optimizers, make_train_step
     from cyclegan.core.translate import Translator
     from cyclegan.metrics import score_batch
-    from cyclegan.spec.extends import read_extended_yaml
+    from cyclegan.spec.extends import run_tree
 
-    tree = read_extended_yaml(args.config) if "factors" in read_yaml(args.config) or "extends" in read_yaml(args.config) else read_yaml(args.config)
-    base = tree.get("base", tree)
-    tree = apply_overrides(base, [f"data.root={args.data}", *args.overrides], source=args.config)
+    tree = apply_overrides(run_tree(args.config), [f"data.root={args.data}", *args.overrides], source=args.config)
     config = build_config(tree, source=args.config)
     device.configure(config.train.precision)
     import keras
@@ -57,7 +55,7 @@ def main() -> None:
     np.savez_compressed(args.out / "inputs.npz", photos=np.round(photos * 255).astype(np.uint8))
     (args.out / "config.yaml").write_text(config.to_yaml())
     batches = iter(training_dataset(split, config.data, config.train, start_step=0))
-    keys = ("grid_score", "highpass_cross_correlation", "collapsed", "inter_image_diff", "input_correlation", "black_fraction")
+    keys = ("grid_score", "input_identifiability", "shared_texture", "collapse_kind", "collapsed", "inter_image_diff", "black_fraction")
     started = time.perf_counter()
     rows = []
     for step in range(1, args.steps + 1):

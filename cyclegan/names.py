@@ -54,6 +54,9 @@ EVAL_SECONDS, SAMPLES_SECONDS, CHECKPOINT_SECONDS = "time/eval_seconds", "time/s
 BUILD_SECONDS, SAVE_SECONDS = "time/build_seconds", "time/save_seconds"  # once per run: networks + restore; generators
 TRAIN_SECONDS, OUTSIDE_SECONDS = "time/train_seconds", "time/outside_training_seconds"  # run totals
 OUTSIDE_SHARE = "time/outside_training_share"  # outside / (outside + train), in [0, 1]
+# A tracked run's artifact and model logging after training (seconds): not in the trainer's figures
+# above, which are final before the tracker logs; logged beside them.
+TRACKING_SECONDS = "time/tracking_seconds"
 TUNE_OBJECTIVE = "tune/objective"
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 

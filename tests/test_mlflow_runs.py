@@ -70,6 +70,10 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
     assert inputs["monet"].digest != inputs["photo"].digest
 
     assert any(k.startswith("system/") for k in cell.data.metrics), sorted(cell.data.metrics)
+    # Where the cell's time went, as run totals beside the curves.
+    spent = {k: cell.data.metrics[k] for k in (names.TRAIN_SECONDS, names.OUTSIDE_SECONDS, names.TRACKING_SECONDS)}
+    assert all(v > 0 for v in spent.values()), spent
+    assert 0 < cell.data.metrics[names.OUTSIDE_SHARE] < 1
 
     artifacts = {a.path for a in client.list_artifacts(cell.info.run_id)}
     assert names.MODELS_DIR not in artifacts  # one copy: the MLflow models, not also the raw files

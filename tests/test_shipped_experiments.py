@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from cyclegan.spec.extends import read_extended_yaml
+from cyclegan.spec.config import build_config
+from cyclegan.spec.extends import read_extended_yaml, run_tree
 
 pytestmark = pytest.mark.slow
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -46,3 +48,18 @@ def test_a_shipped_experiment_trains_when_shrunk(path, tmp_path, tiny_data, vgg_
         assert result.mini_epochs == 1 and result.steps == 1
         assert (tmp_path / str(index) / "history.csv").exists()
         assert all(v == v for k, v in result.final_metrics.items() if k.startswith("loss/")), result.final_metrics
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if "factors" in read_extended_yaml(p)], ids=lambda p: p.stem)
+def test_commands_that_take_a_run_or_an_experiment_file_read_the_base_with_its_extends(path):
+    """`cyclegan bench experiments/quick.yaml` times the study's base: the merged one, not the file's
+    own keys (a study that only extends shared files has no base of its own)."""
+    base = run_tree(path)
+    assert base == read_extended_yaml(path)["base"]
+    build_config(base, source=str(path))
+
+
+def test_a_run_file_is_its_own_run_tree(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"train": {"batch_size": 2}}))
+    assert run_tree(path) == {"train": {"batch_size": 2}}

@@ -201,10 +201,10 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
 
     CONFIG_FILE is a run config or an experiment file (its base is used)."""
     from cyclegan.core.bench import bench, format_result, zip_comparisons
-    from cyclegan.spec.config import apply_overrides, build_config, read_yaml, set_dotted
+    from cyclegan.spec.config import apply_overrides, build_config, set_dotted
+    from cyclegan.spec.extends import run_tree
 
-    tree = read_yaml(config_file) if config_file else {}
-    tree = tree.get("base", tree) if "factors" in tree else tree
+    tree = run_tree(config_file) if config_file else {}
     tree = apply_overrides(tree, overrides, source=str(config_file or "defaults"))
     variants = zip_comparisons(comparisons)
     configs = {}

@@ -196,9 +196,12 @@ class CellTracker(Callback):
         self.tracker.log_image(self.run_id, record.sample_grid, step=record.mini_epoch)
 
     def on_run_end(self, result: RunResult) -> None:
-        derived = {k: v for k, v in result.final_metrics.items() if k.startswith("convergence/")}
+        # Derived curve figures and where the run's time went (time/build_seconds, ...): the run
+        # totals the MLflow UI can sort and compare cells by.
+        derived = {k: v for k, v in result.final_metrics.items() if k.startswith(("convergence/", "time/"))}
         if derived:
             self.tracker.log_metrics(self.run_id, derived, step=result.mini_epochs)
+        started = time.perf_counter()
         run = result.run_dir
         grids = sorted(run.samples.glob(names.SAMPLE_GRID_GLOB))
         self.tracker.log_artifacts(self.run_id, [
@@ -210,6 +213,7 @@ class CellTracker(Callback):
         opened = contextlib.nullcontext() if active is not None and active.info.run_id == self.run_id else self.tracker.training(self.run_id)
         with opened:
             self.generators_stored_at = mlflow_model.log_generators(run.root, self._image_size)
+        self.tracker.log_metrics(self.run_id, {names.TRACKING_SECONDS: time.perf_counter() - started}, step=result.mini_epochs)
 
 
 def _masked(tags: dict[str, str]) -> dict[str, str]:

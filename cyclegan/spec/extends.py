@@ -49,3 +49,11 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
             raise ConfigError(f"{path}: extends: {target}: no such file (looked for {base_path})")
         merged = merge(merged, _read(base_path, (*chain, resolved)))
     return merge(merged, tree)
+
+
+def run_tree(path: str | Path) -> dict[str, Any]:
+    """The run config a file stands for: a run file's own mapping, or an experiment file's ``base``
+    (with everything it extends merged in), for commands such as ``bench`` that take either."""
+    tree = read_extended_yaml(path)
+    is_experiment = "factors" in tree or "base" in tree
+    return dict(tree.get("base") or {}) if is_experiment else tree
