@@ -5,6 +5,13 @@ sample grid under the project's name, and a parent run a lone worker leaves FINI
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import mlflow
 import numpy as np
@@ -101,3 +108,29 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
     result = CliRunner().invoke(main, ["translate", "--generator", "runs:/0123456789abcdef/gen_photo2monet", "--input", str(inputs_dir),
                                        "--output", str(out), "--runs-dir", str(paths.runs_dir)])
     assert result.exit_code != 0 and "runs:/0123456789abcdef/gen_photo2monet" in result.output
+
+
+def test_ui_serves_the_local_store(tmp_path):
+    """`cyclegan ui` answers HTTP on its port, on a fresh runs folder, on a busy 2-core machine too
+    (with MLflow's default of several server processes, uvicorn killed workers still importing
+    MLflow and restarted them forever)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "ui.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "cyclegan", "ui", "--runs-dir", str(tmp_path / "runs"), "--port", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, status = time.monotonic() + 300, None
+        while status is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5", timeout=5) as reply:
+                    status = reply.status, json.loads(reply.read())
+            except OSError:
+                time.sleep(2)
+        assert status is not None, log.read_text()[-3000:]
+        assert status[0] == 200 and [e["name"] for e in status[1]["experiments"]] == ["Default"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

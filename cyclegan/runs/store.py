@@ -83,7 +83,10 @@ def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[st
         raise TrackingError(f"MLFLOW_TRACKING_URI is the tracking server {masking.mask(uri)}: it serves the MLflow UI itself; "
                             "open it in a browser (or unset MLFLOW_TRACKING_URI to browse the local store)")
     uri = check_tracking(uri)
-    command = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
+    # One server process: a UI for the person at this machine needs no more, and with MLflow's
+    # default of several, uvicorn kills workers that are still importing MLflow after its health-check
+    # timeout, so on a busy 2-core machine the server restarted its workers forever and never served.
+    command = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--workers", "1"]
     return command, {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
 
 
