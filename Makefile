@@ -56,11 +56,16 @@ bench: $(STAMP) $(SYNTH)
 ui: $(STAMP)
 	$(BIN)/cyclegan ui --host $(UI_HOST) --port $(UI_PORT)
 
+# TEST_WORKERS=2 spreads the tests over two pytest-xdist processes. Off by default: on the 2-core
+# machine, with other work sharing the CPU, two workers were slower than one (README "Development").
+TEST_WORKERS ?=
+XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(XDIST)
 
 # The dependency floors of pyproject.toml are true minimums: install exactly the lowest allowed version of
 # every direct dependency (their own dependencies resolve freely) into a separate venv and run the fast tests.

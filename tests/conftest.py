@@ -52,9 +52,7 @@ def vgg_weights_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture()
-def tiny_tree(tiny_data, vgg_weights_file) -> dict:
-    """A run config (as a YAML-like tree) that trains in seconds on the CPU."""
+def _tiny_tree(tiny_data: Path, vgg_weights_file: Path) -> dict:
     return {
         "data": {"root": str(tiny_data), "image_size": TINY_SIZE, "holdout": 4},
         "generator": {"encoder_weights": str(vgg_weights_file)},
@@ -66,7 +64,38 @@ def tiny_tree(tiny_data, vgg_weights_file) -> dict:
 
 
 @pytest.fixture()
+def tiny_tree(tiny_data, vgg_weights_file) -> dict:
+    """A run config (as a YAML-like tree) that trains in seconds on the CPU."""
+    return _tiny_tree(tiny_data, vgg_weights_file)
+
+
+@pytest.fixture()
 def tiny_config(tiny_tree):
     from cyclegan.spec.config import build_config
 
     return build_config(tiny_tree, source="tiny")
+
+
+@pytest.fixture(scope="session")
+def straight_run(tmp_path_factory, tiny_data, vgg_weights_file):
+    """``straight_run(mini_epochs)``: the finished, uninterrupted run of the tiny config with that many
+    mini-epochs, trained once per session. Several tests compare their resumed, switched or
+    mixed-precision run with the same straight run; each training of it costs a TensorFlow build
+    and compile. The run is deterministic (seeded, float32), so sharing it changes no comparison.
+    Tests only read it; training it again (complete: nothing to train) is the one allowed write."""
+    import keras
+
+    from cyclegan.core.trainer import train
+    from cyclegan.spec.config import build_config
+
+    finished = {}
+
+    def run(mini_epochs: int):
+        if mini_epochs not in finished:
+            tree = _tiny_tree(tiny_data, vgg_weights_file)
+            tree["train"]["mini_epochs"] = mini_epochs
+            keras.config.set_dtype_policy("float32")  # as _isolated sets it: a module fixture may ask before it runs
+            finished[mini_epochs] = train(build_config(tree, source="tiny"), tmp_path_factory.mktemp(f"straight{mini_epochs}"), progress=False)
+        return finished[mini_epochs]
+
+    return run

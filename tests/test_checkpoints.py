@@ -25,8 +25,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_data, vgg_weights_file):
-    """A 2-mini-epoch run checkpointed after each (keep_checkpoints=1 still keeps 2), made once."""
+def trained(straight_run, tiny_data, vgg_weights_file):
+    """A 2-mini-epoch run checkpointed after each (keep_checkpoints=1 still keeps 2): the session's
+    straight run of this config (tests copy it before they change anything)."""
     tree = {
         "data": {"root": str(tiny_data), "image_size": 32, "holdout": 4},
         "generator": {"encoder_weights": str(vgg_weights_file)},
@@ -34,9 +35,9 @@ def trained(tmp_path_factory, tiny_data, vgg_weights_file):
                   "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
         "eval": {"images": 4},
     }
-    root = tmp_path_factory.mktemp("trained") / "run"
-    train(build_config(tree), root, progress=False)
-    return tree, root
+    result = straight_run(2)
+    assert result.config == build_config(tree)
+    return tree, result.run_dir.root
 
 
 def _copy(trained, tmp_path):

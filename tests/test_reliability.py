@@ -33,6 +33,7 @@ from cyclegan.spec.study import load_study
 pytestmark = pytest.mark.slow
 FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
 CLI = [sys.executable, "-m", "cyclegan.cli.main"]
+HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,11 @@ def _local_tracking(monkeypatch):
 def _start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     """Output goes to a file: a pipe nobody reads blocks a chatty process once its buffer fills."""
     return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _held_at(step: int, marker: Path, arguments: list[str]) -> list[str]:
+    """The command line of ``arguments``, held before training step ``step`` until ``marker``.go exists (tests/hold_at_step.py)."""
+    return [sys.executable, str(HOLD_AT_STEP), str(step), str(marker), *arguments]
 
 
 def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None) -> None:
@@ -116,43 +122,43 @@ def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp
 
 
 def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path):
-    tiny_tree["train"].update(mini_epochs=3, steps_per_mini_epoch=150, checkpoint_every=1)
+    tiny_tree["train"].update(mini_epochs=3, steps_per_mini_epoch=4, checkpoint_every=1)
     config_file = tmp_path / "run.yaml"
     config_file.write_text(yaml.safe_dump(tiny_tree))
     run_dir = tmp_path / "run"
-    command = [*CLI, "train", str(config_file), "--run-dir", str(run_dir), "--no-progress"]
-    log = tmp_path / "train.log"
-    process = _start(command, log)
-    _wait_for(lambda: (run_dir / "history.csv").exists(), 300, "the first mini-epoch", process, log)
-    time.sleep(1.5)  # inside mini-epoch 2
+    arguments = ["train", str(config_file), "--run-dir", str(run_dir), "--no-progress"]
+    log, marker = tmp_path / "train.log", tmp_path / "at-step-6"
+    process = _start(_held_at(6, marker, arguments), log)
+    _wait_for(marker.exists, 600, "step 6, inside mini-epoch 2", process, log)
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=120)
+    Path(f"{marker}.go").touch()  # trains on: the signal is honoured at the next step boundary
+    process.wait(timeout=300)
     output = log.read_text()
     assert process.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
     step = CheckpointStore(run_dir / "checkpoints", {}, {}, 1).latest_step
-    assert 150 < step < 300  # a checkpoint at the moment of the signal, mid mini-epoch 2
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert 4 < step < 8  # a checkpoint at the moment of the signal, mid mini-epoch 2
+    done = subprocess.run([*CLI, *arguments], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resumed from mini-epoch 1" in done.stdout
-    assert list(pd.read_csv(run_dir / "history.csv")["step"]) == [150, 300, 450]
+    assert list(pd.read_csv(run_dir / "history.csv")["step"]) == [4, 8, 12]
 
 
 def test_sigkill_mid_run_resumes_into_the_same_mlflow_run(tiny_tree, tmp_path):
-    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch"]}, seeds=[0], mini_epochs=4, steps=60,
+    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch"]}, seeds=[0], mini_epochs=4, steps=2,
                   checkpoint_every=2)
     runs_dir = tmp_path / "runs"
-    command = [*CLI, "ablate", str(path), "--runs-dir", str(runs_dir), "--no-progress", "--heartbeat", "1", "--grace", "4"]
+    arguments = ["ablate", str(path), "--runs-dir", str(runs_dir), "--no-progress", "--heartbeat", "1", "--grace", "4"]
     study = load_study(path)
     cell_dir = StudyPaths.default(runs_dir, None).cell_dir(study, study.cells[0].cell_id)
-    log = tmp_path / "ablate.log"
-    process = _start(command, log)
+    log, marker = tmp_path / "ablate.log", tmp_path / "at-step-7"
+    process = _start(_held_at(7, marker, arguments), log)
     # Killed after mini-epoch 3 is logged but before its checkpoint (every 2): it is trained again, logged once.
-    _wait_for(lambda: (cell_dir / "history.csv").exists() and len(pd.read_csv(cell_dir / "history.csv")) >= 3,
-              600, "three mini-epochs", process, log)
+    _wait_for(marker.exists, 600, "the first step of mini-epoch 4", process, log)
+    assert len(pd.read_csv(cell_dir / "history.csv")) == 3
     process.kill()
     process.wait()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([*CLI, *arguments], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     client = MlflowClient(f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name(study.name)
@@ -166,22 +172,25 @@ def test_sigkill_mid_run_resumes_into_the_same_mlflow_run(tiny_tree, tmp_path):
 
 def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tmp_path):
     storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or f"sqlite:///{(tmp_path / 'runs' / 'optuna.db').resolve()}"
-    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch", "scalar"]}, seeds=[0, 1], mini_epochs=2, steps=40)
+    path = _study(tmp_path, tiny_tree, factors={"discriminator.output": ["patch", "scalar"]}, seeds=[0], mini_epochs=2, steps=2)
     study = load_study(path)
     queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
     queue.enqueue_missing()
     env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
-    command = [*CLI, "worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
-    victim_log, survivor_log = tmp_path / "victim.log", tmp_path / "survivor.log"
-    victim = _start(command, victim_log, env)
-    survivor = _start(command, survivor_log, env)
+    arguments = ["worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
+    victim_log, survivor_log, marker = tmp_path / "victim.log", tmp_path / "survivor.log", tmp_path / "victim-at-step-2"
+    victim = _start(_held_at(2, marker, arguments), victim_log, env)  # held inside its first cell until killed
 
-    def victim_is_training() -> bool:
-        return any(t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+    def is_training(worker: subprocess.Popen) -> bool:
+        return any(t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
                    for t in queue.storage.get_all_trials(queue._study_id))
 
-    _wait_for(victim_is_training, 300, "the victim to claim a cell", victim, victim_log)
-    time.sleep(2.0)
+    _wait_for(marker.exists, 600, "the victim to train a step of its cell", victim, victim_log)
+    assert is_training(victim)
+    # Started once the victim holds its cell, the survivor cannot take every cell first: it claims
+    # the other one while the victim lives, then takes the victim's over once its heartbeat is stale.
+    survivor = _start([*CLI, *arguments], survivor_log, env)
+    _wait_for(lambda: is_training(survivor), 600, "the survivor to claim the other cell", survivor, survivor_log)
     victim.kill()
     victim.wait()
     survivor.wait(timeout=900)

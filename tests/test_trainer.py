@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 
-def test_two_mini_epoch_run_writes_everything(tiny_config, tmp_path):
-    result = train(tiny_config, tmp_path / "run", progress=False)
+def test_two_mini_epoch_run_writes_everything(tiny_config, straight_run):
+    result = straight_run(2)
     run = result.run_dir
     assert (result.mini_epochs, result.steps, result.resumed_from) == (2, 4, 0)
     history = pd.read_csv(run.history_file)
@@ -41,15 +41,16 @@ def test_two_mini_epoch_run_writes_everything(tiny_config, tmp_path):
     assert out.shape == (1, 32, 32, 3) and 0 <= out.min() <= out.max() <= 1
     assert set(result.final_metrics) >= {"loss/cycle", "eval/grid_score"}
 
-    again = train(tiny_config, tmp_path / "run", progress=False)  # complete: nothing more to train
+    again = train(tiny_config, run.root, progress=False)  # complete: nothing more to train
     assert (again.resumed_from, again.steps) == (2, 4)
     assert len(pd.read_csv(run.history_file)) == 2
 
 
-def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path):
+def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path, straight_run):
     tiny_tree["train"]["mini_epochs"] = 3
     config = build_config(tiny_tree)
-    straight = train(config, tmp_path / "straight", progress=False)
+    straight = straight_run(3)
+    assert straight.config == config
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", (InterruptAfter(2),), progress=False)
     resumed = train(config, tmp_path / "resumed", progress=False)
@@ -104,12 +105,13 @@ def test_run_dir_of_another_config_is_refused(tiny_tree, tiny_config, tmp_path):
     assert (extended.resumed_from, extended.mini_epochs) == (1, 2)
 
 
-def test_run_resumes_across_the_two_instance_norm_kernels(tiny_tree, tmp_path):
+def test_run_resumes_across_the_two_instance_norm_kernels(tiny_tree, tmp_path, straight_run):
     """A run checkpointed with Keras' instance norm (as before the fused kernel existed) resumes with
     the fused kernel: the same variables, and the kernel choice is not part of the run's identity."""
     tiny_tree["train"]["mini_epochs"] = 2
     config = build_config(tiny_tree)
-    straight = train(config, tmp_path / "straight", progress=False)
+    straight = straight_run(2)
+    assert straight.config == config
     with pytest.raises(KeyboardInterrupt):
         keras_norm = {**tiny_tree, "train": {**tiny_tree["train"], "fused_instance_norm": False}}
         train(build_config(keras_norm), tmp_path / "switched", (InterruptAfter(1),), progress=False)
