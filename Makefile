@@ -56,9 +56,10 @@ bench: $(STAMP) $(SYNTH)
 ui: $(STAMP)
 	$(BIN)/cyclegan ui --host $(UI_HOST) --port $(UI_PORT)
 
-# TEST_WORKERS=2 spreads the tests over two pytest-xdist processes. Off by default: on the 2-core
-# machine, with other work sharing the CPU, two workers were slower than one (README "Development").
-TEST_WORKERS ?=
+# The tests run on TEST_WORKERS pytest-xdist processes (TEST_WORKERS= runs them in one). With two,
+# each worker's TensorFlow uses one thread (tests/conftest.py): most of a test is single-threaded
+# start-up, tracing and MLflow, which two workers overlap (README "Development").
+TEST_WORKERS ?= 2
 XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
 
 test: $(STAMP)

@@ -10,6 +10,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests pin to CPU for repeatable numerics
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two xdist workers on two cores: one TensorFlow thread each (and in the runs they start), so
+    # neither waits at every op's barrier for a thread the other worker has preempted.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path
 
