@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cyclegan.analysis.verdict import Verdict, _get, evaluate
+from cyclegan.analysis.verdict import Verdict, evaluate, hypothesis_field
 
 DECISIVE = ("confirmed", "refuted", "heterogeneous")
 SHARE = 0.25
@@ -48,7 +48,7 @@ def window(n_evaluated: int) -> int:
 def trajectory(long: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, epoch: str = "mini_epoch",
                **options) -> list[Point]:
     """The verdict at every mini-epoch of `long` (one row per run and mini-epoch; NaN metrics dropped)."""
-    metric = _get(hypothesis, "metric")
+    metric = hypothesis_field(hypothesis, "metric")
     rows = long[long[metric].notna()]
     out = []
     for e, at in rows.groupby(epoch, sort=True):
@@ -124,4 +124,4 @@ def over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypothesis, othe
     points = trajectory(long, hypothesis, other_factors, **options) if len(long) else []
     if not points:
         return dataclasses.replace(final, settle_rule="no per-mini-epoch history: the settling rule could not be applied")
-    return settle(final, points, settle=bool(_get(hypothesis, "settle", True)))
+    return settle(final, points, settle=bool(hypothesis_field(hypothesis, "settle", True)))

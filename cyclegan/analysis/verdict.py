@@ -77,14 +77,15 @@ class Verdict:
 _MISSING = object()
 
 
-def _get(h, key: str, default=_MISSING):
+def hypothesis_field(h, key: str, default=_MISSING):
+    """A hypothesis key, from a study's Hypothesis or a plain mapping (tests, tuning files)."""
     if isinstance(h, Mapping):
         return h[key] if default is _MISSING else h.get(key, default)
     return getattr(h, key) if default is _MISSING else getattr(h, key, default)
 
 
 def is_bound(h) -> bool:
-    return _get(h, "level", None) is not None
+    return hypothesis_field(h, "level", None) is not None
 
 
 def resolve_threshold(threshold, mean_b: float) -> float:
@@ -114,15 +115,15 @@ def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
 
 
 def _keep_where(df: pd.DataFrame, hypothesis) -> pd.DataFrame:
-    for factor, level in dict(_get(hypothesis, "where", {}) or {}).items():
+    for factor, level in dict(hypothesis_field(hypothesis, "where", {}) or {}).items():
         df = df[df[factor].astype(str) == str(level)]
     return df
 
 
 def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Verdict:
     """The bound rule on `estimate` (from `level_mean`)."""
-    name = str(_get(hypothesis, "name"))
-    below, above = _get(hypothesis, "below", None), _get(hypothesis, "above", None)
+    name = str(hypothesis_field(hypothesis, "name"))
+    below, above = hypothesis_field(hypothesis, "below", None), hypothesis_field(hypothesis, "above", None)
     if (below is None) == (above is None):
         raise ValueError(f"hypothesis {name!r}: a bound claim needs exactly one of below/above")
     side, bound = ("below", float(below)) if below is not None else ("above", float(above))
@@ -130,10 +131,10 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Ve
     # one-sided p of the claim (H0: the mean is on the wrong side of the bound)
     t = ((bound - m) if side == "below" else (m - bound)) / se if se and se > 0 else float("nan")
     p = float(scipy.stats.t.sf(t, estimate.df)) if math.isfinite(t) else float("nan")
-    base = dict(name=name, claim=str(_get(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
+    base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
                 metric=estimate.metric, direction=side, n_a=estimate.n, n_b=0, difference=m, ci_low=lo, ci_high=hi,
                 hedges_g=float("nan"), p_value=p, exact=False, p_equivalence=float("nan"), threshold=bound,
-                kind="bound", where=tuple(dict(_get(hypothesis, "where", {}) or {}).items()))
+                kind="bound", where=tuple(dict(hypothesis_field(hypothesis, "where", {}) or {}).items()))
     strata = f"{estimate.n_strata} strata, equal weights" if estimate.n_strata > 1 else "1 stratum"
     txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided 95% t bounds "
            f"[{lo:.3g}, {hi:.3g}] (df {estimate.df})")
@@ -191,29 +192,29 @@ def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = M
     """Apply the DESIGN section 6 rule to `effect` (from `stratified_effect`) for `hypothesis`, then the
     heterogeneity rule when it has two or more strata."""
     v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g)
-    v = dataclasses.replace(v, where=tuple(dict(_get(hypothesis, "where", {}) or {}).items()))
+    v = dataclasses.replace(v, where=tuple(dict(hypothesis_field(hypothesis, "where", {}) or {}).items()))
     if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2:
         return v
     return _heterogeneous(v, heterogeneity(effect), -1.0 if v.direction == "lower" else 1.0, alpha)
 
 
 def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
-    name, direction = str(_get(hypothesis, "name")), str(_get(hypothesis, "direction"))
-    levels = tuple(str(x) for x in _get(hypothesis, "levels"))
+    name, direction = str(hypothesis_field(hypothesis, "name")), str(hypothesis_field(hypothesis, "direction"))
+    levels = tuple(str(x) for x in hypothesis_field(hypothesis, "levels"))
     if direction not in ("lower", "higher"):
         raise ValueError(f"hypothesis {name!r}: direction must be 'lower' or 'higher', got {direction!r}")
-    if (effect.factor, effect.levels, effect.metric) != (_get(hypothesis, "factor"), levels,
-                                                          _get(hypothesis, "metric")):
+    if (effect.factor, effect.levels, effect.metric) != (hypothesis_field(hypothesis, "factor"), levels,
+                                                          hypothesis_field(hypothesis, "metric")):
         raise ValueError(f"hypothesis {name!r} does not match the effect "
                          f"({effect.factor} {effect.levels} on {effect.metric})")
-    raw = _get(hypothesis, "threshold")
+    raw = hypothesis_field(hypothesis, "threshold")
     thr = resolve_threshold(raw, effect.mean_b) if effect.n_b else float("nan")
     thr_txt = f"{thr:.3g}" + (f" ({raw} of mean({levels[1]})={effect.mean_b:.3g})"
                               if isinstance(raw, str) and raw.strip().endswith("%") else "")
     p_eq = equivalence_p(effect, thr) if effect.n_a >= 2 and effect.n_b >= 2 else float("nan")
     d, g, p = effect.difference, effect.hedges_g, effect.p_value
     a, b = levels
-    base = dict(name=name, claim=str(_get(hypothesis, "claim")), factor=effect.factor, levels=levels,
+    base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=effect.factor, levels=levels,
                 metric=effect.metric, direction=direction, n_a=effect.n_a, n_b=effect.n_b,
                 difference=d, ci_low=effect.ci_low, ci_high=effect.ci_high, hedges_g=g, p_value=p,
                 exact=effect.exact, p_equivalence=p_eq, threshold=thr)
@@ -263,9 +264,9 @@ def evaluate(df: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, seed
     other factors (the strata). `effect_options` go to `stratified_effect` (n_boot, n_mc, max_exact)."""
     df = _keep_where(df, hypothesis)
     if is_bound(hypothesis):
-        estimate = level_mean(df, _get(hypothesis, "factor"), _get(hypothesis, "level"), _get(hypothesis, "metric"),
+        estimate = level_mean(df, hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "level"), hypothesis_field(hypothesis, "metric"),
                               other_factors, alpha=alpha)
         return decide_bound(estimate, hypothesis, alpha=alpha)
-    effect = stratified_effect(df, _get(hypothesis, "factor"), _get(hypothesis, "levels"),
-                               _get(hypothesis, "metric"), other_factors, seed=seed, **effect_options)
+    effect = stratified_effect(df, hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "levels"),
+                               hypothesis_field(hypothesis, "metric"), other_factors, seed=seed, **effect_options)
     return decide(effect, hypothesis, alpha=alpha, min_g=min_g)
