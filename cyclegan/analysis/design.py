@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 from cyclegan.analysis.power import ALPHA, exact_floor
+from cyclegan.analysis.verdict import hypothesis_where, is_bound
 
 
 def _strata(study, hypothesis) -> int:
-    where = dict(getattr(hypothesis, "where", {}) or {})
+    where = hypothesis_where(hypothesis)
     return math.prod(1 if f in where else len(levels) for f, levels in study.factors.items() if f != hypothesis.factor)
 
 
@@ -22,7 +23,7 @@ def design_warnings(study, alpha: float = ALPHA) -> list[str]:
     seeds, out = len(study.seeds), []
     for h in study.hypotheses:
         strata = _strata(study, h)
-        if getattr(h, "level", None) is not None:
+        if is_bound(h):
             if seeds < 2:
                 out.append(f"hypothesis {h.name!r}: with {seeds} seed per cell the bound on {h.factor}={h.level} has no "
                            "run-to-run spread to bound; it can only be inconclusive. Declare at least 2 seeds.")

@@ -84,6 +84,11 @@ def hypothesis_field(h, key: str, default=_MISSING):
     return getattr(h, key) if default is _MISSING else getattr(h, key, default)
 
 
+def hypothesis_where(h) -> dict:
+    """The strata a hypothesis keeps, {factor: level} (empty: all of them)."""
+    return dict(hypothesis_field(h, "where", {}) or {})
+
+
 def is_bound(h) -> bool:
     return hypothesis_field(h, "level", None) is not None
 
@@ -115,7 +120,7 @@ def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
 
 
 def _keep_where(df: pd.DataFrame, hypothesis) -> pd.DataFrame:
-    for factor, level in dict(hypothesis_field(hypothesis, "where", {}) or {}).items():
+    for factor, level in hypothesis_where(hypothesis).items():
         df = df[df[factor].astype(str) == str(level)]
     return df
 
@@ -134,7 +139,7 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Ve
     base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
                 metric=estimate.metric, direction=side, n_a=estimate.n, n_b=0, difference=m, ci_low=lo, ci_high=hi,
                 hedges_g=float("nan"), p_value=p, exact=False, p_equivalence=float("nan"), threshold=bound,
-                kind="bound", where=tuple(dict(hypothesis_field(hypothesis, "where", {}) or {}).items()))
+                kind="bound", where=tuple(hypothesis_where(hypothesis).items()))
     strata = f"{estimate.n_strata} strata, equal weights" if estimate.n_strata > 1 else "1 stratum"
     txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided 95% t bounds "
            f"[{lo:.3g}, {hi:.3g}] (df {estimate.df})")
@@ -192,7 +197,7 @@ def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = M
     """Apply the DESIGN section 6 rule to `effect` (from `stratified_effect`) for `hypothesis`, then the
     heterogeneity rule when it has two or more strata."""
     v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g)
-    v = dataclasses.replace(v, where=tuple(dict(hypothesis_field(hypothesis, "where", {}) or {}).items()))
+    v = dataclasses.replace(v, where=tuple(hypothesis_where(hypothesis).items()))
     if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2:
         return v
     return _heterogeneous(v, heterogeneity(effect), -1.0 if v.direction == "lower" else 1.0, alpha)
