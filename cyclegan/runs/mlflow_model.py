@@ -108,7 +108,9 @@ def _local_models_folder(info) -> Path | None:
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):
         return None
-    folder = Path(unquote(parsed.path)) / "artifacts" / GENERATOR_ARTIFACT / MODELS_DIR
+    # Where pyfunc put the artifact inside the model, as its MLmodel flavor records it (not a layout guessed here).
+    relative = info.flavors["python_function"]["artifacts"][GENERATOR_ARTIFACT]["path"]
+    folder = Path(unquote(parsed.path)) / relative / MODELS_DIR
     return folder if folder.is_dir() else None
 
 
