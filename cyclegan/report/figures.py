@@ -27,7 +27,7 @@ from PIL import Image
 from cyclegan.analysis.settle import window
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
-from cyclegan.names import SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
+from cyclegan.names import IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
 from cyclegan.report.model import Report, combinations
 from cyclegan.runs.reader import RunReader
 from cyclegan.spec.study import Study
@@ -318,6 +318,6 @@ class RunArtifacts:
         root = self.data_root(run)
         if root is None:
             return None
-        by_stem = {p.stem: p for p in (root / "photo").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")}
+        by_stem = {p.stem: p for p in (root / "photo").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
         paths = [by_stem.get(s) for s in stems]
         return None if any(p is None for p in paths) else paths
