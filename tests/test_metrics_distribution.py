@@ -5,6 +5,7 @@ import pytest
 from metrics_images import gaussian_blur, photo_crops
 
 from cyclegan.metrics.distribution import (
+    SlicedWassersteinTarget,
     _pyr_up,
     lab_wasserstein,
     laplacian_pyramid,
@@ -81,6 +82,27 @@ def test_pyramid_reconstructs_the_image():
     for detail in reversed(levels[:-1]):
         image = detail + _pyr_up(image, detail.shape)
     np.testing.assert_allclose(image, images, atol=1e-5)
+
+
+@pytest.mark.parametrize(("n_images", "n_target"), [(24, 24), (30, 20), (16, 28)])
+def test_a_prepared_target_gives_the_one_shot_distance_batch_after_batch(n_images, n_target):
+    # The trainer prepares the held-out paintings once and scores every mini-epoch's outputs against
+    # them: each call must equal a fresh one-shot distance, whatever was scored before (no state
+    # carried between calls), including the subsampling of the larger set.
+    photos = photo_crops(n_images * 2 + n_target, 32, seed=11)
+    batches = [photos[:n_images], colour_shift(photos[n_images:2 * n_images], 0.3)]
+    target_images = photos[2 * n_images:]
+    target = SlicedWassersteinTarget(target_images, n_images, seed=4)
+    for batch in (batches[0], batches[1], batches[0]):
+        assert target.distance(batch) == sliced_wasserstein(batch, target_images, seed=4)
+    assert target.distance(batches[1])["swd"] > target.distance(batches[0])["swd"]
+
+
+def test_a_prepared_target_refuses_another_batch_size():
+    photos = photo_crops(20, 32, seed=12)
+    target = SlicedWassersteinTarget(photos[10:], 10)
+    with pytest.raises(ValueError, match="prepared for batches of 10 images, got 9"):
+        target.distance(photos[:9])
 
 
 def test_images_smaller_than_a_patch_raise():

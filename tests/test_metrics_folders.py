@@ -8,7 +8,7 @@ import pytest
 from metrics_images import add_grid, gaussian_blur, photo_crops, to_uint8
 from PIL import Image
 
-from cyclegan.metrics import score_batch
+from cyclegan.metrics import BatchScorer, score_batch
 from cyclegan.metrics.folders import format_table, load_folder, read_image, score_folders
 
 BASE_KEYS = {
@@ -50,6 +50,18 @@ def test_score_batch_with_target_adds_distribution_keys():
     assert set(scores) == BASE_KEYS | TARGET_KEYS
     assert scores["swd"] > 0 and scores["lab_w_l"] >= 0
     assert score_batch(photos[:24], photos[:24], photos[24:], seed=2) == scores
+
+
+def test_a_batch_scorer_scores_each_batch_as_score_batch():
+    # The trainer's evaluation: one scorer for the run's eval photos and paintings, one call per mini-epoch.
+    photos = photo_crops(48, 32, seed=1)
+    inputs, target = photos[:24], photos[24:]
+    scorer = BatchScorer(inputs, target, seed=2)
+    for outputs in (inputs, gaussian_blur(inputs, 1.0), np.zeros_like(inputs), inputs):
+        # json: NaN (no edges in black outputs) compares equal to NaN, any other difference shows
+        assert json.dumps(scorer(outputs), sort_keys=True) == json.dumps(score_batch(outputs, inputs, target, seed=2), sort_keys=True)
+    with pytest.raises(ValueError, match="outputs"):
+        scorer(inputs[:23])
 
 
 def test_score_batch_flags_black_outputs():

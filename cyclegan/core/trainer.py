@@ -43,7 +43,7 @@ from cyclegan.core.step import (
 )
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
-from cyclegan.metrics import score_batch
+from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
 from cyclegan.names import (
     BUILD_SECONDS,
@@ -153,6 +153,7 @@ class _Loop:
         self.eval_monets = load_images(holdout["monet"][:n_eval], size)
         self.translate_g = Translator(nets.gen_g)
         self.translate_f = Translator(nets.gen_f)
+        self.score = BatchScorer(self.eval_photos, self.eval_monets, seed=config.train.seed)  # target side prepared once
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
@@ -219,10 +220,12 @@ class _Loop:
             state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             is_last = mini_epoch == train.mini_epochs
             clock = time.perf_counter()
+            eval_outputs = None
             if is_last or (self.config.eval.every and mini_epoch % self.config.eval.every == 0):
-                row.update(self._evaluate(save_outputs=is_last))
+                scores, eval_outputs = self._evaluate(save_outputs=is_last)
+                row.update(scores)
             row[EVAL_SECONDS], clock = time.perf_counter() - clock, time.perf_counter()
-            grid_path = self._write_sample_grid(mini_epoch)
+            grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
             row[SAMPLES_SECONDS] = time.perf_counter() - clock
             self.run_dir.append_history(row)
             if is_last or mini_epoch % train.checkpoint_every == 0:
@@ -260,19 +263,25 @@ class _Loop:
             f"(non-finite: {', '.join(bad)}); the last good checkpoint is kept: {kept}"
         )
 
-    def _evaluate(self, *, save_outputs: bool) -> dict[str, float]:
+    def _evaluate(self, *, save_outputs: bool) -> tuple[dict[str, float], np.ndarray]:
         """Translate the held-out photos with G and score them against their inputs (grid,
-        sharpness, collapse) and against held-out paintings (distribution distance)."""
+        sharpness, collapse) and against held-out paintings (distribution distance); returns the
+        scores and G's outputs."""
         outputs = self.translate_g(self.eval_photos)
         if save_outputs:
             for name, image in zip(self.eval_names, outputs, strict=True):
                 save_png(image, self.run_dir.eval_outputs / f"{name}.png")
-        scores = score_batch(outputs, self.eval_photos, target=self.eval_monets, seed=self.config.train.seed)
-        return flat_row("eval/", scores)
+        scores = self.score(outputs)
+        return flat_row("eval/", scores), outputs
 
-    def _write_sample_grid(self, mini_epoch: int) -> Path:
+    def _write_sample_grid(self, mini_epoch: int, eval_outputs: np.ndarray | None = None) -> Path:
+        """Sample photos, G of them, sample paintings, F of them. The sample photos are the first
+        eval photos, so when this mini-epoch was evaluated G's row is taken from its outputs."""
+        n_samples = len(self.sample_photos)
+        photo_outputs = (eval_outputs[:n_samples] if eval_outputs is not None and len(eval_outputs) >= n_samples
+                         else self.translate_g(self.sample_photos))
         grid = sample_grid([
-            self.sample_photos, self.translate_g(self.sample_photos),
+            self.sample_photos, photo_outputs,
             self.sample_monets, self.translate_f(self.sample_monets),
         ])
         path = self.run_dir.sample_grid(mini_epoch)

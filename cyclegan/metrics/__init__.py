@@ -1,7 +1,8 @@
 """Image metrics for the CycleGAN hypotheses (DESIGN section 5): pure functions on NumPy arrays.
 
 Images are float arrays in [0, 1] of shape (N, H, W, 3). `score_batch` computes everything the
-trainer logs per mini-epoch in one flat dict with stable key names.
+trainer logs per mini-epoch in one flat dict with stable key names; `BatchScorer` gives the same
+numbers for many batches of outputs of one input set, preparing the fixed target side once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cyclegan.metrics.collapse import (
 )
 from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
 from cyclegan.metrics.distribution import (
+    SlicedWassersteinTarget,
     lab_wasserstein,
     laplacian_pyramid,
     sliced_wasserstein,
@@ -33,6 +35,8 @@ from cyclegan.metrics.input_dependence import input_identifiability
 from cyclegan.metrics.sharpness import canny_edges, edge_f1, edge_scores, edge_sigma
 
 __all__ = [
+    "BatchScorer",
+    "SlicedWassersteinTarget",
     "HIGHPASS_COLLAPSE_THRESHOLD",
     "IDENTIFIABILITY_LIMIT",
     "SHARED_TEXTURE_LIMIT",
@@ -81,19 +85,38 @@ def score_batch(outputs, inputs, target=None, *, seed: int = 0) -> dict[str, flo
     Raises:
         ValueError: bad shapes, ranges, dtypes, empty or mismatched batches.
     """
-    outputs, inputs = check_pair(outputs, inputs)
-    if target is not None:
-        target = check_images(target, "target")
-        if target.shape[1:] != outputs.shape[1:]:
+    outputs, inputs = check_pair(outputs, inputs)  # the outputs' errors first, as callers read them
+    return BatchScorer(inputs, target, seed=seed)(outputs)
+
+
+class BatchScorer:
+    """:func:`score_batch` for many batches of outputs of the same inputs and target, e.g. one
+    evaluation per mini-epoch: the target's SWD side (pyramid, patch statistics, sorted
+    projections; half the distance's cost) is prepared once, and the numbers are those of
+    :func:`score_batch`.
+
+    Args: ``inputs``, ``target`` and ``seed`` as in :func:`score_batch`.
+    """
+
+    def __init__(self, inputs, target=None, *, seed: int = 0):
+        self.inputs = check_images(inputs, "inputs")
+        self.seed = seed
+        self.target = None if target is None else check_images(target, "target")
+        if self.target is not None and self.target.shape[1:] != self.inputs.shape[1:]:
             raise ValueError(
-                f"target images must have the outputs' shape {outputs.shape[1:]}, got {target.shape[1:]}"
+                f"target images must have the outputs' shape {self.inputs.shape[1:]}, got {self.target.shape[1:]}"
             )
-    scores: dict[str, float | bool | int] = {}
-    scores.update(grid_scores(outputs, inputs))
-    scores.update(edge_scores(outputs, inputs))
-    scores.update(collapse_scores(outputs, inputs))
-    scores["n_images"] = len(outputs)
-    if target is not None:
-        scores["swd"] = sliced_wasserstein(outputs, target, seed=seed)["swd"]
-        scores.update(lab_wasserstein(outputs, target, seed=seed))
-    return {k: v if isinstance(v, (bool, int)) else float(v) for k, v in scores.items()}
+        # Outputs pair with inputs, so every batch has len(inputs) images.
+        self.swd_target = None if self.target is None else SlicedWassersteinTarget(self.target, len(self.inputs), seed=seed)
+
+    def __call__(self, outputs) -> dict[str, float | bool | int]:
+        outputs, inputs = check_pair(outputs, self.inputs)
+        scores: dict[str, float | bool | int] = {}
+        scores.update(grid_scores(outputs, inputs))
+        scores.update(edge_scores(outputs, inputs))
+        scores.update(collapse_scores(outputs, inputs))
+        scores["n_images"] = len(outputs)
+        if self.swd_target is not None:
+            scores["swd"] = self.swd_target.distance(outputs)["swd"]
+            scores.update(lab_wasserstein(outputs, self.target, seed=self.seed))
+        return {k: v if isinstance(v, (bool, int)) else float(v) for k, v in scores.items()}

@@ -118,31 +118,87 @@ def _descriptors(images: np.ndarray, positions, size: int) -> list[np.ndarray | 
     ]
 
 
-def _swd(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, repeats: int, directions: int) -> float:
-    """Mean over random unit directions of the 1-D Wasserstein-1 distance of the projections.
-
-    a and b are (M, D) with equal M, so sorting both projections pairs the quantiles exactly.
-    Projections are laid out (directions, M) so that the sort runs along contiguous memory.
-    """
-    results = []
+def _unit_directions(rng: np.random.Generator, repeats: int, directions: int, dim: int) -> list[np.ndarray]:
+    """repeats x (directions, dim) random unit vectors, float32."""
+    drawn = []
     for _ in range(repeats):
-        dirs = rng.standard_normal((directions, a.shape[1]))
+        dirs = rng.standard_normal((directions, dim))
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        dirs = dirs.astype(np.float32)
-        proj_a = np.sort(dirs @ a.T, axis=1)
-        proj_b = np.sort(dirs @ b.T, axis=1)
-        results.append(float(np.abs(proj_a - proj_b).mean()))
-    return float(np.mean(results))
+        drawn.append(dirs.astype(np.float32))
+    return drawn
 
 
-def _equal_size(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    # Subsample the larger set (seeded, order kept) so both contribute the same patch count.
-    n = min(len(a), len(b))
-    if len(a) > n:
-        a = a[np.sort(rng.choice(len(a), n, replace=False))]
-    if len(b) > n:
-        b = b[np.sort(rng.choice(len(b), n, replace=False))]
-    return a, b
+def _sorted_projections(descriptors: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """(M, D) descriptors on (directions, D) unit vectors, sorted: laid out (directions, M) so that
+    the sort runs along contiguous memory."""
+    return np.sort(dirs @ descriptors.T, axis=1)
+
+
+class SlicedWassersteinTarget:
+    """The target side of :func:`sliced_wasserstein`, prepared once for batches of ``n_images``.
+
+    An evaluation scores every mini-epoch's outputs against the same held-out paintings; their
+    pyramid, patch statistics and sorted projections do not change, and were half the cost of the
+    distance. Every random draw (subsamples, patch positions, directions) depends only on the seed and
+    the set sizes, so drawing them here in the one-shot order gives exactly the one-shot result.
+
+    Args: as :func:`sliced_wasserstein`; ``images_b`` is the target set, ``n_images`` the size of
+    the batches that :meth:`distance` will be given.
+    """
+
+    def __init__(self, images_b, n_images: int, *, seed: int = 0, patch_size: int = 7, patches_per_image: int = 128,
+                 max_descriptors: int = 16384, repeats: int = 4, directions: int = 128):
+        images_b = check_images(images_b, "images_b")
+        if n_images < 1:
+            raise ValueError(f"n_images must be >= 1, got {n_images}")
+        if min(images_b.shape[1:3]) < patch_size:
+            raise ValueError(f"images of {images_b.shape[1:3]} are smaller than the {patch_size} px patch")
+        self.n_images, self.image_shape, self.patch_size = n_images, images_b.shape[1:], patch_size
+        rng = np.random.default_rng(seed)
+        # The subsampling of _equal_size: the larger set (outputs first) loses images, seeded, order kept.
+        n = min(n_images, len(images_b))
+        self.keep_a = np.sort(rng.choice(n_images, n, replace=False)) if n_images > n else None
+        if len(images_b) > n:
+            images_b = images_b[np.sort(rng.choice(len(images_b), n, replace=False))]
+        h, w = images_b.shape[1:3]
+        per_image = max(1, min(patches_per_image, max_descriptors // n))
+        shapes = _level_shapes(h, w, MIN_LEVEL_SIZE)
+        # Positions are drawn up front, in a fixed order, so the result does not depend on threads.
+        self.positions_a = _draw_positions(rng, n, per_image, shapes, patch_size)
+        desc_b = _descriptors(images_b, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
+        self.levels: list[tuple[int, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = []
+        for k, b in enumerate(desc_b):
+            if b is None:
+                continue
+            mean = b.mean(axis=(0, 1))
+            std = b.std(axis=(0, 1))
+            # A channel without variation in the target (e.g. a flat test set) keeps unit scale.
+            std = np.where(std > 1e-8, std, 1.0)
+            b = ((b - mean) / std).reshape(len(b), -1)
+            dirs = _unit_directions(rng, repeats, directions, b.shape[1])
+            self.levels.append((k, mean, std, dirs, [_sorted_projections(b, d) for d in dirs]))
+
+    def distance(self, images_a) -> dict[str, float]:
+        """SWD x 1e3 of ``images_a`` (``n_images`` images of the target's shape) to the target:
+        {"swd": mean over levels, "swd_level_<k>": ...}, as :func:`sliced_wasserstein`."""
+        images_a = check_images(images_a, "images_a")
+        if images_a.shape[1:] != self.image_shape:
+            raise ValueError(
+                f"images_a and images_b must have the same image shape, got {images_a.shape[1:]} "
+                f"and {self.image_shape}"
+            )
+        if len(images_a) != self.n_images:
+            raise ValueError(f"this target was prepared for batches of {self.n_images} images, got {len(images_a)}")
+        if self.keep_a is not None:
+            images_a = images_a[self.keep_a]
+        desc_a = _descriptors(images_a, self.positions_a, self.patch_size)
+        scores = {}
+        for k, mean, std, dirs, sorted_b in self.levels:
+            a = ((desc_a[k] - mean) / std).reshape(len(desc_a[k]), -1)
+            # Equal counts, so the sorted projections pair the quantiles exactly: mean |difference| is W1.
+            per_repeat = [float(np.abs(_sorted_projections(a, d) - b).mean()) for d, b in zip(dirs, sorted_b, strict=True)]
+            scores[f"swd_level_{k}"] = 1e3 * float(np.mean(per_repeat))
+        return {"swd": float(np.mean(list(scores.values()))), **scores}
 
 
 def sliced_wasserstein(
@@ -170,6 +226,8 @@ def sliced_wasserstein(
     Returns:
         {"swd": mean over levels, "swd_level_0": finest, ..., "swd_level_{L-1}": coarsest},
         all x 1e3, >= 0. Levels smaller than patch_size are skipped.
+
+    Scoring many batches against one target: :class:`SlicedWassersteinTarget` (the same numbers).
     """
     images_a = check_images(images_a, "images_a")
     images_b = check_images(images_b, "images_b")
@@ -180,26 +238,10 @@ def sliced_wasserstein(
         )
     if min(images_a.shape[1:3]) < patch_size:
         raise ValueError(f"images of {images_a.shape[1:3]} are smaller than the {patch_size} px patch")
-    rng = np.random.default_rng(seed)
-    images_a, images_b = _equal_size(images_a, images_b, rng)
-    n, h, w, _ = images_a.shape
-    per_image = max(1, min(patches_per_image, max_descriptors // n))
-    shapes = _level_shapes(h, w, MIN_LEVEL_SIZE)
-    # Positions are drawn up front, in a fixed order, so the result does not depend on threads.
-    desc_a = _descriptors(images_a, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
-    desc_b = _descriptors(images_b, _draw_positions(rng, n, per_image, shapes, patch_size), patch_size)
-    scores = {}
-    for k, (a, b) in enumerate(zip(desc_a, desc_b, strict=True)):
-        if a is None:
-            continue
-        mean = b.mean(axis=(0, 1))
-        std = b.std(axis=(0, 1))
-        # A channel without variation in the target (e.g. a flat test set) keeps unit scale.
-        std = np.where(std > 1e-8, std, 1.0)
-        a = ((a - mean) / std).reshape(len(a), -1)
-        b = ((b - mean) / std).reshape(len(b), -1)
-        scores[f"swd_level_{k}"] = 1e3 * _swd(a, b, rng, repeats, directions)
-    return {"swd": float(np.mean(list(scores.values()))), **scores}
+    target = SlicedWassersteinTarget(images_b, len(images_a), seed=seed, patch_size=patch_size,
+                                     patches_per_image=patches_per_image, max_descriptors=max_descriptors,
+                                     repeats=repeats, directions=directions)
+    return target.distance(images_a)
 
 
 def lab_wasserstein(images_a, images_b, *, seed: int = 0, max_pixels: int = 100_000) -> dict[str, float]:
