@@ -30,7 +30,7 @@ from cyclegan.data.images import save_png
 from cyclegan.masking import mask as scrub
 from cyclegan.report.basis import ignored_runs_hint
 from cyclegan.report.build import ReportError, make_report
-from cyclegan.report.render import terminal
+from cyclegan.report.render import cell_table, collapse_kinds_text, terminal
 from cyclegan.runs.reader import RunReader
 from cyclegan.runs.tracking import Tracker
 from cyclegan.spec.study import load_study
@@ -75,6 +75,7 @@ def planted(levels: dict, seed: int) -> dict[str, float]:
         "eval/swd": 100.0 + (5.0 if seed == 0 else -5.0) + 0.3 * resize + 0.5 * rng.standard_normal(),
         "eval/edge_f1": 0.6 + 0.01 * seed, "eval/highpass_cross_correlation": 0.1 + 0.3 * none,
         "eval/collapsed": float(none and not patch), "eval/black_fraction": 0.0,
+        "eval/collapse_kind": float(none and not patch and seed == 0),  # layout collapse in one seed of a cell
         "convergence/cycle_auc": 2.0 + 0.1 * seed, "convergence/cycle_epochs_to_10pct": 2.0,
     }
 
@@ -194,6 +195,20 @@ def test_table_has_planted_means_intervals_and_counts(built, fabricated):
     assert (missing["n_finished"], missing["n_failed"], missing["n_missing"]) == (1, 0, 1)
     assert built.report.ignored_runs == 1
     assert cells["eval/swd_mean"].max() < 200  # the old version's 999 never enters
+
+
+def test_collapse_kind_is_shown_as_counts_of_its_categories(built, fabricated):
+    # A code is a category: one layout collapse and one none must not read as a mean of 0.5.
+    study = fabricated[0]
+    table = cell_table(built.report)
+    for row in table.to_dict("records"):
+        combo = {f: row[f.rsplit(".", 1)[-1]] for f in FACTORS}
+        ran = [c for c in study.cells if c.levels == combo and not _matches(c, MISSING) and not _matches(c, FAILED)]
+        kinds = sorted(int(planted(c.levels, c.seed)["eval/collapse_kind"]) for c in ran)
+        expected = {(0,): "none x1", (1,): "layout x1", (0, 0): "none x2", (0, 1): "none x1, layout x1"}[tuple(kinds)]
+        assert row["eval/collapse_kind"] == expected, (combo, row["eval/collapse_kind"])
+    assert collapse_kinds_text([3, 2, 2, float("nan")]) == "texture x2, degenerate x1"
+    assert collapse_kinds_text([]) == "n/a"
 
 
 def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):

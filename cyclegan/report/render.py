@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from cyclegan.masking import mask
+from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
 from cyclegan.names import RUN_SECONDS
 from cyclegan.report.figures import FigureFile, label
 from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinations
@@ -56,8 +58,32 @@ def _interval(row, m: str, compact: bool = False) -> str:
     return f"{mean:.3g}±{(hi - lo) / 2:.2g}" if compact else f"{fmt(float(mean))} [{lo:.3g}, {hi:.3g}]"
 
 
+COLLAPSE_KIND = "eval/collapse_kind"
+COLLAPSE_KIND_NAMES = {NOT_COLLAPSED: "none", LAYOUT_COLLAPSE: "layout", TEXTURE_COLLAPSE: "texture",
+                       DEGENERATE_OUTPUT: "degenerate"}
+
+
+def collapse_kinds_text(values) -> str:
+    """A cell's collapse kinds over its seeds, e.g. ``none x1, layout x1``: a code is a category, and
+    the mean of a layout collapse (1) and a none (0) would read as half a collapse."""
+    kinds = Counter(int(v) for v in values if not pd.isna(v))
+    ordered = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))  # most frequent first, then by code
+    return ", ".join(f"{COLLAPSE_KIND_NAMES.get(code, f'kind {code}')} x{n}" for code, n in ordered) or "n/a"
+
+
+def _kinds_of(report: Report, levels: dict) -> str:
+    finished = report.finished
+    if COLLAPSE_KIND not in finished:
+        return "n/a"
+    match = pd.Series(True, index=finished.index)
+    for factor, level in levels.items():
+        match &= finished[factor].astype(str) == str(level)
+    return collapse_kinds_text(finished.loc[match, COLLAPSE_KIND])
+
+
 def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFrame:
-    """Display table: one row per combination, counts, ``mean [95% t-interval over seeds]`` per metric."""
+    """Display table: one row per combination, counts, ``mean [95% t-interval over seeds]`` per metric
+    (the collapse kind as counts of its categories)."""
     metrics = list(metrics or dict.fromkeys([*TABLE_METRICS, *(h.metric for h in report.study.hypotheses)]))
     rows = []
     for row in report.cells.to_dict("records"):
@@ -65,7 +91,9 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
         out.update(finished=row["n_finished"], failed=row["n_failed"])
         if not compact:
             out.update(running=row["n_running"], missing=row["n_missing"])
-        out.update({(_SHORT.get(m, m) if compact else m): _interval(row, m, compact) for m in metrics})
+        out.update({(_SHORT.get(m, m) if compact else m):
+                    _kinds_of(report, {f: row[f] for f in report.factors}) if m == COLLAPSE_KIND else _interval(row, m, compact)
+                    for m in metrics})
         seconds = row.get(f"{RUN_SECONDS}_mean")
         out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
         rows.append(out)
