@@ -327,8 +327,8 @@ def test_three_trials_then_two_more_from_two_worker_processes(tmp_path, tiny_tre
 
 @pytest.mark.slow
 def test_a_collapsed_trial_is_pruned_through_the_trainer_callback(tmp_path, tiny_tree, monkeypatch):
-    real_score_batch = cyclegan.core.trainer.score_batch
-    monkeypatch.setattr(cyclegan.core.trainer, "score_batch", lambda *a, **k: {**real_score_batch(*a, **k), "collapsed": True})
+    real_score = cyclegan.core.trainer.BatchScorer.__call__
+    monkeypatch.setattr(cyclegan.core.trainer.BatchScorer, "__call__", lambda self, outputs: {**real_score(self, outputs), "collapsed": True})
     pruner = {"type": "median", "startup_trials": 0, "warmup_mini_epochs": 0, "prune_collapsed": True}
     spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree), pruner=pruner))
     paths = StudyPaths.default(tmp_path / "runs", None)
