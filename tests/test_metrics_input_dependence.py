@@ -129,6 +129,18 @@ def test_identifiability_is_blind_to_contrast_and_offset():
     assert input_identifiability(0.2 + 0.1 * y, y) == input_identifiability(y, y) == 1.0
 
 
+def test_a_luminance_inverted_output_follows_its_input_and_is_not_collapsed(photos):
+    # A generator that maps each photo to its washed-out negative under a strong grid (seen in the
+    # quick study: coarse correlation -0.86 with its own input) is a deterministic function of the
+    # input: not input-independent, so not a collapse (DESIGN section 5).
+    size = photos.shape[1]
+    grid = 0.15 * ((np.arange(size) // 2) % 2)
+    negative = np.clip(0.75 - 0.5 * photos + grid[None, None, :, None], 0, 1)
+    scores = collapse_scores(negative, photos)
+    assert scores["input_identifiability"] > 0.9
+    assert scores["collapse_kind"] == 0 and scores["collapsed"] is False
+
+
 def test_a_dark_output_that_still_follows_its_input_is_degenerate_not_layout():
     photos = photo_crops(N, 64, seed=6)
     scores = collapse_scores(0.03 * photos, photos)

@@ -65,8 +65,11 @@ def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
         to one another (nothing is left after removing the shared picture). NaN for N < 2.
 
     Both sides are the coarse structure minus the batch mean (what all outputs share,
-    respectively what all inputs share), compared by Pearson correlation; ties with an
-    output that has no residual at all count as not identified.
+    respectively what all inputs share), compared by the *absolute* Pearson correlation: an output
+    whose layout is its input's negative depends on its input as much as a copy does (the quick
+    study had a cell whose generator inverted luminance, coarse correlation -0.86 with its own input,
+    which signed matching read as identifiability 0, a layout collapse). Ties with an output that
+    has no residual at all count as not identified.
     """
     n = y_out.shape[0]
     if n < 2:
@@ -74,7 +77,7 @@ def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
     out_unit, out_valid = _unit_residuals(coarse_structure(y_out))
     in_unit, _ = _unit_residuals(coarse_structure(y_in))
     similarity = out_unit @ in_unit.T  # (N, N): output i vs input j
-    best = similarity.argmax(axis=1)
+    best = np.abs(similarity).argmax(axis=1)
     hits = (best == np.arange(n)) & out_valid
     return float(hits.mean())
 
