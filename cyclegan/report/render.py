@@ -252,7 +252,8 @@ th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;pad
 .loud{border-left-color:#cf222e;background:#ffebe9;font-weight:bold}.v{font-weight:bold;text-transform:uppercase}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
 .grids img{image-rendering:pixelated;width:360px;max-width:none}.rules{font-size:.85em;color:#57606a}
-.glance figure{max-width:48%}.glance img{width:100%}.glance figure.wide{max-width:100%;display:block}"""
+.glance figure{max-width:48%}.glance img{width:100%}.glance figure.wide{max-width:100%;display:block}
+.scroll{overflow-x:auto;max-width:100%}"""
 
 
 def _verdict_span(word: str) -> str:
@@ -264,7 +265,8 @@ def _html_table(df: pd.DataFrame, verdict_col: str | None = None) -> str:
     if verdict_col:
         for word in _COLOURS:  # longest first: "inconclusive: not settled" before "inconclusive"
             text = text.replace(f"<td>{html.escape(word)}</td>", f"<td>{_verdict_span(word)}</td>")
-    return text
+    # A wide table (the comparison table has ~20 metric columns) scrolls inside its box, not the page.
+    return f"<div class='scroll'>{text}</div>"
 
 
 def to_html(report: Report, figures: list[FigureFile]) -> str:
