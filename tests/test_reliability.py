@@ -212,7 +212,10 @@ def test_sigterm_to_the_parent_reaches_every_worker_process():
 
     from cyclegan.runs.workers import wait
 
-    worker = ("import sys, time\nprint('ready', flush=True)\n"
+    # The stand-in installs its Ctrl-C handler itself, as a real worker's graceful_stop does: a shell
+    # that starts the suite in the background (`make test &`) makes children inherit SIGINT ignored.
+    worker = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "print('ready', flush=True)\n"
               "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n")
     processes = [subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     for process in processes:
