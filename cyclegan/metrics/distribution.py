@@ -236,8 +236,7 @@ def sliced_wasserstein(
             f"images_a and images_b must have the same image shape, got {images_a.shape[1:]} "
             f"and {images_b.shape[1:]}"
         )
-    if min(images_a.shape[1:3]) < patch_size:
-        raise ValueError(f"images of {images_a.shape[1:3]} are smaller than the {patch_size} px patch")
+    # The patch-size check is the target's (both sets have one shape by now).
     target = SlicedWassersteinTarget(images_b, len(images_a), seed=seed, patch_size=patch_size,
                                      patches_per_image=patches_per_image, max_descriptors=max_descriptors,
                                      repeats=repeats, directions=directions)

@@ -71,20 +71,21 @@ def collapse_kinds_text(values) -> str:
     return ", ".join(f"{COLLAPSE_KIND_NAMES.get(code, f'kind {code}')} x{n}" for code, n in ordered) or "n/a"
 
 
-def _kinds_of(report: Report, levels: dict) -> str:
+def _kinds_by_cell(report: Report) -> dict[tuple[str, ...], str]:
+    """{factor levels as strings (report.cells' keys): collapse_kinds_text of its finished runs}."""
     finished = report.finished
-    if COLLAPSE_KIND not in finished:
-        return "n/a"
-    match = pd.Series(True, index=finished.index)
-    for factor, level in levels.items():
-        match &= finished[factor].astype(str) == str(level)
-    return collapse_kinds_text(finished.loc[match, COLLAPSE_KIND])
+    if COLLAPSE_KIND not in finished or finished.empty:
+        return {}
+    keys = finished[report.factors].astype(str)
+    return {key if isinstance(key, tuple) else (key,): collapse_kinds_text(group[COLLAPSE_KIND])
+            for key, group in finished.groupby([keys[f] for f in report.factors], sort=False)}
 
 
 def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFrame:
     """Display table: one row per combination, counts, ``mean [95% t-interval over seeds]`` per metric
     (the collapse kind as counts of its categories)."""
     metrics = list(metrics or dict.fromkeys([*TABLE_METRICS, *(h.metric for h in report.study.hypotheses)]))
+    kinds = _kinds_by_cell(report) if COLLAPSE_KIND in metrics else {}
     rows = []
     for row in report.cells.to_dict("records"):
         out = {f.rsplit(".", 1)[-1]: row[f] for f in report.factors}
@@ -92,7 +93,8 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
         if not compact:
             out.update(running=row["n_running"], missing=row["n_missing"])
         out.update({(_SHORT.get(m, m) if compact else m):
-                    _kinds_of(report, {f: row[f] for f in report.factors}) if m == COLLAPSE_KIND else _interval(row, m, compact)
+                    kinds.get(tuple(str(row[f]) for f in report.factors), "n/a") if m == COLLAPSE_KIND
+                    else _interval(row, m, compact)
                     for m in metrics})
         seconds = row.get(f"{RUN_SECONDS}_mean")
         out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
