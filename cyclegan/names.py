@@ -67,6 +67,7 @@ EVAL_OUTPUTS_DIR = "eval/photo2monet"  # final translations of the held-out phot
 GENERATORS = ("gen_photo2monet", "gen_monet2photo")  # G and F, as files in MODELS_DIR
 GENERATOR_WEIGHTS_SUFFIX = ".weights.h5"  # MODELS_DIR/<generator>.weights.h5: trainable part only
 MODELS_POINTER = "stored_elsewhere.json"  # in MODELS_DIR once a study cell's MLflow run holds the weights
+RANDOM_ENCODERS_FILE = "random_encoders.json"  # fingerprints of frozen random encoders rebuilt from their seed
 CHECKPOINT_MANIFEST = "manifest.json"  # in CHECKPOINTS_DIR: each checkpoint's files, sizes, SHA-256
 
 

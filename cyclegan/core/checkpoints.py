@@ -1,9 +1,11 @@
 """Checked checkpoints without the frozen encoder: what is saved, how it is verified, what resumes.
 
 A checkpoint holds the trainable parts of the four networks, both optimizers' state and the
-progress counters. A frozen encoder with file or ImageNet weights is left out (~59 MB of VGG16 at
-any size): it is rebuilt from its weights file, whose content fingerprint is part of the run's
-identity, so :meth:`RunDir.check_compatible` refuses a resume after that file changed.
+progress counters. A frozen encoder is left out (~59 MB of VGG16 at any size): one with file or
+ImageNet weights is rebuilt from its weights file, whose content fingerprint is part of the run's
+identity, so :meth:`RunDir.check_compatible` refuses a resume after that file changed; a random one
+is rebuilt from the run's seed and checked against its recorded fingerprint
+(:mod:`cyclegan.core.random_encoders`).
 
 After each save the checkpoint's files are hashed (size and SHA-256) into ``checkpoints/manifest.json``
 (written atomically). On resume the newest recorded checkpoint is verified first; a damaged one is
@@ -39,7 +41,7 @@ class CheckpointDamagedError(CycleganError, RuntimeError):
 
 def trainable_part(model: keras.Model, frozen_encoder_rebuildable: bool) -> keras.Model:
     """What of a generator a checkpoint (and its stored weights file) holds: its decoder when the
-    encoder is frozen and rebuilt from its weights file, else the whole model. Models without an
+    encoder is frozen and rebuilt (from its weights file or its seed), else the whole model. Models without an
     encoder/decoder split are always whole."""
     if frozen_encoder_rebuildable:
         decoder = next((layer for layer in model.layers if layer.name == f"{model.name}_decoder"), None)

@@ -3,8 +3,9 @@
 ::
 
     RUN_DIR/models/gen_photo2monet.weights.h5   G's trainable part (its decoder when the VGG16
-    RUN_DIR/models/gen_monet2photo.weights.h5   encoder is frozen and has a weights file; else all of it)
+    RUN_DIR/models/gen_monet2photo.weights.h5   encoder is frozen; else all of it)
     RUN_DIR/config.yaml, RUN_DIR/identity.json  what rebuilds the rest, and the encoder file's fingerprint
+    RUN_DIR/random_encoders.json                a frozen random encoder's fingerprint (rebuilt from the seed)
 
 :func:`load_run_generator` rebuilds a generator from those files (the encoder from its weights
 file, refusing one whose content changed since training); :func:`export_generator` writes a
@@ -25,7 +26,8 @@ import yaml
 from cyclegan import names
 from cyclegan.atomic import atomic_write_text
 from cyclegan.core.checkpoints import trainable_part
-from cyclegan.core.models import build_generator, encoder_is_shareable
+from cyclegan.core.models import build_generator
+from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.rundir import RunDir
 from cyclegan.errors import CycleganError
 from cyclegan.spec.config import RunConfig, build_config
@@ -40,7 +42,7 @@ def save_run_generators(run: RunDir, config: RunConfig, models: tuple[keras.Mode
     """Write each generator's trainable part to ``models/<name>.weights.h5`` (atomically: a crash
     never leaves a broken file under the final name)."""
     run.models.mkdir(parents=True, exist_ok=True)
-    rebuildable = encoder_is_shareable(config.generator)
+    rebuildable = encoder_left_out(run, config, models, starting=False)
     written = []
     for model in models:
         target = run.generator_weights(model.name)
@@ -120,8 +122,9 @@ def load_run_generator(run_dir: str | Path, name: str = names.GENERATORS[0]) -> 
 
         return load_generator(weights)
     _check_encoder_unchanged(run, config)
-    model = build_generator(config.generator, config.data.image_size, name, fused_norm=config.train.fused_instance_norm)
-    trainable_part(model, encoder_is_shareable(config.generator)).load_weights(weights)
+    model = build_generator(config.generator, config.data.image_size, name, fused_norm=config.train.fused_instance_norm,
+                            seed=config.train.seed)
+    trainable_part(model, encoder_left_out(run, config, (model,), starting=False)).load_weights(weights)
     return model
 
 

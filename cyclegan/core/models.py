@@ -8,10 +8,12 @@ Images go in and come out in [0, 1].
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -105,9 +107,10 @@ class VGGPreprocess(layers.Layer):
         return bgr - keras.ops.convert_to_tensor(_VGG_BGR_MEANS, dtype=bgr.dtype)
 
 
-def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None) -> keras.Model:
+def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None, seed: int | None = None) -> keras.Model:
     """VGG16 without its top, with ``weights``: ``imagenet`` (from ``imagenet_file`` when given,
-    else through Keras' download cache), ``random`` or a weights file. Fails with
+    else through Keras' download cache), ``random`` (drawn from ``seed`` by :func:`seeded_random_vgg16`
+    when given, else from Keras' global generator) or a weights file. Fails with
     :class:`EncoderWeightsError` naming the fix."""
     shape = (image_size, image_size, 3)
     if weights == "imagenet" and imagenet_file is not None:
@@ -126,7 +129,8 @@ def build_vgg16(weights: str, image_size: int, imagenet_file: str | None = None)
                 "(not ImageNet: no H1 conclusion holds with it)."
             ) from None
     if weights == "random":
-        return keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+        return vgg if seed is None else seeded_random_vgg16(vgg, seed)
     return _load_vgg16_file(weights, shape, key="generator.encoder_weights")
 
 
@@ -148,10 +152,42 @@ def _load_vgg16_file(weights: str, shape: tuple[int, int, int], key: str) -> ker
     return vgg
 
 
-def build_encoder(config: GeneratorConfig, image_size: int, name: str = "encoder") -> keras.Model:
+def seeded_random_vgg16(vgg: keras.Model, seed: int) -> keras.Model:
+    """``vgg`` with every convolution re-drawn from ``seed``: Glorot-uniform kernels and zero biases,
+    the distribution Keras' VGG16 itself starts from. Drawn with NumPy's PCG64 on the host, so the
+    same seed gives the same bits on any device and TensorFlow version: a frozen random encoder is
+    then rebuilt from its seed instead of being stored (59 MB per generator)."""
+    rng = np.random.default_rng(seed)
+    for layer in vgg.layers:
+        if isinstance(layer, layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            receptive = kernel.shape[0] * kernel.shape[1]
+            limit = np.sqrt(6.0 / (receptive * (kernel.shape[2] + kernel.shape[3])))
+            layer.set_weights([rng.uniform(-limit, limit, kernel.shape).astype(np.float32), np.zeros_like(bias)])
+    return vgg
+
+
+def random_encoder_seed(train_seed: int, generator: str) -> int:
+    """The seed of a generator's random VGG16 encoder: a pure function of the run's seed and the
+    generator's name (G and F get different encoders, as two independent draws would)."""
+    digest = hashlib.sha256(f"cyclegan random encoder/{train_seed}/{generator}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """SHA-256 of a model's weights (float32 bytes, in layer order): what proves a rebuilt
+    encoder is the one a run trained with."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def build_encoder(config: GeneratorConfig, image_size: int, name: str = "encoder", seed: int | None = None) -> keras.Model:
     """[0, 1] images (B, S, S, 3) -> the five skip tensors, deepest first:
-    (B, S/16, S/16, 512), (B, S/8, S/8, 512), (B, S/4, S/4, 256), (B, S/2, S/2, 128), (B, S, S, 64)."""
-    vgg = build_vgg16(config.encoder_weights, image_size, config.imagenet_weights)
+    (B, S/16, S/16, 512), (B, S/8, S/8, 512), (B, S/4, S/4, 256), (B, S/2, S/2, 128), (B, S, S, 64).
+    ``seed`` draws ``encoder_weights=random`` reproducibly (:func:`seeded_random_vgg16`)."""
+    vgg = build_vgg16(config.encoder_weights, image_size, config.imagenet_weights, seed=seed)
     vgg.trainable = config.encoder_trainable
     features = keras.Model(vgg.input, [vgg.get_layer(n).output for n in SKIP_LAYERS], name="vgg16_features")
     inputs = keras.Input((image_size, image_size, 3), name="image")
@@ -196,16 +232,21 @@ def _upsample(x, filters: int, mode: str, name: str):
 
 
 def build_generator(
-    config: GeneratorConfig, image_size: int, name: str, encoder: keras.Model | None = None, fused_norm: bool = True
+    config: GeneratorConfig, image_size: int, name: str, encoder: keras.Model | None = None, fused_norm: bool = True,
+    seed: int | None = None,
 ) -> keras.Model:
     """[0, 1] images (B, S, S, 3) -> translated images (B, S, S, 3) in [0, 1].
 
-    Pass ``encoder`` to share one (frozen) encoder between generators; ``fused_norm`` as in :func:`instance_norm`."""
+    Pass ``encoder`` to share one (frozen) encoder between generators; ``fused_norm`` as in
+    :func:`instance_norm`; ``seed`` (the run's ``train.seed``) draws a random encoder from
+    :func:`random_encoder_seed` so that it can be rebuilt rather than stored."""
     if config.arch == "resnet":  # no encoder to share: the reference's ResNet generator (cyclegan.core.resnet)
         from cyclegan.core.resnet import build_resnet_generator
 
         return build_resnet_generator(config, image_size, name, fused_norm)
-    encoder = encoder if encoder is not None else build_encoder(config, image_size, name=f"{name}_encoder")
+    if encoder is None:
+        encoder_seed = None if seed is None else random_encoder_seed(seed, name)
+        encoder = build_encoder(config, image_size, name=f"{name}_encoder", seed=encoder_seed)
     decoder = build_decoder(config, image_size, name=f"{name}_decoder", fused_norm=fused_norm)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     return keras.Model(inputs, decoder(encoder(inputs)), name=name)
@@ -217,9 +258,23 @@ def encoder_is_shareable(config: GeneratorConfig) -> bool:
     return config.arch == "vgg_unet" and not config.encoder_trainable and config.encoder_weights != "random"
 
 
-def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool = True) -> tuple[keras.Model, keras.Model]:
+def encoder_is_rebuildable(config: GeneratorConfig) -> bool:
+    """A frozen VGG16 encoder need not be stored: it is rebuilt from its weights file (fingerprinted
+    in the run's identity) or, when random, from its seed (fingerprinted by
+    :mod:`cyclegan.core.random_encoders`)."""
+    return config.arch == "vgg_unet" and not config.encoder_trainable
+
+
+def encoder_of(generator: keras.Model) -> keras.Model | None:
+    """The VGG16 encoder inside a U-Net generator (its own or the shared one); None for the ResNet."""
+    return next((layer for layer in generator.layers if layer.name.endswith("_encoder")), None)
+
+
+def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool = True,
+                     seed: int | None = None) -> tuple[keras.Model, keras.Model]:
     """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`;
-    ``generator.arch=resnet``: the reference's ResNet generators (cyclegan.core.resnet)."""
+    ``seed`` as in :func:`build_generator`; ``generator.arch=resnet``: the reference's ResNet
+    generators (cyclegan.core.resnet)."""
     if config.arch == "resnet":
         from cyclegan.core.resnet import build_resnet_generator  # resnet.py uses this module's instance_norm
 
@@ -227,8 +282,8 @@ def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool 
                 build_resnet_generator(config, image_size, "gen_monet2photo", fused_norm))
     shared = build_encoder(config, image_size, name="shared_encoder") if encoder_is_shareable(config) else None
     return (
-        build_generator(config, image_size, "gen_photo2monet", encoder=shared, fused_norm=fused_norm),
-        build_generator(config, image_size, "gen_monet2photo", encoder=shared, fused_norm=fused_norm),
+        build_generator(config, image_size, "gen_photo2monet", encoder=shared, fused_norm=fused_norm, seed=seed),
+        build_generator(config, image_size, "gen_monet2photo", encoder=shared, fused_norm=fused_norm, seed=seed),
     )
 
 

@@ -10,6 +10,9 @@
     RUN_DIR/models/            the two generators' trainable weights (<name>.weights.h5), written at
                                the end; rebuilt with config.yaml (cyclegan.core.generator_files)
     RUN_DIR/eval/photo2monet/  final translations of the held-out photos (lossless PNG)
+    RUN_DIR/random_encoders.json  a frozen random encoder's fingerprint per generator: the
+                               encoder is rebuilt from the run's seed, not stored
+                               (cyclegan.core.random_encoders)
 """
 
 from __future__ import annotations
@@ -78,6 +81,15 @@ class RunDir:
             if folder.exists():
                 shutil.rmtree(folder)
         self.history_file.unlink(missing_ok=True)
+        self.random_encoders_file.unlink(missing_ok=True)
+
+    @property
+    def random_encoders_file(self) -> Path:
+        return self.root / names.RANDOM_ENCODERS_FILE
+
+    def has_trained(self) -> bool:
+        """Whether a checkpoint or a generator file was ever written here."""
+        return any(folder.is_dir() and any(folder.iterdir()) for folder in (self.checkpoints, self.models))
 
     @property
     def identity_file(self) -> Path:

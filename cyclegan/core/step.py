@@ -50,7 +50,7 @@ def discriminator_variables(nets: Networks) -> list:
 
 def build_networks(config: RunConfig) -> Networks:
     size, fused_norm = config.data.image_size, config.train.fused_instance_norm
-    gen_g, gen_f = build_generators(config.generator, size, fused_norm)
+    gen_g, gen_f = build_generators(config.generator, size, fused_norm, seed=config.train.seed)
     return Networks(
         gen_g=gen_g,
         gen_f=gen_f,

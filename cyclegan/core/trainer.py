@@ -23,7 +23,7 @@ from cyclegan.core import device
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError, RunResult
 from cyclegan.core.checkpoints import CheckpointStore, trainable_part
 from cyclegan.core.generator_files import save_run_generators
-from cyclegan.core.models import encoder_is_shareable
+from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.pipeline import (
     DataSplit,
     load_images,
@@ -121,7 +121,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
 def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state: _State, pools=None) -> CheckpointStore:
     """The checkpointed objects: trainable parts of the networks (no frozen, rebuildable encoder),
     optimizer state and counters; ``legacy`` is the object graph of earlier versions' full checkpoints."""
-    rebuildable = encoder_is_shareable(config.generator)
+    rebuildable = encoder_left_out(run, config, (nets.gen_g, nets.gen_f), starting=True)
     counters = {"step": state.step, "mini_epoch": state.mini_epoch, "partial_steps": state.partial_steps, "partial_sums": state.partial_sums}
     shared = {"disc_monet": nets.disc_monet, "disc_photo": nets.disc_photo,
               "opt_generators": opts.generators, "opt_discriminators": opts.discriminators, **counters}

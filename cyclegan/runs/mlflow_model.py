@@ -31,8 +31,8 @@ GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflo
 
 def load_generator_file(path: str | Path, name: str | None = None):
     """THE one place an MLflow model turns its artifact into a Keras generator: a mini run folder
-    (``config.yaml``, ``identity.json``, ``models/<name>.weights.h5``; the frozen encoder is rebuilt
-    from its weights file) or, for models logged by earlier versions, a ``.keras`` file."""
+    (``config.yaml``, ``identity.json``, ``models/<name>.weights.h5``, for a random encoder
+    ``random_encoders.json``; the frozen encoder is rebuilt from its weights file or its seed) or, for models logged by earlier versions, a ``.keras`` file."""
     from cyclegan.core.translate import load_generator
 
     return load_generator(path, name)
@@ -86,7 +86,7 @@ def log_generators(run_dir: Path, image_size: int) -> dict[str, str]:
             with tempfile.TemporaryDirectory(prefix="cyclegan-model-") as tmp:
                 staged = Path(tmp) / GENERATOR_ARTIFACT
                 (staged / MODELS_DIR).mkdir(parents=True)
-                for file in (run.config_file, run.identity_file):
+                for file in (run.config_file, run.identity_file, run.random_encoders_file):
                     if file.is_file():
                         shutil.copy2(file, staged / file.name)
                 shutil.copy2(weights, staged / MODELS_DIR / weights.name)
