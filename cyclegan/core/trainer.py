@@ -23,7 +23,6 @@ from cyclegan.core import device
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError, RunResult
 from cyclegan.core.checkpoints import CheckpointStore, trainable_part
 from cyclegan.core.generator_files import save_run_generators
-from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.pipeline import (
     DataSplit,
     load_images,
@@ -31,6 +30,7 @@ from cyclegan.core.pipeline import (
     steps_per_mini_epoch,
     training_dataset,
 )
+from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.rundir import RunDir, flat_row
 from cyclegan.core.schedule import learning_rates
 from cyclegan.core.step import (
