@@ -98,6 +98,9 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
     assert translated.shape == (3, 32, 32, 3) and translated.dtype == np.float32
     assert 0.0 <= translated.min() and translated.max() <= 1.0 and not np.allclose(translated, images)
     assert model.metadata.get_input_schema().inputs[0].shape == (-1, 32, 32, 3)
+    for name, logged in models.items():  # each model loads its own generator, named by its weights file
+        assert mlflow.pyfunc.load_model(f"models:/{logged.model_id}").unwrap_python_model().translator.generator.name == name
+    assert "generator" not in client.get_run(cell.info.run_id).data.params  # no model_config logged as a run parameter
 
     inputs_dir, out = tmp_path / "inputs", tmp_path / "out"
     inputs_dir.mkdir()

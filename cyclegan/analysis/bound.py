@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from cyclegan.analysis.stats import rows_at
+
 ALPHA = 0.05
 
 
@@ -52,7 +54,7 @@ def level_mean(df: pd.DataFrame, factor: str, level: str, metric: str, other_fac
     `df`: one row per finished run (factor columns compared as strings, float metric column).
     """
     others = [f for f in other_factors if f != factor]
-    sub = df[df[factor].astype(str) == str(level)]
+    sub = rows_at(df, {factor: level})
     n_nan = int(sub[metric].isna().sum())
     sub = sub[sub[metric].notna()]
     groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,14 @@ import scipy.stats
 MAX_EXACT = 200_000
 MC_RESAMPLES = 20_000
 BOOT_RESAMPLES = 4_000
+
+
+def rows_at(df: pd.DataFrame, levels: Mapping[str, object]) -> pd.DataFrame:
+    """The rows of `df` at these factor levels ({factor: level}; empty: all rows). Levels are compared
+    as strings: factor columns hold YAML values (true, 0.5, "instance") that a study names as text."""
+    for factor, level in levels.items():
+        df = df[df[factor].astype(str) == str(level)]
+    return df
 
 
 @dataclass(frozen=True)

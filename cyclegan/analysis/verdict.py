@@ -29,7 +29,7 @@ import scipy.stats
 
 from cyclegan.analysis.bound import LevelMean, level_mean
 from cyclegan.analysis.power import bound_power, comparison_power, seeds_for
-from cyclegan.analysis.stats import Effect, equivalence_p, stratified_effect
+from cyclegan.analysis.stats import Effect, equivalence_p, rows_at, stratified_effect
 from cyclegan.analysis.strata import Heterogeneity, StratumEffect, heterogeneity
 
 ALPHA = 0.05
@@ -117,12 +117,6 @@ def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
         return None
     d = max(abs(effect) if math.isfinite(effect) else 0.0, threshold) / sd
     return seeds_for(comparison_power, d, max(1, n_strata), alpha=alpha, power=power)
-
-
-def _keep_where(df: pd.DataFrame, hypothesis) -> pd.DataFrame:
-    for factor, level in hypothesis_where(hypothesis).items():
-        df = df[df[factor].astype(str) == str(level)]
-    return df
 
 
 def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Verdict:
@@ -267,7 +261,7 @@ def evaluate(df: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, seed
              alpha: float = ALPHA, min_g: float = MIN_G, **effect_options) -> Verdict:
     """The verdict of one hypothesis on `df` (one row per finished run); `other_factors` are the study's
     other factors (the strata). `effect_options` go to `stratified_effect` (n_boot, n_mc, max_exact)."""
-    df = _keep_where(df, hypothesis)
+    df = rows_at(df, hypothesis_where(hypothesis))
     if is_bound(hypothesis):
         estimate = level_mean(df, hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "level"), hypothesis_field(hypothesis, "metric"),
                               other_factors, alpha=alpha)

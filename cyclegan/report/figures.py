@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from cyclegan.analysis.settle import window
+from cyclegan.analysis.stats import rows_at
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
 from cyclegan.names import IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
@@ -233,9 +234,7 @@ def _evidence(report: Report, out_dir: Path) -> FigureFile | None:
     for ax, (h, v) in zip(axes, hyps, strict=True):
         others = [f for f in report.factors if f != h.factor]
         levels = h.levels if h.levels is not None else (h.level,)
-        sub = finished[finished[h.factor].isin(levels) & finished[h.metric].notna()]
-        for factor, level in h.where.items():
-            sub = sub[sub[factor].astype(str) == level]
+        sub = rows_at(finished[finished[h.factor].isin(levels) & finished[h.metric].notna()], h.where)
         strata = sub.groupby(others, sort=True) if others else [((), sub)]
         for i, (key, g) in enumerate(strata):
             color, offset = f"C{i % 10}", (i - 0.5 * (len(strata) - 1)) * 0.06

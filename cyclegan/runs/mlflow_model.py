@@ -23,7 +23,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Schema, TensorSpec
 
 import cyclegan
-from cyclegan.names import GENERATORS, MODELS_DIR
+from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, MODELS_DIR
 from cyclegan.runs import provenance
 
 GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
@@ -44,8 +44,11 @@ class GeneratorModel(PythonModel):
     def load_context(self, context) -> None:
         from cyclegan.core.translate import Translator
 
-        name = (context.model_config or {}).get("generator")
-        self.translator = Translator(load_generator_file(context.artifacts[GENERATOR_ARTIFACT], name))
+        artifact = Path(context.artifacts[GENERATOR_ARTIFACT])
+        # Models logged by earlier versions name their generator in model_config; a model's mini run
+        # folder holds one generator's weights, whose file name says which.
+        name = (context.model_config or {}).get("generator") or _staged_generator(artifact)
+        self.translator = Translator(load_generator_file(artifact, name))
 
     def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         images = np.asarray(model_input, dtype=np.float32)
@@ -53,6 +56,12 @@ class GeneratorModel(PythonModel):
         if images.ndim != 4 or images.shape[1:] != (size, size, 3):
             raise ValueError(f"expected images of shape (N, {size}, {size}, 3) in [0, 1], got {images.shape}")
         return self.translator(images)
+
+
+def _staged_generator(artifact: Path) -> str | None:
+    """The generator whose weights a logged mini run folder holds (None for a ``.keras`` file)."""
+    staged = [name for name in GENERATORS if (artifact / MODELS_DIR / f"{name}{GENERATOR_WEIGHTS_SUFFIX}").is_file()]
+    return staged[0] if len(staged) == 1 else None
 
 
 def signature(image_size: int) -> ModelSignature:
@@ -116,8 +125,9 @@ def _local_models_folder(info) -> Path | None:
 
 def _log_one(name: str, path: Path, image_size: int):
     return mlflow.pyfunc.log_model(
+        # No model_config: MLflow logs it as parameters of the cell's run, where a "generator" column
+        # would be wrong and the second model's value a conflict (a warning per cell).
         name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
-        model_config={"generator": name},
         signature=signature(image_size), input_example=input_example(image_size),
         # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
         pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
