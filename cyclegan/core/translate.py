@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
@@ -12,6 +13,20 @@ from tqdm.auto import tqdm
 from cyclegan.core.pipeline import load_images
 from cyclegan.data.images import save_png
 from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, IMAGE_SUFFIXES, MODELS_DIR
+
+
+class _OneTracePerTranslator(logging.Filter):
+    """TensorFlow counts traces by a function's code, not per graph function: every new Translator's
+    single trace (a study worker makes several per cell, MLflow's model check two more) adds to one
+    count, and after five it warns of "excessive retracing" that is not happening (each translator's
+    signature is fixed). Only that warning, for this method, is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "Translator._forward" in message)
+
+
+tf.get_logger().addFilter(_OneTracePerTranslator())
 
 
 class Translator:
