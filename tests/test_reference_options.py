@@ -166,13 +166,23 @@ def test_the_quick_study_keeps_its_cell_ids():
     assert [c.cell_id for c in load_study(EXPERIMENTS / "quick.yaml", [_NO_DATA]).cells] == QUICK_CELL_IDS_BEFORE
 
 
-@pytest.mark.parametrize("override", ["train.image_pool=50", "optimizer.schedule=linear_decay", "optimizer.decay_start=0.25",
+@pytest.mark.parametrize("override", ["train.image_pool=50", "optimizer.schedule=linear_decay",
+                                      "optimizer.schedule=linear_decay optimizer.decay_start=0.25",
                                       "generator.arch=resnet", "generator.arch=resnet generator.resnet_blocks=9"])
 def test_a_new_key_away_from_its_default_is_part_of_the_identity(override):
     path = EXPERIMENTS / "upsample.yaml"  # norm x upsample: both apply to either generator
     before = [c.cell_id for c in load_study(path, [_NO_DATA]).cells]
     after = [c.cell_id for c in load_study(path, [_NO_DATA, *override.split()]).cells]
     assert len(set(after)) == len(before) and not set(before) & set(after)
+
+
+def test_decay_start_without_a_decay_is_not_part_of_the_identity():
+    path = EXPERIMENTS / "upsample.yaml"
+    before = [c.cell_id for c in load_study(path, [_NO_DATA]).cells]
+    assert [c.cell_id for c in load_study(path, [_NO_DATA, "optimizer.decay_start=0.25"]).cells] == before
+    decayed = [c.cell_id for c in load_study(path, [_NO_DATA, "optimizer.schedule=linear_decay"]).cells]
+    later = [c.cell_id for c in load_study(path, [_NO_DATA, "optimizer.schedule=linear_decay", "optimizer.decay_start=0.25"]).cells]
+    assert not set(decayed) & set(later)
 
 
 def test_a_resnet_cell_ignores_the_vgg_encoder_settings():

@@ -65,6 +65,8 @@ def identity(config: RunConfig) -> dict[str, Any]:
         k: v for k, v in config.flat().items()
         if k not in OPERATIONAL_KEYS and not (k in LATER_KEYS_NEUTRAL and v == LATER_KEYS_NEUTRAL[k])
     }
+    if config.optimizer.schedule == "constant":  # no decay, so where it would start changes nothing
+        flat.pop("optimizer.decay_start", None)
     flat["data.index_sha1"] = file_fingerprint(str(Path(config.data.root) / "data.csv"))
     if config.generator.arch == "resnet":
         for key in VGG_ENCODER_KEYS:
