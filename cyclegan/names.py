@@ -52,10 +52,13 @@ RUN_SECONDS = "time/run_seconds"  # the report's sum of a run's mini-epoch times
 # Time outside training steps, per mini-epoch row of history.csv (seconds) and for the whole run.
 EVAL_SECONDS, SAMPLES_SECONDS, CHECKPOINT_SECONDS = "time/eval_seconds", "time/samples_seconds", "time/checkpoint_seconds"
 BUILD_SECONDS, SAVE_SECONDS = "time/build_seconds", "time/save_seconds"  # once per run: networks + restore; generators
+# A process's first step (first batch, tracing, compiling, the step itself): in the row of the mini-epoch
+# it fell in, part of that row's "seconds" but counted outside training (it is start-up, not training).
+FIRST_STEP_SECONDS = "time/first_step_seconds"
 TRAIN_SECONDS, OUTSIDE_SECONDS = "time/train_seconds", "time/outside_training_seconds"  # run totals
 OUTSIDE_SHARE = "time/outside_training_share"  # outside / (outside + train), in [0, 1]
-# A tracked run's artifact and model logging after training (seconds): not in the trainer's figures
-# above, which are final before the tracker logs; logged beside them.
+# A tracked run's artifact and model logging after training (seconds): the tracker adds it to the
+# trainer's outside figures before it logs them (MLflow's time/outside_* include it).
 TRACKING_SECONDS = "time/tracking_seconds"
 TUNE_OBJECTIVE = "tune/objective"
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics

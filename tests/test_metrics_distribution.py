@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 from metrics_images import gaussian_blur, photo_crops
+from scipy.stats import wasserstein_distance
+from skimage.color import rgb2lab
 
 from cyclegan.metrics.distribution import (
+    LabWassersteinTarget,
     SlicedWassersteinTarget,
     _pyr_up,
     lab_wasserstein,
@@ -134,3 +137,33 @@ def test_lab_luminance_shift_moves_only_l():
     assert darker["lab_w_l"] > 5.0
     # Chroma scales with lightness in Lab, so a* and b* move a little too, but far less.
     assert darker["lab_w_l"] > 2 * max(darker["lab_w_a"], darker["lab_w_b"])
+
+
+@pytest.mark.parametrize(("n_a", "n_b", "max_pixels"), [(8, 8, 100_000), (10, 6, 3000), (6, 12, 2048), (4, 3, 100_000)])
+def test_lab_distance_equals_scipys_wasserstein_on_the_same_pixel_subsamples(n_a, n_b, max_pixels):
+    # The quantile shortcut for equal counts must give scipy's number; unequal counts (here 4 x 32 x 32
+    # against 3 x 32 x 32 pixels, no subsampling) go to scipy itself. Subsamples replayed in the documented order.
+    photos = photo_crops(n_a + n_b, 32, seed=21)
+    a, b = colour_shift(photos[:n_a], 0.1), photos[n_a:]
+    rng = np.random.default_rng(3)
+    pixels = []
+    for images in (a, b):
+        flat = images.reshape(-1, 3)
+        if len(flat) > max_pixels:
+            flat = flat[rng.choice(len(flat), max_pixels, replace=False)]
+        pixels.append(rgb2lab(np.clip(flat, 0, 1).astype(np.float64)[None]).reshape(-1, 3))
+    expected = {f"lab_w_{ch}": wasserstein_distance(pixels[0][:, i], pixels[1][:, i]) for i, ch in enumerate("lab")}
+    got = lab_wasserstein(a, b, seed=3, max_pixels=max_pixels)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert got["lab_w_b"] > 1.0  # the blue shift is seen, so the comparison is not of zeros
+
+
+def test_a_prepared_lab_target_gives_the_one_shot_distance_batch_after_batch():
+    photos = photo_crops(36, 32, seed=22)
+    batches = [photos[:12], colour_shift(photos[12:24], 0.2)]
+    target = LabWassersteinTarget(photos[24:], 12, (32, 32, 3), seed=5, max_pixels=5000)
+    for batch in (batches[0], batches[1], batches[0]):
+        assert target.distance(batch) == lab_wasserstein(batch, photos[24:], seed=5, max_pixels=5000)
+    assert target.distance(batches[1])["lab_w_b"] > target.distance(batches[0])["lab_w_b"]
+    with pytest.raises(ValueError, match=r"prepared for 12 images of \(32, 32, 3\), got 11"):
+        target.distance(photos[:11])

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from interrupts import InterruptAfter
 
+from cyclegan import names
 from cyclegan.core.checkpoints import CheckpointStore
 from cyclegan.core.rundir import RunDirError
 from cyclegan.core.trainer import Callback, NonFiniteLossError, train
@@ -40,6 +41,11 @@ def test_two_mini_epoch_run_writes_everything(tiny_config, straight_run):
     out = generator(np.zeros((1, 32, 32, 3), np.float32)).numpy()
     assert out.shape == (1, 32, 32, 3) and 0 <= out.min() <= out.max() <= 1
     assert set(result.final_metrics) >= {"loss/cycle", "eval/grid_score"}
+    # The first step (tracing, compiling) is timed in the row it fell in and counted outside training.
+    first = history[names.FIRST_STEP_SECONDS]
+    assert 0 < first[0] < history["seconds"][0] and first[1:].isna().all()
+    assert result.final_metrics[names.TRAIN_SECONDS] == pytest.approx(history["seconds"].sum() - first[0])
+    assert result.final_metrics[names.OUTSIDE_SECONDS] > first[0]
 
     again = train(tiny_config, run.root, progress=False)  # complete: nothing more to train
     assert (again.resumed_from, again.steps) == (2, 4)
@@ -58,6 +64,8 @@ def test_interrupt_and_resume_continue_where_they_stopped(tiny_tree, tmp_path, s
     a = pd.read_csv(straight.run_dir.history_file)
     b = pd.read_csv(resumed.run_dir.history_file)
     assert list(b["mini_epoch"]) == [1, 2, 3] and list(b["step"]) == [2, 4, 6]
+    # Each process timed its own first step: the resumed one in mini-epoch 3.
+    assert list(b[names.FIRST_STEP_SECONDS].notna()) == [True, False, True]
     # Same weights, same data order after resume: the third mini-epoch matches the straight run.
     for column in ("loss/cycle", "loss/gen_g", "loss/disc_monet"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-3, atol=1e-5, err_msg=column)

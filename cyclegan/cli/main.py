@@ -92,8 +92,8 @@ def train(config_file: Path, overrides: tuple[str, ...], run_dir: Path | None, r
 
     times = result.final_metrics
     if OUTSIDE_SECONDS in times:
-        click.echo(f"  time: {times[TRAIN_SECONDS]:.1f} s in mini-epochs, {times[OUTSIDE_SECONDS]:.1f} s outside them "
-                   f"({times[OUTSIDE_SHARE]:.0%}: build, evaluation, samples, checkpoints, saving)")
+        click.echo(f"  time: {times[TRAIN_SECONDS]:.1f} s in training steps, {times[OUTSIDE_SECONDS]:.1f} s outside them "
+                   f"({times[OUTSIDE_SHARE]:.0%}: build, first step's tracing, evaluation, samples, checkpoints, saving)")
 
 
 DIRECTIONS = {"photo2monet": "gen_photo2monet", "monet2photo": "gen_monet2photo"}

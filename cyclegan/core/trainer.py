@@ -41,22 +41,18 @@ from cyclegan.core.step import (
     build_pools,
     make_train_step,
 )
+from cyclegan.core.timing import time_figures
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
 from cyclegan.names import (
-    BUILD_SECONDS,
-    CHECKPOINT_SECONDS,
     EVAL_SECONDS,
+    FIRST_STEP_SECONDS,
     LR_DISCRIMINATOR,
     LR_GENERATOR,
-    OUTSIDE_SECONDS,
-    OUTSIDE_SHARE,
     SAMPLES_SECONDS,
-    SAVE_SECONDS,
     STEP_METRICS,
-    TRAIN_SECONDS,
 )
 from cyclegan.signals import graceful_stop
 from cyclegan.spec.config import RunConfig
@@ -157,6 +153,7 @@ class _Loop:
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
+        self.first_step_timed = False
 
     def run(self) -> dict[str, float]:
         with graceful_stop() as self.stop:
@@ -197,10 +194,17 @@ class _Loop:
             done = int(state.partial_steps.numpy())
             bar = tqdm(range(done, self.steps_per_mini_epoch), desc=f"mini-epoch {mini_epoch}/{train.mini_epochs}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
+            first_step = None
             for _ in bar:
+                clock = time.perf_counter()
                 photo, monet = next(batches)
                 out = self.step_fn(photo, monet)
                 losses = tf.stack([out[k] for k in STEP_METRICS])  # stays on the device
+                if not self.first_step_timed:
+                    # One host sync per process, so the first step's time (pipeline start, tracing,
+                    # compiling) is measured rather than spilling into the steps after it.
+                    losses.numpy()
+                    first_step, self.first_step_timed = time.perf_counter() - clock, True
                 if not self.pending:
                     self.pending_first_step = step + 1
                 self.pending.append(losses)
@@ -214,6 +218,8 @@ class _Loop:
             self._show(bar, self._sync())
             seconds = time.perf_counter() - started
             row = {"mini_epoch": mini_epoch, "step": step, "seconds": seconds, **rates}
+            if first_step is not None:
+                row[FIRST_STEP_SECONDS] = first_step
             row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist(), strict=True))
             state.mini_epoch.assign(mini_epoch)
             state.partial_steps.assign(0)
@@ -300,17 +306,3 @@ def convergence_figures(run: RunDir) -> dict[str, float]:
         return {}
     curve = history.sort_values("mini_epoch")["loss/cycle"].to_numpy()
     return convergence_measures(curve)
-
-
-def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, checkpoint_seconds: float) -> dict[str, float]:
-    """Where a run's wall time went, in seconds: inside mini-epochs (training steps, incl. the first
-    step's compilation) and outside them (build and restore, evaluation and sample grids summed over
-    history.csv, so a resumed run's earlier rows count; checkpoints and saving the generators of
-    this process)."""
-    history = run.read_history()
-    column = lambda name: float(history[name].sum()) if name in history else 0.0  # noqa: E731
-    train_seconds = column("seconds")
-    outside = build_seconds + save_seconds + checkpoint_seconds + column(EVAL_SECONDS) + column(SAMPLES_SECONDS)
-    total = train_seconds + outside
-    return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds, TRAIN_SECONDS: train_seconds,
-            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: outside / total if total > 0 else 0.0}

@@ -19,6 +19,7 @@ from cyclegan.metrics.collapse import (
 )
 from cyclegan.metrics.convergence import area_under_curve, epochs_to_within
 from cyclegan.metrics.distribution import (
+    LabWassersteinTarget,
     SlicedWassersteinTarget,
     lab_wasserstein,
     laplacian_pyramid,
@@ -36,6 +37,7 @@ from cyclegan.metrics.sharpness import canny_edges, edge_f1, edge_scores, edge_s
 
 __all__ = [
     "BatchScorer",
+    "LabWassersteinTarget",
     "SlicedWassersteinTarget",
     "HIGHPASS_COLLAPSE_THRESHOLD",
     "IDENTIFIABILITY_LIMIT",
@@ -108,6 +110,7 @@ class BatchScorer:
             )
         # Outputs pair with inputs, so every batch has len(inputs) images.
         self.swd_target = None if self.target is None else SlicedWassersteinTarget(self.target, len(self.inputs), seed=seed)
+        self.lab_target = None if self.target is None else LabWassersteinTarget(self.target, len(self.inputs), self.inputs.shape[1:], seed=seed)
 
     def __call__(self, outputs) -> dict[str, float | bool | int]:
         outputs, inputs = check_pair(outputs, self.inputs)
@@ -118,5 +121,5 @@ class BatchScorer:
         scores["n_images"] = len(outputs)
         if self.swd_target is not None:
             scores["swd"] = self.swd_target.distance(outputs)["swd"]
-            scores.update(lab_wasserstein(outputs, self.target, seed=self.seed))
+            scores.update(self.lab_target.distance(outputs))
         return {k: v if isinstance(v, (bool, int)) else float(v) for k, v in scores.items()}

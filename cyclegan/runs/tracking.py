@@ -31,6 +31,7 @@ from PIL import Image
 
 from cyclegan import masking, names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, RunResult
+from cyclegan.core.timing import with_outside_seconds
 from cyclegan.names import CELL_TAG, FAILURE_TAG, ROLE_CELL, ROLE_PARENT, ROLE_TAG, ROLE_TRIAL, SAMPLES_KEY, STUDY_TAG, TRIAL_TAG
 from cyclegan.runs import mlflow_model, provenance
 from cyclegan.runs.datasets import domain_datasets
@@ -196,11 +197,6 @@ class CellTracker(Callback):
         self.tracker.log_image(self.run_id, record.sample_grid, step=record.mini_epoch)
 
     def on_run_end(self, result: RunResult) -> None:
-        # Derived curve figures and where the run's time went (time/build_seconds, ...): the run
-        # totals the MLflow UI can sort and compare cells by.
-        derived = {k: v for k, v in result.final_metrics.items() if k.startswith(("convergence/", "time/"))}
-        if derived:
-            self.tracker.log_metrics(self.run_id, derived, step=result.mini_epochs)
         started = time.perf_counter()
         run = result.run_dir
         grids = sorted(run.samples.glob(names.SAMPLE_GRID_GLOB))
@@ -213,7 +209,14 @@ class CellTracker(Callback):
         opened = contextlib.nullcontext() if active is not None and active.info.run_id == self.run_id else self.tracker.training(self.run_id)
         with opened:
             self.generators_stored_at = mlflow_model.log_generators(run.root, self._image_size)
-        self.tracker.log_metrics(self.run_id, {names.TRACKING_SECONDS: time.perf_counter() - started}, step=result.mini_epochs)
+        tracking_seconds = time.perf_counter() - started
+        # Derived curve figures and where the run's time went (time/build_seconds, ...): the run
+        # totals the MLflow UI can sort and compare cells by. Logged last, so that the time spent
+        # logging the artifacts and models above counts as time outside training.
+        derived = {k: v for k, v in result.final_metrics.items() if k.startswith(("convergence/", "time/"))}
+        if names.OUTSIDE_SECONDS in derived:
+            derived = with_outside_seconds(derived, tracking_seconds)
+        self.tracker.log_metrics(self.run_id, {**derived, names.TRACKING_SECONDS: tracking_seconds}, step=result.mini_epochs)
 
 
 def _masked(tags: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,32 @@
+"""Where a run's time went: the sums behind time/* (pure, from history.csv and the trainer's clocks)."""
+
+import pandas as pd
+import pytest
+
+from cyclegan import names
+from cyclegan.core.rundir import RunDir
+from cyclegan.core.timing import time_figures, with_outside_seconds
+
+
+def test_first_steps_evaluation_and_samples_count_outside_training(tmp_path):
+    # Two processes: the first trained mini-epochs 1-2, the resumed one mini-epoch 3 (its first step timed again).
+    pd.DataFrame({
+        "mini_epoch": [1, 2, 3], "step": [16, 32, 48], "seconds": [20.0, 8.0, 15.0],
+        names.FIRST_STEP_SECONDS: [12.0, None, 7.0],
+        names.EVAL_SECONDS: [1.0, 1.0, 1.0], names.SAMPLES_SECONDS: [0.5, 0.5, 0.5],
+    }).to_csv(tmp_path / "history.csv", index=False)
+    times = time_figures(RunDir(tmp_path), build_seconds=2.0, save_seconds=0.5, checkpoint_seconds=1.0)
+    assert times[names.TRAIN_SECONDS] == pytest.approx(43.0 - 19.0)
+    assert times[names.OUTSIDE_SECONDS] == pytest.approx(2.0 + 0.5 + 1.0 + 19.0 + 3.0 + 1.5)
+    assert times[names.OUTSIDE_SHARE] == pytest.approx(27.0 / 51.0)
+
+    tracked = with_outside_seconds(times, 3.0)  # the tracker's artifact and model logging
+    assert tracked[names.OUTSIDE_SECONDS] == pytest.approx(30.0)
+    assert tracked[names.OUTSIDE_SHARE] == pytest.approx(30.0 / 54.0)
+    assert tracked[names.TRAIN_SECONDS] == times[names.TRAIN_SECONDS] and times[names.OUTSIDE_SECONDS] == pytest.approx(27.0)
+
+
+def test_a_history_of_an_earlier_version_without_first_step_times_counts_all_mini_epoch_time_as_training(tmp_path):
+    pd.DataFrame({"mini_epoch": [1, 2], "step": [4, 8], "seconds": [3.0, 2.0]}).to_csv(tmp_path / "history.csv", index=False)
+    times = time_figures(RunDir(tmp_path), build_seconds=1.0, save_seconds=0.0, checkpoint_seconds=0.0)
+    assert (times[names.TRAIN_SECONDS], times[names.OUTSIDE_SECONDS]) == (5.0, 1.0)
