@@ -228,7 +228,9 @@ def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):
     assert f"roughly {noise.seeds_needed} seeds per cell" in md
     assert "Hedges' g" in md and "95% bootstrap CI" in md
     out = terminal(built.report)
-    assert "H-strong: CONFIRMED" in out and "H-noise: INCONCLUSIVE" in out
+    assert "H-strong: CONFIRMED (by predicted direction)" in out and "H-noise: INCONCLUSIVE  " in out
+    assert "H-reversed: REFUTED (by opposite direction)" in out
+    assert "| decided by |" in md and "| opposite direction |" in md  # the verdict table says what decided it
     header = out.splitlines()[out.splitlines().index("") + 1]
     assert all(col in header for col in ("grid", "edge_sigma", "edge_f1", "hp_xcorr", "collapsed", "swd", "cycle_auc"))
 

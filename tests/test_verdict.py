@@ -36,7 +36,7 @@ def test_planted_effect_confirmed():
 
 def test_reversed_effect_refuted():
     v = evaluate(design(effect=-3.0, seeds=3), H2, OTHERS)
-    assert v.verdict == "refuted" and v.rule.startswith("opposite direction")
+    assert v.verdict == "refuted" and v.rule.startswith("opposite direction") and v.basis == "opposite direction"
     assert v.difference > 2.5
 
 

@@ -31,6 +31,7 @@ def runs(effect_by_up, seeds=3, sd=0.2, base=2.0, seed=0, instance_level=None):
 def test_bound_met_missed_undecided(level, expected):
     v = evaluate(runs({"transpose": 3, "resize": 3}, instance_level=level), REMOVES, ["up"])
     assert v.kind == "bound" and v.verdict == expected, v.rule
+    assert v.basis == {"confirmed": "upper bound", "refuted": "lower bound", "inconclusive": ""}[expected]
     assert v.n_a == 6 and v.ci_low < v.difference < v.ci_high
     if expected == "inconclusive":
         assert v.seeds_needed is None or v.seeds_needed > 3
@@ -64,7 +65,7 @@ def test_same_sign_everywhere_gives_one_verdict():
 
 def test_opposite_signs_name_where_the_claim_holds():
     v = evaluate(runs({"transpose": 3.3, "resize": -1.5}), H2, ["up"])
-    assert v.verdict == "heterogeneous" and v.seeds_needed is None, v.rule
+    assert v.verdict == "heterogeneous" and v.seeds_needed is None and v.basis == "interaction", v.rule
     assert v.heterogeneity_p <= 0.05
     assert "holds where up=transpose" in v.rule and "reversed where up=resize" in v.rule
     assert "more seeds will not" in v.rule
@@ -100,14 +101,14 @@ def test_window():
 
 def test_effect_from_the_start_is_confirmed_and_says_since():
     v = verdict_over_training(history(lambda e: 3.0), H2)
-    assert v.verdict == "confirmed" and v.settled and v.since == 1, v.rule
+    assert v.verdict == "confirmed" and v.settled and v.since == 1 and v.basis == "predicted direction", v.rule
     assert len(v.trajectory) == 8 and "(met; held since mini-epoch 1)" in v.settle_rule
 
 
 def test_effect_only_in_the_last_mini_epoch_is_not_settled():
     v = verdict_over_training(history(lambda e: 3.0 if e >= 8 else 0.0, epochs=8), H2)
     assert v.verdict == "inconclusive" and not v.settled and v.label == "inconclusive: not settled"
-    assert v.rule.startswith("not settled: confirmed") and v.suggested_mini_epochs > 8
+    assert v.rule.startswith("not settled: confirmed") and v.suggested_mini_epochs > 8 and v.basis == ""
     assert v.since == 8
     fixed = verdict_over_training(history(lambda e: 3.0 if e >= 8 else 0.0, epochs=8), dict(H2, settle=False))
     assert fixed.verdict == "confirmed" and "settle: false" in fixed.settle_rule
@@ -122,7 +123,7 @@ def test_effect_that_fades_is_not_confirmed():
 def test_no_effect_many_seeds_flat_curves_refuted_by_equivalence():
     long = history(lambda e: 0.0, epochs=6, seeds=8, sd=0.2)
     v = verdict_over_training(long, dict(H2, threshold=1.0))
-    assert v.verdict == "refuted" and v.settled and v.rule.startswith("equivalent"), v.rule
+    assert v.verdict == "refuted" and v.settled and v.rule.startswith("equivalent") and v.basis == "equivalence", v.rule
     assert all(p.verdict == "refuted" for p in v.trajectory)
 
 

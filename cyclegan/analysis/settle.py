@@ -78,7 +78,7 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
         return dataclasses.replace(v, settle_rule=rule + (" (met" + held + ")" if final.verdict in DECISIVE else held))
     if drift:
         longer = math.ceil(2 * points[-1].mini_epoch)
-        return dataclasses.replace(v, verdict="inconclusive", settled=False, seeds_needed=None,
+        return dataclasses.replace(v, verdict="inconclusive", settled=False, seeds_needed=None, basis="",
                                    rule=f"not settled: {final.verdict} at each of the last {k} evaluated mini-epochs, but {drift}; "
                                         f"train longer, at least ~{longer} mini-epochs, and report again (was: {final.rule})",
                                    settle_rule=rule + " and a trend that does not cross the decision (not met)",
@@ -92,7 +92,7 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
     why = (f"not settled: {final.verdict} at the last mini-epoch but held only at the last {run} of {k} required "
            f"(since mini-epoch {since}); train longer, at least ~{longer} mini-epochs, and report again "
            f"(was: {final.rule})")
-    return dataclasses.replace(v, verdict="inconclusive", settled=False, rule=why, seeds_needed=None,
+    return dataclasses.replace(v, verdict="inconclusive", settled=False, rule=why, seeds_needed=None, basis="",
                                settle_rule=rule + " (not met)", suggested_mini_epochs=longer)
 
 

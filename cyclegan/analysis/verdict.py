@@ -67,6 +67,10 @@ class Verdict:
     trajectory: tuple = ()  # settle.Point per evaluated mini-epoch
     settled: bool = True  # False: "inconclusive: not settled" (the settling rule overrode a verdict)
     suggested_mini_epochs: int | None = None  # for a verdict that has not settled
+    # What decided a confirmed, refuted or heterogeneous verdict, in a word or two ("equivalence",
+    # "opposite direction", ...; "" for inconclusive): a refutation by equivalence and one by the
+    # opposite effect say very different things, and the verdict table must show which at a glance.
+    basis: str = ""
 
     @property
     def label(self) -> str:
@@ -142,11 +146,11 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Ve
                        rule=f"too few runs for a bound ({estimate.n} runs in {estimate.n_strata} strata; "
                             f"{estimate.n_nan_dropped} NaN dropped; need 2 in a stratum)")
     if (hi < bound) if side == "below" else (lo > bound):
-        return Verdict(**base, verdict="confirmed", seeds_needed=None,
+        return Verdict(**base, verdict="confirmed", seeds_needed=None, basis=f"{'upper' if side == 'below' else 'lower'} bound",
                        rule=f"{'upper' if side == 'below' else 'lower'} bound {hi if side == 'below' else lo:.3g} "
                             f"{'<' if side == 'below' else '>'} {bound:.3g}: {txt}")
     if (lo > bound) if side == "below" else (hi < bound):
-        return Verdict(**base, verdict="refuted", seeds_needed=None,
+        return Verdict(**base, verdict="refuted", seeds_needed=None, basis=f"{'lower' if side == 'below' else 'upper'} bound",
                        rule=f"{'lower' if side == 'below' else 'upper'} bound {lo if side == 'below' else hi:.3g} "
                             f"{'>' if side == 'below' else '<'} {bound:.3g}: {txt}")
     sd = estimate.sd_within
@@ -181,7 +185,7 @@ def _heterogeneous(v: Verdict, het: Heterogeneity, predicted: float, alpha: floa
     parts = [f"{words[o]} " + "; ".join(f"{s.label} (diff {s.difference:.3g} [{s.ci_low:.3g}, {s.ci_high:.3g}])"
                                           for s in ss) for o, ss in groups.items() if ss]
     return dataclasses.replace(
-        v, verdict="heterogeneous", seeds_needed=None,
+        v, verdict="heterogeneous", seeds_needed=None, basis="interaction",
         rule=(f"the effect differs between strata (Cochran's Q = {het.q:.3g}, F p = {het.p_value:.3g} <= {alpha}): "
               + "; ".join(parts) + ". A real interaction: more seeds will not make it one number; "
               "state the claim per stratum (where:)"))
@@ -231,14 +235,14 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
     g_txt = f"|g|={abs(g):.2g}" + (f" [{effect.g_note}]" if effect.g_note else "")
     evidence = f"p={p:.3g} <= {alpha}, {g_txt} >= {min_g}, |diff|={abs(d):.3g} >= threshold {thr_txt}"
     if strong and sign == predicted:
-        return Verdict(**base, verdict="confirmed", seeds_needed=None,
+        return Verdict(**base, verdict="confirmed", seeds_needed=None, basis="predicted direction",
                        rule=f"predicted direction ({a} {direction} than {b}), {evidence}")
     if strong and sign == -predicted:
         other = "higher" if direction == "lower" else "lower"
-        return Verdict(**base, verdict="refuted", seeds_needed=None,
+        return Verdict(**base, verdict="refuted", seeds_needed=None, basis="opposite direction",
                        rule=f"opposite direction ({a} {other} than {b}), {evidence}")
     if p_eq <= alpha:
-        return Verdict(**base, verdict="refuted", seeds_needed=None,
+        return Verdict(**base, verdict="refuted", seeds_needed=None, basis="equivalence",
                        rule=(f"equivalent: p_equivalence={p_eq:.3g} <= {alpha} that |diff| < threshold "
                              f"{thr_txt} (diff={d:.3g}, 95% CI [{effect.ci_low:.3g}, {effect.ci_high:.3g}])"))
     failed = [f"p={p:.3g} > {alpha}" if not p <= alpha else "",

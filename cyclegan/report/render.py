@@ -110,7 +110,8 @@ def _compared(v) -> str:
 
 
 def verdict_rows(report: Report) -> pd.DataFrame:
-    rows = [{"hypothesis": v.name, "verdict": v.label, "since": f"mini-epoch {v.since}" if v.since else "—",
+    rows = [{"hypothesis": v.name, "verdict": v.label, "decided by": v.basis or "—",
+             "since": f"mini-epoch {v.since}" if v.since else "—",
              "metric": v.metric, "claim tested": _compared(v),
              ("estimate [95% CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
              "Hedges' g": fmt(v.hedges_g), "p": fmt(v.p_value),
@@ -331,7 +332,8 @@ def terminal(report: Report) -> str:
         what = (f"{v.metric} at {v.levels[0]} {v.direction} {fmt(v.threshold)}: mean" if v.kind == "bound"
                 else f"{v.metric} {v.levels[0]}-{v.levels[1]} =")
         step = _next_step(v)
-        lines.append(f"{v.name}: {v.label.upper()}  {what} {fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}], "
+        basis = f" (by {v.basis})" if v.basis else ""
+        lines.append(f"{v.name}: {v.label.upper()}{basis}  {what} {fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}], "
                      f"p {fmt(v.p_value)}, n {v.n_a}" + ("" if v.kind == "bound" else f"/{v.n_b}, g {fmt(v.hedges_g)}")
                      + (f", since mini-epoch {v.since}" if v.since and v.settled else "") + (f"; {step}" if step else ""))
     return mask("\n".join(lines))
