@@ -9,6 +9,7 @@ import pytest
 from cyclegan.analysis.design import design_warnings
 from cyclegan.analysis.settle import over_training, window
 from cyclegan.analysis.verdict import evaluate
+from cyclegan.report.render import strata_summary
 
 H2 = dict(name="H2", claim="instance norm lowers the grid", factor="norm", levels=["instance", "none"],
           metric="grid", direction="lower", threshold=1.0)
@@ -71,6 +72,9 @@ def test_opposite_signs_name_where_the_claim_holds():
     assert "more seeds will not" in v.rule
     by = dict(zip((s.label for s in v.strata_effects), v.strata_outcomes, strict=True))
     assert by == {"up=resize": "opposite", "up=transpose": "holds"}
+    # The verdict table and console line say where, not only the long text: holds first, then reversed.
+    summary = strata_summary(v)
+    assert summary.startswith("holds where up=transpose (") and "; reversed where up=resize (" in summary
 
 
 def test_effect_in_one_stratum_only():

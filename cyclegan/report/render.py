@@ -122,10 +122,20 @@ def verdict_rows(report: Report) -> pd.DataFrame:
 
 def _next_step(v) -> str:
     if v.verdict == "heterogeneous":
-        return "state it per stratum (where:)"
+        return f"{strata_summary(v)}; state it per stratum (where:)"
     if not v.settled:
         return f"train longer (~{v.suggested_mini_epochs} mini-epochs)"
     return f"~{v.seeds_needed} seeds per cell" if v.seeds_needed else ""
+
+
+def strata_summary(v) -> str:
+    """Where a heterogeneous claim holds and where not, short: "holds where upsample=transpose (-2.46
+    [-3.35, -1.57]); unclear where upsample=resize_conv (0.255 [-0.632, 1.14])"."""
+    words = {"holds": "holds", "opposite": "reversed", "no effect": "no effect", "unclear": "unclear"}
+    groups: dict[str, list[str]] = {}
+    for s, outcome in zip(v.strata_effects, v.strata_outcomes, strict=True):
+        groups.setdefault(outcome, []).append(f"{s.label} ({fmt(s.difference)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}])")
+    return "; ".join(f"{words[o]} where " + ", ".join(groups[o]) for o in words if o in groups)
 
 
 def _verdict_facts(v, factors) -> list[tuple[str, str]]:
