@@ -384,6 +384,7 @@ def test_runs_trained_with_another_weights_file_are_explained(tmp_path, vgg_weig
     path = tmp_path / "h.yaml"
     path.write_text(yaml.safe_dump({"name": "h", "base": {"data": {"root": str(tmp_path)}},
                                     "factors": {"generator.encoder_weights": ["imagenet", "random"]}, "seeds": [0]}))
+    (tmp_path / "data.csv").write_text("domain,file\n")
     study = load_study(path)
     other = pd.DataFrame({"params.generator.imagenet_weights": [str(vgg_weights_file), str(vgg_weights_file)]})
     (hint,) = ignored_runs_hint(other, study)
@@ -392,6 +393,23 @@ def test_runs_trained_with_another_weights_file_are_explained(tmp_path, vgg_weig
     # Runs ignored for another reason (an older version of the file) get no such hint.
     assert ignored_runs_hint(pd.DataFrame({"params.generator.imagenet_weights": ["None"]}), study) == []
     assert ignored_runs_hint(pd.DataFrame(), study) == []
+    # Another path to the same content is the same file for a cell's identity: no weights hint.
+    same = tmp_path / "copy.weights.h5"
+    same.write_bytes(vgg_weights_file.read_bytes())
+    on_same = load_study(path, [f"generator.imagenet_weights={same}"])
+    assert ignored_runs_hint(other, on_same) == []
+
+
+def test_a_data_index_missing_from_here_is_named_not_the_weights(tmp_path, vgg_weights_file):
+    # A relative data.root read from another directory finds no index; its content is part of the cells'
+    # identity, so that, not the weights path, is why no run matched.
+    path = tmp_path / "h.yaml"
+    path.write_text(yaml.safe_dump({"name": "h", "base": {"data": {"root": str(tmp_path / "nowhere")},
+                                                          "generator": {"imagenet_weights": str(vgg_weights_file)}},
+                                    "factors": {"generator.encoder_weights": ["imagenet", "random"]}, "seeds": [0]}))
+    study = load_study(path)
+    (hint,) = ignored_runs_hint(pd.DataFrame({"params.generator.imagenet_weights": [str(vgg_weights_file)]}), study)
+    assert f"data index {tmp_path / 'nowhere' / 'data.csv'} does not exist" in hint and "--set data.root=" in hint
 
 
 @pytest.mark.slow

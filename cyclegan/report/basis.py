@@ -10,26 +10,40 @@ from pathlib import Path
 from cyclegan.host import describe_cpu
 from cyclegan.names import CODE_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
 from cyclegan.report.model import Report
+from cyclegan.spec.identity import file_fingerprint
 from cyclegan.spec.study import Study
 
 _RANDOM_WEIGHTS = re.compile(r"standin|stand-in|random", re.IGNORECASE)
 
 
 def ignored_runs_hint(ignored, study: Study) -> list[str]:
-    """Why runs of the experiment are not this file's cells, when it is the usual slip: a weights
-    file set for training (``CYCLEGAN_IMAGENET_WEIGHTS``) but not for the report. The file's
-    content is part of a cell's identity, so the report must see the same file to find them."""
+    """Why runs of the experiment are not this file's cells, when it is one of the usual slips. A cell's
+    identity holds the *content* of its data index and weights file, not their paths: the report
+    must see the same files. So: a data index that does not exist from here (a relative ``data.root``
+    read from another directory), or a weights file set for training (``CYCLEGAN_IMAGENET_WEIGHTS``)
+    whose content differs from the one this report reads (another path to the same file is fine)."""
+    if ignored.empty:
+        return []
+    hints = []
+    indexes = sorted({Path(cell.config.data.root) / "data.csv" for cell in study.cells})
+    missing = [str(index) for index in indexes if file_fingerprint(str(index)) == "missing"]
+    if missing:
+        hints.append(f"{len(ignored)} run(s) of this experiment were not matched, and the data index "
+                     f"{', '.join(missing)} does not exist from {Path.cwd()}: a cell's identity includes the "
+                     "index's content, so run the report where the data is, or pass --set data.root=<the data folder>.")
     column = "params.generator.imagenet_weights"
-    if ignored.empty or column not in ignored:
-        return []
+    if column not in ignored:
+        return hints
     current = {str(cell.config.generator.imagenet_weights) for cell in study.cells}
-    trained_with = sorted({str(v) for v in ignored[column].dropna()} - current)
-    if not trained_with:
-        return []
-    return [f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
-            f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
-            "To report on them, set it as in training: export CYCLEGAN_IMAGENET_WEIGHTS=<that file> "
-            "(or --set generator.imagenet_weights=<that file>)."]
+    current_content = {file_fingerprint(path) for path in current}
+    trained_with = sorted(path for path in {str(v) for v in ignored[column].dropna()} - current
+                          if file_fingerprint(path) not in current_content)
+    if trained_with:
+        hints.append(f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
+                     f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
+                     "To report on them, set it as in training: export CYCLEGAN_IMAGENET_WEIGHTS=<that file> "
+                     "(or --set generator.imagenet_weights=<that file>).")
+    return hints
 
 
 def param_values(report: Report, key: str) -> list[str]:
