@@ -36,8 +36,11 @@ def ignored_runs_hint(ignored, study: Study) -> list[str]:
         return hints
     current = {str(cell.config.generator.imagenet_weights) for cell in study.cells}
     current_content = {file_fingerprint(path) for path in current}
+    # A recorded path that cannot be read from here (relative to where training ran) cannot be compared;
+    # when the data index is already missing, that is the likelier cause and the weights go unmentioned.
     trained_with = sorted(path for path in {str(v) for v in ignored[column].dropna()} - current
-                          if file_fingerprint(path) not in current_content)
+                          if file_fingerprint(path) not in current_content
+                          and not (missing and file_fingerprint(path) == "missing"))
     if trained_with:
         hints.append(f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
                      f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "
