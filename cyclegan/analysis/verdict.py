@@ -172,18 +172,25 @@ def _outcome(s: StratumEffect, predicted: float, thr: float) -> str:
     return "unclear"
 
 
+_OUTCOME_WORDS = {"holds": "holds where", "opposite": "reversed where", "no effect": "no effect where",
+                  "unclear": "unclear where"}
+
+
+def strata_by_outcome(strata, outcomes) -> list[tuple[str, list]]:
+    """The strata grouped by their outcome, in the order holds, reversed, no effect, unclear, each with
+    its words ("holds where", ...); outcomes without strata are left out."""
+    return [(words, [s for s, so in zip(strata, outcomes, strict=True) if so == outcome])
+            for outcome, words in _OUTCOME_WORDS.items() if outcome in outcomes]
+
+
 def _heterogeneous(v: Verdict, het: Heterogeneity, predicted: float, alpha: float) -> Verdict:
     """Rewrite `v` when the effect differs between strata and the claim does not hold in all of them."""
     outcomes = tuple(_outcome(s, predicted, v.threshold) for s in het.strata)
     v = dataclasses.replace(v, heterogeneity_p=het.p_value, strata_effects=het.strata, strata_outcomes=outcomes)
     if not het.p_value <= alpha or all(o == "holds" for o in outcomes):
         return v
-    groups = {o: [s for s, so in zip(het.strata, outcomes, strict=True) if so == o]
-              for o in ("holds", "opposite", "no effect", "unclear")}
-    words = {"holds": "holds where", "opposite": "reversed where", "no effect": "no effect where",
-             "unclear": "unclear where"}
-    parts = [f"{words[o]} " + "; ".join(f"{s.label} (diff {s.difference:.3g} [{s.ci_low:.3g}, {s.ci_high:.3g}])"
-                                          for s in ss) for o, ss in groups.items() if ss]
+    parts = [f"{words} " + "; ".join(f"{s.label} (diff {s.difference:.3g} [{s.ci_low:.3g}, {s.ci_high:.3g}])" for s in ss)
+             for words, ss in strata_by_outcome(het.strata, outcomes)]
     return dataclasses.replace(
         v, verdict="heterogeneous", seeds_needed=None, basis="interaction",
         rule=(f"the effect differs between strata (Cochran's Q = {het.q:.3g}, F p = {het.p_value:.3g} <= {alpha}): "

@@ -32,14 +32,17 @@ def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, chec
     train_seconds = column("seconds") - first_steps
     outside = (build_seconds + save_seconds + checkpoint_seconds + first_steps
                + column(EVAL_SECONDS) + column(SAMPLES_SECONDS))
-    total = train_seconds + outside
     return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds, TRAIN_SECONDS: train_seconds,
-            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: outside / total if total > 0 else 0.0}
+            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
 
 
 def with_outside_seconds(times: dict[str, float], seconds: float) -> dict[str, float]:
     """``times`` (from :func:`time_figures`) with ``seconds`` more spent outside training (the tracker's
     artifact and model logging, which comes after the trainer's figures are final)."""
     outside = times[OUTSIDE_SECONDS] + seconds
-    total = times[TRAIN_SECONDS] + outside
-    return {**times, OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: outside / total if total > 0 else 0.0}
+    return {**times, OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, times[TRAIN_SECONDS])}
+
+
+def _share(outside: float, train: float) -> float:
+    total = train + outside
+    return outside / total if total > 0 else 0.0

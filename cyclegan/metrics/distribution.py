@@ -248,13 +248,13 @@ def _lab(pixels: np.ndarray) -> np.ndarray:
     return rgb2lab(np.clip(pixels, 0.0, 1.0).astype(np.float64)[None]).reshape(-1, 3)
 
 
-def _wasserstein_1d(a: np.ndarray, sorted_b: np.ndarray, b: np.ndarray) -> float:
+def _wasserstein_1d(a: np.ndarray, sorted_b: np.ndarray) -> float:
     """W1 between two 1-D samples. With equal counts the sorted samples pair the quantiles exactly, so
     W1 is the mean |difference| of the sorted values: the same number as scipy.stats.wasserstein_distance
     (tested), about 25x faster on 100,000 pixels, which matters at every mini-epoch's evaluation."""
     if len(a) == len(sorted_b):
         return float(np.abs(np.sort(a) - sorted_b).mean())
-    return float(wasserstein_distance(a, b))
+    return float(wasserstein_distance(a, sorted_b))
 
 
 class LabWassersteinTarget:
@@ -275,8 +275,7 @@ class LabWassersteinTarget:
         self.keep_a = rng.choice(n_a, max_pixels, replace=False) if n_a > max_pixels else None
         if len(pixels_b) > max_pixels:
             pixels_b = pixels_b[rng.choice(len(pixels_b), max_pixels, replace=False)]
-        self.lab_b = _lab(pixels_b)
-        self.sorted_b = np.sort(self.lab_b, axis=0)
+        self.sorted_b = np.sort(_lab(pixels_b), axis=0)
 
     def distance(self, images_a) -> dict[str, float]:
         """{"lab_w_l", "lab_w_a", "lab_w_b"} of ``images_a`` (``n_images`` images of ``image_shape``) to the target."""
@@ -287,7 +286,7 @@ class LabWassersteinTarget:
         pixels_a = images_a.reshape(-1, 3)
         lab_a = _lab(pixels_a if self.keep_a is None else pixels_a[self.keep_a])
         return {
-            f"lab_w_{ch}": _wasserstein_1d(lab_a[:, i], self.sorted_b[:, i], self.lab_b[:, i])
+            f"lab_w_{ch}": _wasserstein_1d(lab_a[:, i], self.sorted_b[:, i])
             for i, ch in enumerate("lab")
         }
 

@@ -38,9 +38,9 @@ def ignored_runs_hint(ignored, study: Study) -> list[str]:
     current_content = {file_fingerprint(path) for path in current}
     # A recorded path that cannot be read from here (relative to where training ran) cannot be compared;
     # when the data index is already missing, that is the likelier cause and the weights go unmentioned.
-    trained_with = sorted(path for path in {str(v) for v in ignored[column].dropna()} - current
-                          if file_fingerprint(path) not in current_content
-                          and not (missing and file_fingerprint(path) == "missing"))
+    recorded = {path: file_fingerprint(path) for path in {str(v) for v in ignored[column].dropna()} - current}
+    trained_with = sorted(path for path, content in recorded.items()
+                          if content not in current_content and not (missing and content == "missing"))
     if trained_with:
         hints.append(f"{len(ignored)} run(s) of this experiment were trained with generator.imagenet_weights = "
                      f"{', '.join(trained_with)}, while this report looks for cells with {', '.join(sorted(current))}. "

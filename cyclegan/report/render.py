@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cyclegan.analysis.verdict import strata_by_outcome
 from cyclegan.masking import mask
 from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
 from cyclegan.names import RUN_SECONDS
@@ -131,11 +132,8 @@ def _next_step(v) -> str:
 def strata_summary(v) -> str:
     """Where a heterogeneous claim holds and where not, short: "holds where upsample=transpose (-2.46
     [-3.35, -1.57]); unclear where upsample=resize_conv (0.255 [-0.632, 1.14])"."""
-    words = {"holds": "holds", "opposite": "reversed", "no effect": "no effect", "unclear": "unclear"}
-    groups: dict[str, list[str]] = {}
-    for s, outcome in zip(v.strata_effects, v.strata_outcomes, strict=True):
-        groups.setdefault(outcome, []).append(f"{s.label} ({fmt(s.difference)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}])")
-    return "; ".join(f"{words[o]} where " + ", ".join(groups[o]) for o in words if o in groups)
+    return "; ".join(f"{words} " + ", ".join(f"{s.label} ({fmt(s.difference)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}])" for s in ss)
+                     for words, ss in strata_by_outcome(v.strata_effects, v.strata_outcomes))
 
 
 def _verdict_facts(v, factors) -> list[tuple[str, str]]:
