@@ -61,12 +61,20 @@ ui: $(STAMP)
 # start-up, tracing and MLflow, which two workers overlap (README "Development").
 TEST_WORKERS ?= 2
 XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
+# ... in TEST_PARTS parts, each in fresh processes: a process keeps the weights of every model it
+# trained (a TensorFlow leak, tests/conftest.py), and the whole suite in one pair of processes
+# outgrew a 24 GiB machine. Every part runs; the target fails if any part failed.
+TEST_PARTS ?= 3
+PYTEST_PARTS = status=0; for part in $$(seq 1 $(TEST_PARTS)); do \
+	echo "== make test: part $$part of $(TEST_PARTS)"; \
+	$(BIN)/python -m pytest $(1) $(XDIST) --part $$part/$(TEST_PARTS) || status=1; \
+	done; exit $$status
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST)
+	@$(call PYTEST_PARTS,)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(XDIST)
+	@$(call PYTEST_PARTS,-m "not slow")
 
 # The dependency floors of pyproject.toml are true minimums: install exactly the lowest allowed version of
 # every direct dependency (their own dependencies resolve freely) into a separate venv and run the fast tests.

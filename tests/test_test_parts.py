@@ -1,0 +1,31 @@
+"""`make test` runs the suite in parts (tests/conftest.py `--part`): every test in exactly one part."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ["tests/test_losses.py", "tests/test_timing.py", "tests/test_stats.py", "tests/test_synth.py"]
+
+
+def _collected(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args, *FILES],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_the_parts_split_the_tests_by_file_each_test_in_exactly_one():
+    everything = _collected()
+    parts = [_collected("--part", f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == sorted(everything)
+    files = [{nodeid.split("::")[0] for nodeid in part} for part in parts]
+    assert all(files) and not (files[0] & files[1] or files[0] & files[2] or files[1] & files[2])
+
+
+def test_a_bad_part_is_a_usage_error_naming_it():
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--part", "4/3", FILES[0]],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 4 and "--part '4/3'" in done.stderr
