@@ -130,6 +130,20 @@ def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tr
     assert len([r for r in runs if r.data.tags.get("role") == "cell"]) == 4
 
 
+def test_worker_processes_hand_over_after_their_share_of_cells(tmp_path, tiny_tree):
+    """--cells-per-process 1: each cell in a fresh worker process (what frees the weights TensorFlow
+    keeps of every model a process trained), the next started while cells wait, none twice."""
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch", "scalar"]}, seeds=(0,))
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    counts = run_study(study, paths, workers=1, settings=FAST_QUEUE, progress=False, cells_per_process=1)
+    assert counts["done"] == 2 and not counts["failed"]
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    complete = [t for t in queue.storage.get_all_trials(queue._study_id) if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["cell"] for t in complete) == sorted(c.cell_id for c in study.cells)
+    assert len({t.user_attrs["worker"] for t in complete}) == 2  # host:pid of two processes
+
+
 def test_interrupted_cell_resumes_into_the_same_run(tmp_path, tiny_tree, monkeypatch):
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
     study = load_study(path)

@@ -36,9 +36,13 @@ def check_stores(storage: str | None = None) -> None:
               help="Local worker processes (one per GPU when GPUs are visible).")
 @queue_options
 @click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
+@click.option("--cells-per-process", default=None, type=click.IntRange(min=1),
+              help="Worker processes train at most this many cells, then a fresh one takes over (TensorFlow keeps "
+                   "every trained model's weights until its process ends). Default 8 with --workers > 1; "
+                   "with --workers 1, giving it trains in a worker process instead of this one.")
 @progress_option
 def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
-           heartbeat: int, grace: int, retry_failed: bool, progress: bool) -> None:
+           heartbeat: int, grace: int, retry_failed: bool, cells_per_process: int | None, progress: bool) -> None:
     """Train every cell of EXPERIMENT (factors x seeds) that is not done yet, tracked in MLflow."""
     check_stores(storage)
     from cyclegan.runs.ablation import StudyPaths, run_study
@@ -46,7 +50,7 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 
     study = load_study(experiment, overrides)
     counts = run_study(study, StudyPaths.default(runs_dir, storage), workers=workers, settings=queue_settings(heartbeat, grace),
-                       retry_failed=retry_failed, overrides=overrides, progress=progress)
+                       retry_failed=retry_failed, overrides=overrides, progress=progress, cells_per_process=cells_per_process)
     click.echo(f"study {study.name}: {counts['done']}/{len(study.cells)} cells done, {counts['failed']} failed"
                + (f", {counts['running'] + counts['waiting']} unfinished" if counts["running"] + counts["waiting"] else ""))
     click.echo(f"next: make report EXP={experiment}   (or browse: make ui)")
@@ -58,16 +62,20 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
 @queue_options
+@click.option("--max-cells", default=None, type=click.IntRange(min=1),
+              help="Stop after taking this many cells (default: when none is left); a fresh process then frees "
+                   "the memory TensorFlow keeps of every model trained.")
 @progress_option
 def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
-           progress: bool) -> None:
+           max_cells: int | None, progress: bool) -> None:
     """Join a running study from this machine: claim and train cells until none is left."""
     check_stores(storage)
     from cyclegan.runs.ablation import StudyPaths, run_worker
     from cyclegan.spec.study import load_study
 
     study = load_study(experiment, overrides)
-    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=queue_settings(heartbeat, grace), progress=progress)
+    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=queue_settings(heartbeat, grace), progress=progress,
+                         max_cells=max_cells)
     click.echo(f"worker done: trained {trained} cell(s)")
 
 

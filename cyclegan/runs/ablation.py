@@ -25,29 +25,44 @@ from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.spec.study import Study
 
 
+# TensorFlow keeps the weights of every model a process has trained, for the life of the process (the
+# graph-mode custom gradient that Keras' optimizer reaches through tf.distribute registers each traced
+# step for good: ~250 MB per cell, host or GPU memory). Worker processes therefore hand over to a fresh
+# one after this many cells; a process start (~10 s) per 8 cells is the price.
+CELLS_PER_PROCESS = 8
+
+
 def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
-              retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> Counter:
-    """Train every cell that is not done; returns the final count of cell states."""
+              retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True,
+              cells_per_process: int | None = None) -> Counter:
+    """Train every cell that is not done; returns the final count of cell states. One worker trains
+    in this process (with its progress bars) unless ``cells_per_process`` is given; worker processes
+    train at most ``cells_per_process`` cells each (default :data:`CELLS_PER_PROCESS`) and are
+    replaced while cells wait."""
     session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
     say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}", progress)
     for line in design_warnings(study):  # before training: hypotheses this design cannot decide
         say(f"warning: {line}", progress)
-    if workers <= 1:
+    if workers <= 1 and cells_per_process is None:
         run_worker(study, paths, settings=settings, progress=progress)
     else:
-        command = worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
+        command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),
+                   "--max-cells", str(cells_per_process or CELLS_PER_PROCESS)]
         run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
-                             done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress)
+                             done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress,
+                             relaunch_while=lambda: queue.counts()["waiting"] > 0)
     counts = queue.counts()
     session.finish(counts["done"] == len(study.cells))
     return counts
 
 
-def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True) -> int:
-    """Claim and train cells until none is waiting or running; returns how many this worker trained.
-    The parent run is left in a true state (see :func:`_end_parent`)."""
+def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True,
+               max_cells: int | None = None) -> int:
+    """Claim and train cells until none is waiting or running, or until this worker has taken
+    ``max_cells`` cells; returns how many it trained. The parent run is left in a true state (see
+    :func:`_end_parent`)."""
     tracker = Tracker(paths.runs_dir)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
@@ -56,7 +71,7 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
     bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
     _refresh(bar, queue)
     try:
-        trained = _work(study, paths, settings, tracker, queue, experiment_id, parent_id, bar, progress)
+        trained = _work(study, paths, settings, tracker, queue, experiment_id, parent_id, bar, progress, max_cells)
     except KeyboardInterrupt:
         _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=True)
         raise
@@ -75,14 +90,14 @@ def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, 
 
 
 def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tracker, queue: CellQueue,
-          experiment_id: str, parent_id: str, bar: tqdm, progress: bool) -> int:
+          experiment_id: str, parent_id: str, bar: tqdm, progress: bool, max_cells: int | None = None) -> int:
     from cyclegan.core import device
     from cyclegan.core.retention import finish_study_cell
     from cyclegan.core.trainer import train
 
-    trained = 0
+    trained = taken = 0
     with sigterm_as_interrupt():
-        while True:
+        while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
             claimed = queue.claim()
             if claimed is None:
@@ -92,6 +107,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 _refresh(bar, queue)
                 continue
             trial_id, cell_id = claimed
+            taken += 1
             cell = study.cell(cell_id)
             tags = {**cell.levels, SEED_TAG: str(cell.seed)}
             run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,

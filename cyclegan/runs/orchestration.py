@@ -90,11 +90,14 @@ def describe_stores(tracker: Tracker, storage_url: str) -> str:
 
 
 def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: int, desc: str,
-                         done: Callable[[], int], postfix: Callable[[], dict] | None = None, progress: bool = True) -> None:
+                         done: Callable[[], int], postfix: Callable[[], dict] | None = None, progress: bool = True,
+                         relaunch_while: Callable[[], bool] | None = None) -> None:
     """Start one process per command and follow them with one progress bar until all have ended
-    (Ctrl-C and SIGTERM are passed on to them; see :func:`cyclegan.runs.workers.wait`)."""
+    (Ctrl-C and SIGTERM are passed on to them; see :func:`cyclegan.runs.workers.wait`). A process
+    that ends cleanly while ``relaunch_while()`` holds is replaced by a fresh one with its command."""
     processes = start_workers(commands, storage_url)
     bar = tqdm(total=total, desc=f"{desc} ({len(processes)} workers)", disable=not progress, dynamic_ncols=True)
+    relaunched = 0
 
     def tick() -> None:
         bar.n = done()
@@ -102,10 +105,19 @@ def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: 
             bar.set_postfix(**postfix(), refresh=False)
         bar.refresh()
 
+    def relaunch(index: int):
+        nonlocal relaunched
+        if relaunch_while is None or not relaunch_while():
+            return None
+        relaunched += 1
+        return start_workers([commands[index]], storage_url, first_index=index)[0]
+
     try:
-        wait_for_workers(processes, tick)
+        wait_for_workers(processes, tick, relaunch=relaunch if relaunch_while is not None else None)
     finally:
         bar.close()
+    if relaunched:
+        say(f"{desc}: {relaunched} worker process(es) replaced by fresh ones after their share of cells", progress)
 
 
 __all__ = ["DEFAULT_QUEUE", "Session", "StudyPaths", "describe_stores", "open_session", "preflight", "run_worker_processes", "say"]

@@ -41,11 +41,12 @@ def worker_command(*args: str, runs_dir: Path, settings: QueueSettings, override
             *[arg for text in overrides for arg in ("--set", text)]]
 
 
-def start(commands: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
-    """Start one process per command, round-robin over the GPUs."""
+def start(commands: list[list[str]], storage_url: str, *, first_index: int = 0) -> list[subprocess.Popen]:
+    """Start one process per command, round-robin over the GPUs (process ``first_index + i`` takes
+    GPU ``(first_index + i) % GPUs``, so a replacement takes the GPU of the process it replaces)."""
     gpus = gpu_ids()
     processes = []
-    for index, command in enumerate(commands):
+    for index, command in enumerate(commands, start=first_index):
         env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
@@ -53,12 +54,26 @@ def start(commands: list[list[str]], storage_url: str) -> list[subprocess.Popen]
     return processes
 
 
-def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0) -> None:
-    """Call ``on_tick`` until every process has ended. Ctrl-C, or a scheduler's SIGTERM, is passed
-    on to the workers (which checkpoint and requeue their runs) and re-raised once they have stopped."""
+def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0, *,
+         relaunch: Callable[[int], subprocess.Popen | None] | None = None) -> None:
+    """Call ``on_tick`` until every process has ended. ``relaunch(i)``, when given, is asked once for
+    each process ``i`` that ended with status 0 and returns its replacement, or None when none is
+    needed (a worker that stopped after its share of cells while cells still wait). Ctrl-C, or a
+    scheduler's SIGTERM, is passed on to the workers (which checkpoint and requeue their runs) and
+    re-raised once they have stopped."""
+    settled: set[int] = set()  # ended and not replaced
     try:
         with sigterm_as_interrupt():
-            while any(p.poll() is None for p in processes):
+            while True:
+                for index, process in enumerate(processes):
+                    if relaunch is not None and index not in settled and process.poll() == 0:
+                        replacement = relaunch(index)
+                        if replacement is None:
+                            settled.add(index)
+                        else:
+                            processes[index] = replacement
+                if all(p.poll() is not None for p in processes):
+                    break
                 on_tick()
                 time.sleep(interval)
     except KeyboardInterrupt:

@@ -1,0 +1,35 @@
+"""Worker processes: a cleanly ended worker is replaced while work waits; a failed one is not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cyclegan.runs.workers import wait
+
+
+def _process(status: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", f"import sys; sys.exit({status})"])
+
+
+def test_a_clean_exit_is_relaunched_until_none_is_needed_and_a_failure_never():
+    asked: list[int] = []
+    replacements = {0: 2}  # process 0 is replaced twice, then no more
+
+    def relaunch(index: int):
+        asked.append(index)
+        if replacements.get(index, 0) == 0:
+            return None
+        replacements[index] -= 1
+        return _process(0)
+
+    processes = [_process(0), _process(3)]
+    wait(processes, on_tick=lambda: None, interval=0.05, relaunch=relaunch)
+    assert asked == [0, 0, 0]  # never asked for the process that failed
+    assert [p.returncode for p in processes] == [0, 3]
+
+
+def test_without_relaunch_every_process_is_waited_for():
+    processes = [_process(0), _process(0)]
+    wait(processes, on_tick=lambda: None, interval=0.05)
+    assert all(p.returncode == 0 for p in processes)
