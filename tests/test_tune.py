@@ -364,3 +364,15 @@ def test_a_dead_workers_trial_is_failed_and_retried_in_its_run_dir(tmp_path, tin
     _, _, runs = _mlflow_runs(paths)
     (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
     assert (run.data.tags["trial"], run.data.tags["retry_of"]) == ("1", "0")
+
+
+def test_trials_are_split_over_workers_then_into_processes_of_at_most_eight():
+    from cyclegan.runs.tune import process_chunks
+
+    assert process_chunks(20, 2, 8) == [[8, 2], [8, 2]]
+    assert process_chunks(17, 1, 8) == [[8, 8, 1]]
+    assert process_chunks(3, 2, 8) == [[2], [1]]
+    assert process_chunks(1, 3, 8) == [[1], [], []]
+    for trials, workers in ((0, 1), (9, 4), (40, 3)):
+        chunks = process_chunks(trials, workers, 8)
+        assert sum(map(sum, chunks)) == trials and all(0 < c <= 8 for worker in chunks for c in worker)

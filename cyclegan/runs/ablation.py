@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
 from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
-from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
 from cyclegan.runs.workers import say, worker_command
@@ -25,20 +25,13 @@ from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.spec.study import Study
 
 
-# TensorFlow keeps the weights of every model a process has trained, for the life of the process (the
-# graph-mode custom gradient that Keras' optimizer reaches through tf.distribute registers each traced
-# step for good: ~250 MB per cell, host or GPU memory). Worker processes therefore hand over to a fresh
-# one after this many cells; a process start (~10 s) per 8 cells is the price.
-CELLS_PER_PROCESS = 8
-
-
 def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
               retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True,
               cells_per_process: int | None = None) -> Counter:
     """Train every cell that is not done; returns the final count of cell states. One worker trains
     in this process (with its progress bars) unless ``cells_per_process`` is given; worker processes
-    train at most ``cells_per_process`` cells each (default :data:`CELLS_PER_PROCESS`) and are
-    replaced while cells wait."""
+    train at most ``cells_per_process`` cells each (default
+    :data:`~cyclegan.runs.orchestration.RUNS_PER_PROCESS`, why there) and are replaced while cells wait."""
     session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
@@ -49,10 +42,10 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
         run_worker(study, paths, settings=settings, progress=progress)
     else:
         command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),
-                   "--max-cells", str(cells_per_process or CELLS_PER_PROCESS)]
+                   "--max-cells", str(cells_per_process or RUNS_PER_PROCESS)]
         run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
                              done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress,
-                             relaunch_while=lambda: queue.counts()["waiting"] > 0)
+                             next_command=lambda _index: command if queue.counts()["waiting"] else None)
     counts = queue.counts()
     session.finish(counts["done"] == len(study.cells))
     return counts

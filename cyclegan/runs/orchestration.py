@@ -89,12 +89,21 @@ def describe_stores(tracker: Tracker, storage_url: str) -> str:
     return f"tracking {mask(tracker.uri)}, queue {mask(storage_url)}"
 
 
+# TensorFlow keeps the weights of every model a process has trained, for the life of the process (the
+# graph-mode custom gradient that Keras' optimizer reaches through tf.distribute registers each traced
+# step in a process-wide registry: ~250 MB per tiny run, host or GPU memory, whatever clear_session
+# does). A worker process therefore trains at most this many runs (study cells, tuning trials) and a
+# fresh one takes over: a process start (~10 s) per 8 runs is the price.
+RUNS_PER_PROCESS = 8
+
+
 def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: int, desc: str,
                          done: Callable[[], int], postfix: Callable[[], dict] | None = None, progress: bool = True,
-                         relaunch_while: Callable[[], bool] | None = None) -> None:
+                         next_command: Callable[[int], list[str] | None] | None = None) -> None:
     """Start one process per command and follow them with one progress bar until all have ended
-    (Ctrl-C and SIGTERM are passed on to them; see :func:`cyclegan.runs.workers.wait`). A process
-    that ends cleanly while ``relaunch_while()`` holds is replaced by a fresh one with its command."""
+    (Ctrl-C and SIGTERM are passed on to them; see :func:`cyclegan.runs.workers.wait`). When process
+    ``i`` ends cleanly, ``next_command(i)`` may give the command of a fresh process in its place
+    (same GPU), or None when that worker's work is done."""
     processes = start_workers(commands, storage_url)
     bar = tqdm(total=total, desc=f"{desc} ({len(processes)} workers)", disable=not progress, dynamic_ncols=True)
     relaunched = 0
@@ -107,17 +116,18 @@ def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: 
 
     def relaunch(index: int):
         nonlocal relaunched
-        if relaunch_while is None or not relaunch_while():
+        command = next_command(index) if next_command is not None else None
+        if command is None:
             return None
         relaunched += 1
-        return start_workers([commands[index]], storage_url, first_index=index)[0]
+        return start_workers([command], storage_url, first_index=index)[0]
 
     try:
-        wait_for_workers(processes, tick, relaunch=relaunch if relaunch_while is not None else None)
+        wait_for_workers(processes, tick, relaunch=relaunch if next_command is not None else None)
     finally:
         bar.close()
     if relaunched:
-        say(f"{desc}: {relaunched} worker process(es) replaced by fresh ones after their share of cells", progress)
+        say(f"{desc}: {relaunched} fresh worker process(es) took over from ones that had trained their share", progress)
 
 
-__all__ = ["DEFAULT_QUEUE", "Session", "StudyPaths", "describe_stores", "open_session", "preflight", "run_worker_processes", "say"]
+__all__ = ["DEFAULT_QUEUE", "RUNS_PER_PROCESS", "Session", "StudyPaths", "describe_stores", "open_session", "preflight", "run_worker_processes", "say"]

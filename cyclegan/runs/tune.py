@@ -38,7 +38,7 @@ from cyclegan.masking import mask
 from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
-from cyclegan.runs.orchestration import DEFAULT_QUEUE, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
 from cyclegan.signals import sigterm_as_interrupt
@@ -225,9 +225,9 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
     study = open_tune_study(spec, open_storage(paths.storage_url, settings))
     fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
     say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
-    if workers <= 1:
+    if workers <= 1 and trials <= RUNS_PER_PROCESS:
         run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
-    else:
+    else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
         _run_worker_processes(spec, paths, trials, workers, settings, overrides, progress)
     summary = summarize(study, spec, paths.runs_dir / spec.name)
     summary.log_to(session.tracker, session.parent_id)
@@ -259,18 +259,28 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
     return states
 
 
+def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int]]:
+    """How many trials each process of each worker trains: ``trials`` split evenly over ``workers``,
+    each worker's share cut into processes of at most ``per_process``. (20, 2, 8) -> [[8, 2], [8, 2]]."""
+    shares = [trials // workers + (index < trials % workers) for index in range(workers)]
+    return [[min(per_process, share - start) for start in range(0, share, per_process)] for share in shares]
+
+
 def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, workers: int, settings: QueueSettings,
                           overrides: tuple[str, ...], progress: bool) -> None:
-    """The trials split evenly over N processes (see cyclegan.runs.workers)."""
-    shares = [trials // workers + (index < trials % workers) for index in range(workers)]
-    commands = [
-        worker_command("tune", str(spec.path), "--trials", str(share), "--worker-index", str(index + 1),
-                       runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
-        for index, share in enumerate(s for s in shares if s)
-    ]
+    """The trials split evenly over N workers, each a sequence of processes of at most
+    RUNS_PER_PROCESS trials (see :func:`process_chunks` and cyclegan.runs.workers)."""
+    chunks = [c for c in process_chunks(trials, workers, RUNS_PER_PROCESS) if c]
+
+    def command(index: int, count: int) -> list[str]:
+        return worker_command("tune", str(spec.path), "--trials", str(count), "--worker-index", str(index + 1),
+                              runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
+
+    commands = [command(index, worker_chunks.pop(0)) for index, worker_chunks in enumerate(chunks)]
     storage = open_storage(paths.storage_url, settings)
     study_id = storage.get_study_id_from_name(spec.name)
     finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     start = len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
     run_worker_processes(commands, paths.storage_url, total=trials, desc=f"tune {spec.name}", progress=progress,
+                         next_command=lambda index: command(index, chunks[index].pop(0)) if chunks[index] else None,
                          done=lambda: len(storage.get_all_trials(study_id, deepcopy=False, states=finished)) - start)
