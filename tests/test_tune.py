@@ -376,3 +376,15 @@ def test_trials_are_split_over_workers_then_into_processes_of_at_most_eight():
     for trials, workers in ((0, 1), (9, 4), (40, 3)):
         chunks = process_chunks(trials, workers, 8)
         assert sum(map(sum, chunks)) == trials and all(0 < c <= 8 for worker in chunks for c in worker)
+
+
+@pytest.mark.slow
+def test_a_worker_hands_over_to_a_fresh_process_after_its_share_of_trials(tmp_path, tiny_tree, monkeypatch):
+    """With one trial per process, two trials on one worker take two processes, one after the other."""
+    monkeypatch.setattr(cyclegan.runs.tune, "RUNS_PER_PROCESS", 1)
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    summary = run_tune(spec, paths, trials=2, settings=FAST_QUEUE, progress=False)
+    assert summary.states == {"COMPLETE": 2}
+    trials = _trials(paths)
+    assert [t.number for t in trials] == [0, 1] and trials[0].params != trials[1].params
