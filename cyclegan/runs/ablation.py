@@ -45,7 +45,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
                    "--max-cells", str(cells_per_process or RUNS_PER_PROCESS)]
         run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
                              done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress,
-                             next_command=lambda _index: command if queue.counts()["waiting"] else None)
+                             next_command=lambda _index: command if _unfinished(queue.counts()) else None)
     counts = queue.counts()
     session.finish(counts["done"] == len(study.cells))
     return counts
@@ -132,6 +132,12 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             trained += 1
             _refresh(bar, queue)
     return trained
+
+
+def _unfinished(counts: Counter) -> bool:
+    """Cells wait, or run: a running cell may be a dead worker's, which a fresh worker takes over
+    after the grace period (one whose cells all run in live workers just waits and ends with them)."""
+    return bool(counts["waiting"] or counts["running"])
 
 
 def _refresh(bar: tqdm, queue: CellQueue) -> None:
