@@ -144,6 +144,25 @@ def test_worker_processes_hand_over_after_their_share_of_cells(tmp_path, tiny_tr
     assert len({t.user_attrs["worker"] for t in complete}) == 2  # host:pid of two processes
 
 
+def test_a_worker_that_stops_after_its_share_leaves_the_study_running(tmp_path, tiny_tree):
+    """A worker at --max-cells with cells still waiting hands over: the parent run stays RUNNING
+    (not FAILED, as for a worker that gave up), and the next worker finishes it."""
+    from cyclegan.runs.ablation import run_worker
+
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch", "scalar"]}, seeds=(0,))
+    study = load_study(path)
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False, max_cells=1) == 1
+    _, _, runs = _runs(paths)
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "parent"]
+    assert parent.info.status == "RUNNING"
+    assert CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE)).counts()["waiting"] == 1
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False) == 1
+    _, _, runs = _runs(paths)
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "parent"]
+    assert parent.info.status == "FINISHED"
+
+
 def test_interrupted_cell_resumes_into_the_same_run(tmp_path, tiny_tree, monkeypatch):
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
     study = load_study(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from cyclegan.runs.workers import wait
 
 
@@ -33,3 +35,14 @@ def test_without_relaunch_every_process_is_waited_for():
     processes = [_process(0), _process(0)]
     wait(processes, on_tick=lambda: None, interval=0.05)
     assert all(p.returncode == 0 for p in processes)
+
+
+def test_an_error_while_relaunching_stops_the_other_workers_before_it_is_raised():
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+    def relaunch(index: int):
+        raise RuntimeError("queue storage is down")
+
+    with pytest.raises(RuntimeError, match="queue storage is down"):
+        wait([_process(0), sleeper], on_tick=lambda: None, interval=0.05, relaunch=relaunch)
+    assert sleeper.returncode is not None  # interrupted and waited for, not left running

@@ -28,8 +28,8 @@ from cyclegan.spec.study import Study
 def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
               retry_failed: bool = False, overrides: tuple[str, ...] = (), progress: bool = True,
               cells_per_process: int | None = None) -> Counter:
-    """Train every cell that is not done; returns the final count of cell states. One worker trains
-    in this process (with its progress bars) unless ``cells_per_process`` is given; worker processes
+    """Train every cell that is not done; returns the final count of cell states. With ``workers=1``
+    and no ``cells_per_process``, one worker trains in this process (with its progress bars); else worker processes
     train at most ``cells_per_process`` cells each (default
     :data:`~cyclegan.runs.orchestration.RUNS_PER_PROCESS`, why there) and are replaced while cells wait."""
     session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
@@ -69,7 +69,8 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
         _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=True)
         raise
     bar.close()
-    _end_parent(tracker, parent_id, queue, len(study.cells))
+    if max_cells is None or not queue.counts()["waiting"]:  # else a fresh worker takes over: the study goes on
+        _end_parent(tracker, parent_id, queue, len(study.cells))
     return trained
 
 

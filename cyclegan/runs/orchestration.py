@@ -93,7 +93,7 @@ def describe_stores(tracker: Tracker, storage_url: str) -> str:
 # graph-mode custom gradient that Keras' optimizer reaches through tf.distribute registers each traced
 # step in a process-wide registry: ~250 MB per tiny run, host or GPU memory, whatever clear_session
 # does). A worker process therefore trains at most this many runs (study cells, tuning trials) and a
-# fresh one takes over: a process start (~10 s) per 8 runs is the price.
+# fresh one takes over: a process start (8-9 s of imports on a 2-core CPU) per 8 runs is the price.
 RUNS_PER_PROCESS = 8
 
 

@@ -57,26 +57,31 @@ def start(commands: list[list[str]], storage_url: str, *, first_index: int = 0) 
 def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0, *,
          relaunch: Callable[[int], subprocess.Popen | None] | None = None) -> None:
     """Call ``on_tick`` until every process has ended. ``relaunch(i)``, when given, is asked once for
-    each process ``i`` that ended with status 0 and returns its replacement, or None when none is
-    needed (a worker that stopped after its share of cells while cells still wait). Ctrl-C, or a
-    scheduler's SIGTERM, is passed on to the workers (which checkpoint and requeue their runs) and
-    re-raised once they have stopped."""
+    each process ``i`` that ended with status 0 and returns its replacement (a fresh worker while
+    work is left), or None when none is needed; a process that failed is not replaced. Ctrl-C, a
+    scheduler's SIGTERM, or an error here is passed on to the workers as SIGINT (they checkpoint and
+    requeue their runs) and re-raised once they have stopped."""
     settled: set[int] = set()  # ended and not replaced
     try:
         with sigterm_as_interrupt():
             while True:
+                running = False
                 for index, process in enumerate(processes):
-                    if relaunch is not None and index not in settled and process.poll() == 0:
+                    status = process.poll()  # one look per pass: the decision below uses this status only
+                    if status is None:
+                        running = True
+                    elif status == 0 and relaunch is not None and index not in settled:
                         replacement = relaunch(index)
                         if replacement is None:
                             settled.add(index)
                         else:
                             processes[index] = replacement
-                if all(p.poll() is not None for p in processes):
+                            running = True
+                if not running:
                     break
                 on_tick()
                 time.sleep(interval)
-    except KeyboardInterrupt:
+    except BaseException:
         for process in processes:
             process.send_signal(signal.SIGINT)
         for process in processes:
