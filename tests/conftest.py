@@ -49,14 +49,15 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(f"--part {text!r}: expected K/N with 1 <= K <= N, e.g. 2/3") from None
     weights: dict[str, int] = {}
     for item in items:
-        file = item.nodeid.split("::")[0]
-        weights[file] = weights.get(file, 0) + _training_weight(item)
+        weights[item.path] = weights.get(item.path, 0) + _training_weight(item)
     loads, part_of = [0] * n, {}
-    for file, weight in sorted(weights.items(), key=lambda fw: (-fw[1], fw[0])):
+    for file, weight in sorted(weights.items(), key=lambda fw: (-fw[1], str(fw[0]))):
         smallest = loads.index(min(loads))
         part_of[file], loads[smallest] = smallest + 1, loads[smallest] + weight
-    kept = [item for item in items if part_of[item.nodeid.split("::")[0]] == k]
-    config.hook.pytest_deselected(items=[item for item in items if part_of[item.nodeid.split("::")[0]] != k])
+    kept, others = [], []
+    for item in items:
+        (kept if part_of[item.path] == k else others).append(item)
+    config.hook.pytest_deselected(items=others)
     items[:] = kept
 
 

@@ -69,16 +69,18 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
         _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=True)
         raise
     bar.close()
-    if max_cells is None or not queue.counts()["waiting"]:  # else a fresh worker takes over: the study goes on
-        _end_parent(tracker, parent_id, queue, len(study.cells))
+    _end_parent(tracker, parent_id, queue, len(study.cells), handing_over=max_cells is not None)
     return trained
 
 
-def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, *, interrupted: bool = False) -> None:
+def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, *, interrupted: bool = False,
+                handing_over: bool = False) -> None:
     """Leave the parent run true when this worker stops: still RUNNING while another worker trains a
-    cell; else FINISHED when every cell is done, KILLED when interrupted, FAILED otherwise."""
+    cell, or while cells wait for the fresh worker that takes over from one ``handing_over`` (it
+    stopped after its share); else FINISHED when every cell is done, KILLED when interrupted, FAILED
+    otherwise."""
     counts = queue.counts()
-    if counts["running"]:
+    if counts["running"] or (handing_over and counts["waiting"]):
         return
     tracker.finish_parent(parent_id, "FINISHED" if counts["done"] == total else "KILLED" if interrupted else "FAILED")
 

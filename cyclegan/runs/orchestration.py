@@ -116,7 +116,7 @@ def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: 
 
     def relaunch(index: int):
         nonlocal relaunched
-        command = next_command(index) if next_command is not None else None
+        command = next_command(index)  # only asked when next_command is given (below)
         if command is None:
             return None
         relaunched += 1
