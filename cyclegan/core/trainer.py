@@ -41,6 +41,7 @@ from cyclegan.core.step import (
     build_pools,
     make_train_step,
 )
+from cyclegan.core.step_reuse import StepCache
 from cyclegan.core.timing import time_figures
 from cyclegan.core.translate import Translator
 from cyclegan.data.images import sample_grid, save_png
@@ -73,7 +74,7 @@ class _State:
 
 
 def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True,
-          restart: bool = False) -> RunResult:
+          restart: bool = False, steps: StepCache | None = None) -> RunResult:
     """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
 
     Ctrl-C or SIGTERM stops at the next step boundary: a checkpoint is written at that step and
@@ -89,6 +90,11 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     nets = build_networks(config)
     opts = build_optimizers(config, nets)
     pools = build_pools(config)
+    if steps is None:
+        step_fn = make_train_step(config, nets, opts, pools)
+    else:
+        compiled = steps.compiled(config, nets, opts, pools, make_train_step)
+        nets, opts, pools, step_fn = compiled.networks, compiled.optimizers, compiled.pools, compiled.step
     if restart:
         run.start_over()
     run.claim(config)
@@ -101,7 +107,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, opts, make_train_step(config, nets, opts, pools), state, store, callbacks, progress)
+    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress)
     build_seconds = time.perf_counter() - started
     final_metrics = {**loop.run(), **convergence_figures(run)}
     saving = time.perf_counter()

@@ -89,9 +89,11 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
           experiment_id: str, parent_id: str, bar: tqdm, progress: bool, max_cells: int | None = None) -> int:
     from cyclegan.core import device
     from cyclegan.core.retention import finish_study_cell
+    from cyclegan.core.step_reuse import StepCache
     from cyclegan.core.trainer import train
 
     trained = taken = 0
+    steps = StepCache()  # a cell's seeds follow each other: the second one trains on the first one's traced step
     with sigterm_as_interrupt():
         while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
@@ -116,7 +118,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 try:
                     with tracker.training(run_id):
                         cell_tracker = CellTracker(tracker, run_id)
-                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress)
+                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress, steps=steps)
                 except KeyboardInterrupt:
                     tracker.end_run(run_id, "KILLED", "interrupted")
                     queue.requeue(trial_id, "interrupted; resumes from its checkpoint")

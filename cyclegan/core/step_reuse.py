@@ -1,0 +1,105 @@
+"""One compiled train step for consecutive runs of the same networks in one process.
+
+Tracing and optimising the step is the largest single cost outside training in a quick-study cell
+(its first step: ~9 s of ~85 s on a 2-core CPU; on a GPU with XLA, the compile). A study's cells that
+differ only in their seed build the same graph, and a study lists a cell's seeds one after another, so
+a process that keeps the last run's networks, optimizers and step can train the next such run by
+loading that run's *fresh* initial values into them: the same numbers as building from scratch
+(the fresh networks are still built, from the run's seed, only to be copied), without a new trace.
+Keeping one step also bounds what a long study process holds: every traced step stays alive with its
+variables (README "Memory over a long study"), so each reuse is one leak fewer.
+
+What may differ between two runs sharing a step is exactly ``train.seed``, and only while the image
+pool is off: the pool's random stream is keyed by the seed inside the graph. Every other config key is
+compared, so a run whose step could differ in any way (a loss weight, a precision, a kernel) traces
+its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from cyclegan.core.image_pool import ImagePools
+from cyclegan.core.step import Networks, Optimizers
+from cyclegan.spec.config import RunConfig
+
+StepFn = Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
+StepBuilder = Callable[[RunConfig, Networks, Optimizers, ImagePools], StepFn]
+
+
+def structure_key(config: RunConfig) -> str:
+    """What must be equal for two runs to share one compiled step: the whole config, less the seed
+    when nothing in the graph depends on it (no image pool)."""
+    tree = config.model_dump(mode="json")
+    if config.train.image_pool == 0:
+        tree["train"].pop("seed")
+    return json.dumps(tree, sort_keys=True)
+
+
+@dataclass
+class Compiled:
+    """A run's networks, optimizers, image pools and the step traced over them."""
+
+    networks: Networks
+    optimizers: Optimizers
+    pools: ImagePools
+    step: StepFn
+
+
+def state_variables(networks: Networks, optimizers: Optimizers, pools: ImagePools) -> list[tf.Variable]:
+    """Every variable a run's training reads or writes, in a fixed order: the networks' weights
+    (frozen ones too: a pretrained and a random encoder differ only in them), the optimizers' slots,
+    step counters and loss scales, and the pools' images and counters."""
+    models = (networks.gen_g, networks.gen_f, networks.disc_monet, networks.disc_photo)
+    return [*(v for m in models for v in m.variables), *optimizers.generators.variables, *optimizers.discriminators.variables,
+            *pools.variables]
+
+
+def load_values(source: list[tf.Variable], target: list[tf.Variable]) -> None:
+    """Assign each source variable's value to its target; the two lists must match in shape and
+    dtype one for one (equal structure keys guarantee it; a mismatch is a bug, never a silent skip)."""
+    if len(source) != len(target):
+        raise RuntimeError(f"cannot reuse the compiled step: {len(source)} variables to load into {len(target)}")
+    for src, dst in zip(source, target, strict=True):
+        if src.shape != dst.shape or src.dtype != dst.dtype:
+            raise RuntimeError(f"cannot reuse the compiled step: {_name(src)} {src.shape} {src.dtype} "
+                               f"into {_name(dst)} {dst.shape} {dst.dtype}")
+        dst.assign(src)
+
+
+def _name(variable) -> str:
+    return getattr(variable, "path", variable.name)  # Keras variables' full path; a tf.Variable's name
+
+
+class StepCache:
+    """The last compiled run of this process, handed to the next run of the same structure.
+
+    Owned by a loop that trains runs one after another (a study worker); :func:`cyclegan.core.trainer.train`
+    without one traces its own step, as a single ``cyclegan train`` does."""
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._compiled: Compiled | None = None
+        self.traces = 0  # steps this cache has built: runs minus reuses
+        self.reuses = 0
+
+    def compiled(self, config: RunConfig, networks: Networks, optimizers: Optimizers, pools: ImagePools,
+                 build_step: StepBuilder) -> Compiled:
+        """The compiled run for ``config``, whose ``networks``, ``optimizers`` and ``pools`` were just
+        built from it: the kept run loaded with their values when the structures match, else these
+        parts with a newly traced step (then kept for the next run)."""
+        key = structure_key(config)
+        if self._compiled is not None and key == self._key:
+            kept = self._compiled
+            load_values(state_variables(networks, optimizers, pools), state_variables(kept.networks, kept.optimizers, kept.pools))
+            self.reuses += 1
+            return kept
+        self._compiled, self._key = None, None  # the old run is let go before the new one is kept
+        compiled = Compiled(networks, optimizers, pools, build_step(config, networks, optimizers, pools))
+        self._compiled, self._key = compiled, key
+        self.traces += 1
+        return compiled
