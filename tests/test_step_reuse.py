@@ -63,3 +63,18 @@ def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_t
     # A changed structure traces its own step, and a run after it traces again.
     train(_config(tiny_tree, seed=4, steps_per_mini_epoch=3), tmp_path / "other", progress=False, steps=steps)
     assert (steps.traces, steps.reuses) == (2, 1)
+
+
+def test_the_loaded_state_includes_loss_scales_slots_and_frozen_weights(tiny_tree):
+    from cyclegan.core.step import build_networks, build_optimizers, build_pools
+    from cyclegan.core.step_reuse import state_variables
+
+    config = _config(tiny_tree, precision="mixed_float16")
+    networks = build_networks(config)
+    optimizers = build_optimizers(config, networks)
+    paths = [getattr(v, "path", v.name) for v in state_variables(networks, optimizers, build_pools(config))]
+    assert sum("dynamic_scale" in p for p in paths) == 2  # one loss scale per optimizer, inside its wrapper
+    trainable = len(networks.gen_g.trainable_variables) + len(networks.gen_f.trainable_variables)
+    assert sum(p.endswith("_momentum") for p in paths) >= trainable  # Adam's slots of every generator variable
+    frozen = [v for v in networks.gen_g.variables if not v.trainable]
+    assert frozen and all(getattr(v, "path", v.name) in paths for v in frozen)  # the encoder's weights
