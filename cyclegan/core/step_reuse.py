@@ -101,7 +101,6 @@ class StepCache:
             load_values(state_variables(networks, optimizers, pools), state_variables(kept.networks, kept.optimizers, kept.pools))
             self.reuses += 1
             return kept
-        self._compiled, self._key = None, None  # the old run is let go before the new one is kept
         compiled = Compiled(networks, optimizers, pools, build_step(config, networks, optimizers, pools))
         self._compiled, self._key = compiled, key
         self.traces += 1
