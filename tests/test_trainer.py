@@ -91,6 +91,22 @@ def test_rows_after_the_last_checkpoint_are_redone_not_duplicated(tiny_tree, tmp
     assert list(pd.read_csv(result.run_dir.history_file)["mini_epoch"]) == [1, 2, 3]
 
 
+def test_a_run_without_its_final_checkpoint_resumes_from_the_one_before_to_the_same_numbers(tiny_tree, straight_run, tmp_path):
+    # A study cell that drops its checkpoints when finished skips the last save; killed before it is
+    # marked finished, it trains its last mini-epoch again and ends where the uninterrupted run did.
+    config = build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 2}})
+    first = train(config, tmp_path / "run", progress=False, final_checkpoint=False)
+    assert (first.mini_epochs, first.steps) == (2, 4)
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 2  # mini-epoch 1's, not 2's
+    again = train(config, tmp_path / "run", progress=False)
+    assert (again.resumed_from, again.steps) == (1, 4)
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 4
+    history, straight = pd.read_csv(again.run_dir.history_file), pd.read_csv(straight_run(2).run_dir.history_file)
+    assert list(history["step"]) == [2, 4]
+    for column in ("loss/cycle", "loss/gen_g", "eval/grid_score"):
+        np.testing.assert_allclose(history[column], straight[column], rtol=1e-4, err_msg=column)
+
+
 def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp_path, monkeypatch):
     config = build_config(tiny_tree)
     train(build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 1}}), tmp_path / "run", progress=False)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from cyclegan.core import device
 from cyclegan.core.models import EncoderWeightsError, build_vgg16
+from cyclegan.core.seeding import seed_weights
 from cyclegan.core.step import build_networks, build_optimizers, make_train_step
 from cyclegan.spec.config import ConfigError, RunConfig, parse_override, set_dotted
 
@@ -104,7 +105,7 @@ class _Variant:
     def __init__(self, label: str, config: RunConfig):
         self.label, self.config = label, config
         device.configure(config.train.precision)  # the policy is read when layers are built
-        keras.utils.set_random_seed(config.train.seed)
+        seed_weights(config.train.seed)  # as the trainer seeds a run
         nets = build_networks(config)
         self.step = make_train_step(config, nets, build_optimizers(config, nets))
         size, batch = config.data.image_size, config.train.batch_size

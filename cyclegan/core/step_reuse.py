@@ -6,9 +6,9 @@ differ only in their seed build the same graph, and a study lists a cell's seeds
 a process that keeps the last run's networks, optimizers and step can train the next such run by
 loading that run's *fresh* initial values into them: the same numbers as building from scratch
 (the fresh networks are still built, from the run's seed, only to be copied), without a new trace.
-Measured in the quick study: 2.3 s instead of 5.5 s, the rest being TensorFlow instantiating the kept
-graph again, because seeding the run's initial weights (``keras.utils.set_random_seed`` calls
-``tf.random.set_seed``) clears its kernel caches. Keeping one step also bounds what a long study
+Measured in the quick study: 2.3 s instead of 5.5 s while runs were seeded with
+``keras.utils.set_random_seed``, whose ``tf.random.set_seed`` clears the kernel caches, so the kept graph
+was instantiated again; runs are now seeded without it (``cyclegan.core.seeding``). Keeping one step also bounds what a long study
 process holds: every traced step stays alive with its variables (README "Memory over a long study"),
 so each reuse is one leak fewer.
 

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -33,6 +32,7 @@ from cyclegan.core.pipeline import (
 from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.rundir import RunDir, flat_row
 from cyclegan.core.schedule import learning_rates
+from cyclegan.core.seeding import seed_weights
 from cyclegan.core.step import (
     Networks,
     Optimizers,
@@ -74,17 +74,19 @@ class _State:
 
 
 def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...] = (), *, progress: bool = True,
-          restart: bool = False, steps: StepCache | None = None) -> RunResult:
+          restart: bool = False, steps: StepCache | None = None, final_checkpoint: bool = True) -> RunResult:
     """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
 
     Ctrl-C or SIGTERM stops at the next step boundary: a checkpoint is written at that step and
     KeyboardInterrupt is raised (a second signal interrupts at once). ``restart`` discards what the
-    run folder has trained and starts over (the way out of a run whose checkpoints are all damaged)."""
+    run folder has trained and starts over (the way out of a run whose checkpoints are all damaged).
+    ``final_checkpoint=False`` skips the save after the last mini-epoch, for a study cell that drops its
+    checkpoints once finished (a crash before that retrains from the last one kept, to the same numbers)."""
     started = time.perf_counter()
     run = RunDir(Path(run_dir))
     run.check_compatible(config)
     device.configure(config.train.precision)
-    keras.utils.set_random_seed(config.train.seed)
+    seed_weights(config.train.seed)  # not tf.random.set_seed: it would clear a kept step's kernels (cyclegan.core.seeding)
     # Everything that can fail on bad input fails here, before the run directory is written.
     split = prepare_split(config.data, config.train.batch_size)
     nets = build_networks(config)
@@ -107,7 +109,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress)
+    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint)
     build_seconds = time.perf_counter() - started
     final_metrics = {**loop.run(), **convergence_figures(run)}
     saving = time.perf_counter()
@@ -141,7 +143,8 @@ HOST_SYNC_STEPS = 25
 
 class _Loop:
     def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, store: CheckpointStore,
-                 callbacks, progress):
+                 callbacks, progress, final_checkpoint: bool = True):
+        self.final_checkpoint = final_checkpoint
         self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
         self.step_fn, self.state, self.store, self.callbacks = step_fn, state, store, callbacks
         self.progress = progress
@@ -240,7 +243,7 @@ class _Loop:
             grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
             row[SAMPLES_SECONDS] = time.perf_counter() - clock
             self.run_dir.append_history(row)
-            if is_last or mini_epoch % train.checkpoint_every == 0:
+            if (is_last and self.final_checkpoint) or (not is_last and mini_epoch % train.checkpoint_every == 0):
                 clock = time.perf_counter()
                 self.store.save(step)
                 self.checkpoint_seconds += time.perf_counter() - clock

@@ -118,7 +118,9 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 try:
                     with tracker.training(run_id):
                         cell_tracker = CellTracker(tracker, run_id)
-                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress, steps=steps)
+                        # A cell that drops its checkpoints when finished does not write a last one.
+                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress, steps=steps,
+                                       final_checkpoint=cell.config.train.keep_final_checkpoint)
                 except KeyboardInterrupt:
                     tracker.end_run(run_id, "KILLED", "interrupted")
                     queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
