@@ -60,6 +60,8 @@ OUTSIDE_SHARE = "time/outside_training_share"  # outside / (outside + train), in
 # A tracked run's artifact and model logging after training (seconds): the tracker adds it to the
 # trainer's outside figures before it logs them (MLflow's time/outside_* include it).
 TRACKING_SECONDS = "time/tracking_seconds"
+# The callbacks after each mini-epoch (MLflow metrics and sample image, Optuna pruning), this process: outside training.
+CALLBACK_SECONDS = "time/callback_seconds"
 TUNE_OBJECTIVE = "tune/objective"
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 

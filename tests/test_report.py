@@ -76,6 +76,7 @@ def planted(levels: dict, seed: int) -> dict[str, float]:
         "eval/edge_f1": 0.6 + 0.01 * seed, "eval/highpass_cross_correlation": 0.1 + 0.3 * none,
         "eval/collapsed": float(none and not patch), "eval/black_fraction": 0.0,
         "eval/collapse_kind": float(none and not patch and seed == 0),  # layout collapse in one seed of a cell
+        "time/outside_training_share": 0.05 + 0.01 * seed,
         "convergence/cycle_auc": 2.0 + 0.1 * seed, "convergence/cycle_epochs_to_10pct": 2.0,
     }
 
@@ -189,6 +190,9 @@ def test_table_has_planted_means_intervals_and_counts(built, fabricated):
         else:
             assert math.isnan(row["eval/grid_score_ci_low"])
         assert row["time/run_seconds_mean"] == pytest.approx(sum(STEP_SECONDS))
+        assert row["time/outside_training_share_mean"] == pytest.approx(np.mean([planted(c.levels, c.seed)["time/outside_training_share"] for c in ran]))
+    shown = cell_table(built.report)["time outside training steps"].tolist()
+    assert shown == [f"{share:.0%}" for share in cells["time/outside_training_share_mean"]] and "n/a" not in shown
     failed = _row(cells, {k: FAILED[k] for k in FACTORS})
     assert (failed["n_finished"], failed["n_failed"], failed["n_missing"]) == (1, 1, 0)
     missing = _row(cells, {k: MISSING[k] for k in FACTORS})

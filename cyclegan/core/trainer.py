@@ -115,7 +115,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     saving = time.perf_counter()
     save_run_generators(run, config, (nets.gen_g, nets.gen_f))
     final_metrics.update(time_figures(run, build_seconds=build_seconds, save_seconds=time.perf_counter() - saving,
-                                      checkpoint_seconds=loop.checkpoint_seconds))
+                                      checkpoint_seconds=loop.checkpoint_seconds, callback_seconds=loop.callback_seconds))
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
         callback.on_run_end(result)
@@ -162,6 +162,7 @@ class _Loop:
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
+        self.callback_seconds = 0.0  # this process's mini-epoch callbacks (MLflow logging, pruning)
         self.first_step_timed = False
 
     def run(self) -> dict[str, float]:
@@ -249,8 +250,10 @@ class _Loop:
                 self.checkpoint_seconds += time.perf_counter() - clock
             last_row = row
             record = MiniEpochRecord(mini_epoch, row["step"], row, grid_path)
+            clock = time.perf_counter()
             for callback in self.callbacks:
                 callback.on_mini_epoch_end(record)
+            self.callback_seconds += time.perf_counter() - clock
             self._honour_stop()
         return last_row or self._completed_row()
 

@@ -25,7 +25,7 @@ from cyclegan.analysis.settle import over_training
 from cyclegan.analysis.stats import interaction_table, summarise_cells
 from cyclegan.masking import mask
 from cyclegan.metrics.convergence import convergence_measures
-from cyclegan.names import RUN_SECONDS
+from cyclegan.names import OUTSIDE_SHARE, RUN_SECONDS
 from cyclegan.report import basis as report_basis
 from cyclegan.report import figures as report_figures
 from cyclegan.report import render as report_render
@@ -157,7 +157,7 @@ def _run_seconds(history: pd.DataFrame, run: dict) -> float:
 
 
 def _metrics_shown(study: Study) -> list[str]:
-    return list(dict.fromkeys([*TABLE_METRICS, *(h.metric for h in study.hypotheses), RUN_SECONDS]))
+    return list(dict.fromkeys([*TABLE_METRICS, *(h.metric for h in study.hypotheses), RUN_SECONDS, OUTSIDE_SHARE]))
 
 
 def _cells(study: Study, runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

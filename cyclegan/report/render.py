@@ -16,7 +16,7 @@ import pandas as pd
 from cyclegan.analysis.verdict import strata_by_outcome
 from cyclegan.masking import mask
 from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
-from cyclegan.names import RUN_SECONDS
+from cyclegan.names import OUTSIDE_SHARE, RUN_SECONDS
 from cyclegan.report.figures import FigureFile, label
 from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinations
 
@@ -99,6 +99,9 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
                     for m in metrics})
         seconds = row.get(f"{RUN_SECONDS}_mean")
         out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
+        # Where the rest of a run's wall time went (build, tracing, evaluation, samples, checkpoints, logging).
+        share = row.get(f"{OUTSIDE_SHARE}_mean")
+        out["outside" if compact else "time outside training steps"] = "n/a" if share is None or pd.isna(share) else f"{share:.0%}"
         rows.append(out)
     return pd.DataFrame(rows)
 
