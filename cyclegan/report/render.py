@@ -101,7 +101,7 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
         out["s/run" if compact else "train time per run (s)"] = "n/a" if pd.isna(seconds) else f"{seconds:.0f}"
         # Where the rest of a run's wall time went (build, tracing, evaluation, samples, checkpoints, logging).
         share = row.get(f"{OUTSIDE_SHARE}_mean")
-        out["outside" if compact else "time outside training steps"] = "n/a" if share is None or pd.isna(share) else f"{share:.0%}"
+        out["outside" if compact else "time outside training steps"] = "n/a" if pd.isna(share) else f"{share:.0%}"
         rows.append(out)
     return pd.DataFrame(rows)
 

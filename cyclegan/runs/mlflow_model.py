@@ -123,22 +123,18 @@ def _log_one(name: str, path: Path, image_size: int):
     with warnings.catch_warnings():
         # MLflow recommends an example when none is given; the explicit signature is what it validates against.
         warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
-        return _log_pyfunc(name, path, image_size)
-
-
-def _log_pyfunc(name: str, path: Path, image_size: int):
-    return mlflow.pyfunc.log_model(
-        # No model_config: MLflow logs it as parameters of the cell's run, where a "generator" column
-        # would be wrong and the second model's value a conflict (a warning per cell).
-        name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
-        # The signature, not an input example: with an example, MLflow validates it by loading the model
-        # (rebuilding its VGG16) and predicting, 3.4 s of the 3.75 s that logging both generators took
-        # (a 64x64 quick-study cell, measured in one process); load_model is tested instead.
-        signature=signature(image_size),
-        # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
-        pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
-        tags=provenance.run_tags(),  # the Models view's "Logged from" is then the command, not __main__.py
-    )
+        return mlflow.pyfunc.log_model(
+            # No model_config: MLflow logs it as parameters of the cell's run, where a "generator" column
+            # would be wrong and the second model's value a conflict (a warning per cell).
+            name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
+            # The signature, not an input example: with an example, MLflow validates it by loading the model
+            # (rebuilding its VGG16) and predicting, 3.4 s of the 3.75 s that logging both generators took
+            # (a 64x64 quick-study cell, measured in one process); load_model is tested instead.
+            signature=signature(image_size),
+            # Given, so MLflow does not infer them by loading the model in a subprocess (TensorFlow, seconds).
+            pip_requirements=[f"cyclegan=={cyclegan.__version__}"],
+            tags=provenance.run_tags(),  # the Models view's "Logged from" is then the command, not __main__.py
+        )
 
 
 MODEL_URI_SCHEMES = ("runs:/", "models:/")  # what `cyclegan translate --generator` loads through MLflow
