@@ -62,6 +62,9 @@ OUTSIDE_SHARE = "time/outside_training_share"  # outside / (outside + train), in
 TRACKING_SECONDS = "time/tracking_seconds"
 # The callbacks after each mini-epoch (MLflow metrics and sample image, Optuna pruning), this process: outside training.
 CALLBACK_SECONDS = "time/callback_seconds"
+# Once per process, after its last mini-epoch: closing the input pipeline (its threads end) and the
+# convergence figures read back from history.csv: outside training.
+FINISH_SECONDS = "time/finish_seconds"
 TUNE_OBJECTIVE = "tune/objective"
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 

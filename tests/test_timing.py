@@ -15,16 +15,17 @@ def test_first_steps_evaluation_and_samples_count_outside_training(tmp_path):
         names.FIRST_STEP_SECONDS: [12.0, None, 7.0],
         names.EVAL_SECONDS: [1.0, 1.0, 1.0], names.SAMPLES_SECONDS: [0.5, 0.5, 0.5],
     }).to_csv(tmp_path / "history.csv", index=False)
-    times = time_figures(RunDir(tmp_path), build_seconds=2.0, save_seconds=0.5, checkpoint_seconds=1.0, callback_seconds=0.75)
+    times = time_figures(RunDir(tmp_path), build_seconds=2.0, save_seconds=0.5, checkpoint_seconds=1.0, callback_seconds=0.75,
+                         finish_seconds=0.25)
     assert times[names.TRAIN_SECONDS] == pytest.approx(43.0 - 19.0)
-    assert times[names.OUTSIDE_SECONDS] == pytest.approx(2.0 + 0.5 + 1.0 + 0.75 + 19.0 + 3.0 + 1.5)
-    assert times[names.CALLBACK_SECONDS] == 0.75
-    assert times[names.OUTSIDE_SHARE] == pytest.approx(27.75 / 51.75)
+    assert times[names.OUTSIDE_SECONDS] == pytest.approx(2.0 + 0.5 + 1.0 + 0.75 + 0.25 + 19.0 + 3.0 + 1.5)
+    assert (times[names.CALLBACK_SECONDS], times[names.FINISH_SECONDS]) == (0.75, 0.25)
+    assert times[names.OUTSIDE_SHARE] == pytest.approx(28.0 / 52.0)
 
     tracked = with_outside_seconds(times, 3.0)  # the tracker's artifact and model logging
-    assert tracked[names.OUTSIDE_SECONDS] == pytest.approx(30.75)
-    assert tracked[names.OUTSIDE_SHARE] == pytest.approx(30.75 / 54.75)
-    assert tracked[names.TRAIN_SECONDS] == times[names.TRAIN_SECONDS] and times[names.OUTSIDE_SECONDS] == pytest.approx(27.75)
+    assert tracked[names.OUTSIDE_SECONDS] == pytest.approx(31.0)
+    assert tracked[names.OUTSIDE_SHARE] == pytest.approx(31.0 / 55.0)
+    assert tracked[names.TRAIN_SECONDS] == times[names.TRAIN_SECONDS] and times[names.OUTSIDE_SECONDS] == pytest.approx(28.0)
 
 
 def test_a_history_of_an_earlier_version_without_first_step_times_counts_all_mini_epoch_time_as_training(tmp_path):

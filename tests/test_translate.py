@@ -7,9 +7,10 @@ import logging
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from cyclegan.core.translate import Translator
+from cyclegan.core.translate import FixedImagesTranslator, Translator
 
 
 def _generator():
@@ -29,3 +30,49 @@ def test_many_translators_trace_once_each_without_a_retracing_warning(caplog):
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
     tf.get_logger().warning("5 out of the last 5 calls to <function f> triggered tf.function retracing.")
     assert any("retracing" in r.getMessage() for r in caplog.records)  # another function's warning still shows
+
+
+def _generators(tiny_config, **generator):
+    from cyclegan.core.models import build_generators
+
+    config = tiny_config.generator.model_copy(update=generator)
+    return build_generators(config, tiny_config.data.image_size, seed=tiny_config.train.seed)
+
+
+@pytest.mark.parametrize("encoder_weights", ["file", "random"])
+def test_fixed_images_translator_keeps_a_frozen_encoders_features_and_reads_the_decoder_each_call(tiny_config, encoder_weights):
+    from cyclegan.core.models import frozen_encoder_parts
+
+    update = {} if encoder_weights == "file" else {"encoder_weights": "random"}
+    generator, _ = _generators(tiny_config, **update)
+    images = np.random.default_rng(1).random((19, 32, 32, 3), dtype=np.float32)
+    fixed = FixedImagesTranslator(generator, images, batch_size=8)  # batches of 8, 8 and 3
+    assert fixed.caches_features
+    np.testing.assert_allclose(fixed(), Translator(generator)(images), atol=1e-6)
+    encoder, decoder = frozen_encoder_parts(generator)
+    # Training changes the decoder: the next call shows it, and still equals the whole generator.
+    decoder.set_weights([w + 0.01 for w in decoder.get_weights()])
+    after_training = Translator(generator)(images)
+    assert np.abs(after_training - fixed()).max() < 1e-6 < np.abs(after_training - fixed.images).max()
+    # The encoder's features were kept, not recomputed: a changed encoder (which training never
+    # makes) does not show in the fixed translator, and does in the whole generator.
+    encoder.set_weights([w * 0.5 for w in encoder.get_weights()])
+    assert np.abs(fixed() - after_training).max() < 1e-6 < np.abs(Translator(generator)(images) - after_training).max()
+    assert fixed._encode.experimental_get_tracing_count() == 1 and fixed._decode.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("case", ["trainable encoder", "resnet", "over the memory cap"])
+def test_fixed_images_translator_translates_whole_when_features_cannot_or_should_not_be_kept(tiny_config, case):
+    update = {"trainable encoder": {"encoder_trainable": True}, "resnet": {"arch": "resnet", "encoder_weights": "imagenet"}}.get(case, {})
+    generator, _ = _generators(tiny_config, **update)
+    images = np.random.default_rng(2).random((5, 32, 32, 3), dtype=np.float32)
+    cap = {"cache_bytes": 5 * 32 * 32 * 64 * 4} if case == "over the memory cap" else {}  # the largest skip alone: all five hold more
+    fixed = FixedImagesTranslator(generator, images, **cap)
+    assert not fixed.caches_features
+    np.testing.assert_allclose(fixed(), Translator(generator)(images), atol=1e-6)
+    if case == "trainable encoder":
+        from cyclegan.core.models import encoder_of
+
+        encoder = encoder_of(generator)
+        encoder.set_weights([w * 0.5 for w in encoder.get_weights()])  # training would: it shows at once
+        np.testing.assert_allclose(fixed(), Translator(generator)(images), atol=1e-6)

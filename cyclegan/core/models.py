@@ -270,6 +270,21 @@ def encoder_of(generator: keras.Model) -> keras.Model | None:
     return next((layer for layer in generator.layers if layer.name.endswith("_encoder")), None)
 
 
+def frozen_encoder_parts(generator: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """(encoder, decoder) of a U-Net generator whose encoder has no trainable weights, when the
+    generator is exactly ``decoder(encoder(image))`` (as :func:`build_generator` makes it); None for
+    the ResNet, a trainable encoder, or any other structure. Its encoder's features of fixed images
+    are then fixed too (:class:`cyclegan.core.translate.FixedImagesTranslator`)."""
+    encoder = encoder_of(generator)
+    decoder = next((layer for layer in generator.layers if layer.name.endswith("_decoder")), None)
+    if encoder is None or decoder is None or encoder.trainable_weights:
+        return None
+    # decoder(encoder(image)) and nothing else: the input, the encoder, the decoder, in that order.
+    if [layer.name for layer in generator.layers[1:]] != [encoder.name, decoder.name]:
+        return None
+    return encoder, decoder
+
+
 def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool = True,
                      seed: int | None = None) -> tuple[keras.Model, keras.Model]:
     """(G: photo -> monet, F: monet -> photo), sharing the encoder when :func:`encoder_is_shareable`;

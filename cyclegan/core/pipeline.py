@@ -23,6 +23,12 @@ from cyclegan.spec.config import DataConfig, TrainConfig
 # Crop jitter of the CycleGAN paper: 286 -> 256.
 _JITTER_SCALE = 286 / 256
 
+# Batches decoded ahead of the train step. A fixed depth, not tf.data.AUTOTUNE: autotuning runs a
+# model thread that backs off up to a minute between rounds, and destroying the iterator waits for
+# it to wake. py-spy found quick-study cells waiting 4-35 s there after their last mini-epoch
+# (RootDataset::Iterator's destructor). Two batches keep a GPU fed: one decodes while one waits.
+PREFETCH_BATCHES = 2
+
 
 @dataclass(frozen=True)
 class DataSplit:
@@ -117,10 +123,11 @@ def training_dataset(split: DataSplit, data: DataConfig, train: TrainConfig, *, 
     monet = domain_stream(split.train["monet"], data, seed=train.seed, domain_id=DOMAINS.index("monet"), start=start)
     options = tf.data.Options()
     options.deterministic = True
+    options.autotune.enabled = False  # no model thread (see PREFETCH_BATCHES); AUTOTUNE map parallelism = the cores
     return (
         tf.data.Dataset.zip(photo, monet)
         .batch(train.batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(PREFETCH_BATCHES)
         .with_options(options)
     )
 

@@ -10,6 +10,7 @@ from cyclegan.names import (
     CALLBACK_SECONDS,
     CHECKPOINT_SECONDS,
     EVAL_SECONDS,
+    FINISH_SECONDS,
     FIRST_STEP_SECONDS,
     OUTSIDE_SECONDS,
     OUTSIDE_SHARE,
@@ -23,19 +24,20 @@ if TYPE_CHECKING:
 
 
 def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, checkpoint_seconds: float,
-                 callback_seconds: float = 0.0) -> dict[str, float]:
+                 callback_seconds: float = 0.0, finish_seconds: float = 0.0) -> dict[str, float]:
     """Where a run's wall time went, in seconds: training steps, and outside them: build and restore,
     each process's first step (tracing, compiling), evaluation and sample grids (summed over
     history.csv, so a resumed run's earlier rows count), checkpoints, the callbacks after each
-    mini-epoch (tracking, pruning) and saving the generators of this process."""
+    mini-epoch (tracking, pruning), finishing (the input pipeline closed, convergence figures) and
+    saving the generators of this process."""
     history = run.read_history()
     column = lambda name: float(history[name].sum()) if name in history else 0.0  # noqa: E731
     first_steps = column(FIRST_STEP_SECONDS)
     train_seconds = column("seconds") - first_steps
-    outside = (build_seconds + save_seconds + checkpoint_seconds + callback_seconds + first_steps
+    outside = (build_seconds + save_seconds + checkpoint_seconds + callback_seconds + finish_seconds + first_steps
                + column(EVAL_SECONDS) + column(SAMPLES_SECONDS))
     return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds,
-            CALLBACK_SECONDS: callback_seconds, TRAIN_SECONDS: train_seconds,
+            CALLBACK_SECONDS: callback_seconds, FINISH_SECONDS: finish_seconds, TRAIN_SECONDS: train_seconds,
             OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
 
 

@@ -43,7 +43,7 @@ from cyclegan.core.step import (
 )
 from cyclegan.core.step_reuse import StepCache
 from cyclegan.core.timing import time_figures
-from cyclegan.core.translate import Translator
+from cyclegan.core.translate import FixedImagesTranslator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
@@ -111,11 +111,14 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
 
     loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint)
     build_seconds = time.perf_counter() - started
-    final_metrics = {**loop.run(), **convergence_figures(run)}
+    last_row = loop.run()
+    finishing = time.perf_counter()
+    final_metrics = {**last_row, **convergence_figures(run)}
     saving = time.perf_counter()
     save_run_generators(run, config, (nets.gen_g, nets.gen_f))
     final_metrics.update(time_figures(run, build_seconds=build_seconds, save_seconds=time.perf_counter() - saving,
-                                      checkpoint_seconds=loop.checkpoint_seconds, callback_seconds=loop.callback_seconds))
+                                      checkpoint_seconds=loop.checkpoint_seconds, callback_seconds=loop.callback_seconds,
+                                      finish_seconds=loop.close_seconds + (saving - finishing)))
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
         callback.on_run_end(result)
@@ -156,13 +159,16 @@ class _Loop:
         self.eval_names = [p.stem for p in holdout["photo"][:n_eval]]
         self.eval_photos = load_images(holdout["photo"][:n_eval], size)
         self.eval_monets = load_images(holdout["monet"][:n_eval], size)
-        self.translate_g = Translator(nets.gen_g)
-        self.translate_f = Translator(nets.gen_f)
+        # The same images each time: a frozen encoder's features of them are computed once.
+        self.translate_eval = FixedImagesTranslator(nets.gen_g, self.eval_photos)
+        self.translate_sample_photos = FixedImagesTranslator(nets.gen_g, self.sample_photos)
+        self.translate_sample_monets = FixedImagesTranslator(nets.gen_f, self.sample_monets)
         self.score = BatchScorer(self.eval_photos, self.eval_monets, seed=config.train.seed)  # target side prepared once
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
         self.callback_seconds = 0.0  # this process's mini-epoch callbacks (MLflow logging, pruning)
+        self.close_seconds = 0.0  # closing the input pipeline after the last mini-epoch
         self.first_step_timed = False
 
     def run(self) -> dict[str, float]:
@@ -255,6 +261,10 @@ class _Loop:
                 callback.on_mini_epoch_end(record)
             self.callback_seconds += time.perf_counter() - clock
             self._honour_stop()
+        # Closed here, timed, rather than when this frame ends: its threads end first.
+        clock = time.perf_counter()
+        del batches
+        self.close_seconds = time.perf_counter() - clock
         return last_row or self._completed_row()
 
     def _set_learning_rates(self, mini_epoch: int) -> dict[str, float]:
@@ -285,7 +295,7 @@ class _Loop:
         """Translate the held-out photos with G and score them against their inputs (grid,
         sharpness, collapse) and against held-out paintings (distribution distance); returns the
         scores and G's outputs."""
-        outputs = self.translate_g(self.eval_photos)
+        outputs = self.translate_eval()
         if save_outputs:
             for name, image in zip(self.eval_names, outputs, strict=True):
                 save_png(image, self.run_dir.eval_outputs / f"{name}.png")
@@ -297,10 +307,10 @@ class _Loop:
         eval photos, so when this mini-epoch was evaluated G's row is taken from its outputs."""
         n_samples = len(self.sample_photos)
         photo_outputs = (eval_outputs[:n_samples] if eval_outputs is not None and len(eval_outputs) >= n_samples
-                         else self.translate_g(self.sample_photos))
+                         else self.translate_sample_photos())
         grid = sample_grid([
             self.sample_photos, photo_outputs,
-            self.sample_monets, self.translate_f(self.sample_monets),
+            self.sample_monets, self.translate_sample_monets(),
         ])
         path = self.run_dir.sample_grid(mini_epoch)
         save_png(grid, path)
