@@ -26,6 +26,14 @@ def test_batches_have_the_configured_shape_and_range(tiny_config):
     assert photo.max() - photo.min() > 0.1  # an image, not a constant
 
 
+def test_the_pipeline_runs_no_autotuning_model_thread(tiny_config):
+    # Its model thread held the end of quick-study cells for 4-35 s (pipeline.PREFETCH_BATCHES).
+    split = prepare_split(tiny_config.data, tiny_config.train.batch_size)
+    dataset = training_dataset(split, tiny_config.data, tiny_config.train, start_step=0)
+    assert dataset.options().autotune.enabled is False
+    assert dataset.options().deterministic is True
+
+
 def test_resume_sees_the_same_batches(tiny_tree):
     tiny_tree["train"]["batch_size"] = 2
     tiny_tree["data"]["random_crop"] = True

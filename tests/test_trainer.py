@@ -46,6 +46,7 @@ def test_two_mini_epoch_run_writes_everything(tiny_config, straight_run):
     assert 0 < first[0] < history["seconds"][0] and first[1:].isna().all()
     assert result.final_metrics[names.TRAIN_SECONDS] == pytest.approx(history["seconds"].sum() - first[0])
     assert result.final_metrics[names.OUTSIDE_SECONDS] > first[0]
+    assert 0 <= result.final_metrics[names.FINISH_SECONDS] < result.final_metrics[names.OUTSIDE_SECONDS]  # teardown, timed
 
     again = train(tiny_config, run.root, progress=False)  # complete: nothing more to train
     assert (again.resumed_from, again.steps) == (2, 4)
