@@ -261,7 +261,8 @@ class _Loop:
                 callback.on_mini_epoch_end(record)
             self.callback_seconds += time.perf_counter() - clock
             self._honour_stop()
-        # Closed here, timed, rather than when this frame ends: its threads end first.
+        # Dropped here and timed, not left to this frame's return: destroying the iterator waits for the
+        # pipeline's threads to end (see pipeline.PREFETCH_BATCHES), and that wait belongs in the run's figures.
         clock = time.perf_counter()
         del batches
         self.close_seconds = time.perf_counter() - clock
