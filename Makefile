@@ -58,7 +58,7 @@ ui: $(STAMP)
 
 # The tests run on TEST_WORKERS pytest-xdist processes (TEST_WORKERS= runs them in one). With two,
 # each worker's TensorFlow uses one thread (tests/conftest.py): most of a test is single-threaded
-# start-up, tracing and MLflow, which two workers overlap (README "Development").
+# start-up, tracing and MLflow, which two workers overlap (docs/development.md "Tests and checks").
 TEST_WORKERS ?= 2
 XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
 # ... in TEST_PARTS parts, each in fresh processes: a process keeps the weights of every model it

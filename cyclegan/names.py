@@ -32,18 +32,34 @@ EVAL_METRICS = tuple(
     for k in (
         "grid_score", "grid_delta_p2", "grid_delta_p4", "grid_delta_p8", "grid_delta_p16",
         "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median", "inter_image_diff",
-        "input_correlation", "highpass_cross_correlation", "highpass_cross_correlation_offgrid",
-        "input_luma_std_median", "input_inter_image_diff", "input_identifiability", "shared_texture",
+        "input_correlation", "input_luma_std_median", "input_inter_image_diff", "contrast_ratio",
+        "input_identifiability", "identifiability_p", "shared_texture",
         # collapse_kind: 0 not collapsed, 1 layout, 2 texture, 3 degenerate (black or flat).
         "collapse_kind", "collapsed", "n_images",
         "swd", "lab_w_l", "lab_w_a", "lab_w_b",
     )
 )
+# Inception-feature quality of the held-out photos' translations against the held-out paintings
+# (cyclegan.metrics.quality; docs/metrics.md "Quality"), at the mini-epochs eval.quality_every selects.
+QUALITY_METRICS = tuple(
+    EVAL_PREFIX + k
+    for k in ("kid", "kid_std", "kid_subset_size", "fid", "fid_n", "precision", "recall", "density", "coverage",
+              "memorisation_distance", "memorisation_min")
+)
+KID = EVAL_PREFIX + "kid"
+# H1's convergence read on quality: evaluated mini-epochs until KID stays within KID_MARGIN of its final value.
+KID_EPOCHS_TO_MARGIN = "convergence/kid_epochs_to_margin"
+KID_MARGIN = 0.01
+QUALITY_SECONDS = "time/quality_seconds"  # per evaluated row: Inception features and the measures (inside eval_seconds)
+INCEPTION_SHA256_TAG = "eval.inception_sha256"  # the Inception file's fingerprint, with every run that computed quality
+INCEPTION_STANDIN_TAG = "eval.inception_standin"  # "true" when it is a random stand-in: its figures compare with nothing
 CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT = "convergence/cycle_auc", "convergence/cycle_epochs_to_10pct"
 CYCLE_EPOCHS_TO_HALF = "convergence/cycle_epochs_to_half"  # speed that holds before a plateau
 CONVERGENCE_METRICS = (CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT, CYCLE_EPOCHS_TO_HALF)  # derived from the cycle-loss curve at the end
-MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS)  # logged at every (evaluated) mini-epoch
-FINAL_METRICS = (*MINI_EPOCH_METRICS, *CONVERGENCE_METRICS)  # what a hypothesis may name
+MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS, *QUALITY_METRICS)  # logged at every (evaluated) mini-epoch
+# KID_EPOCHS_TO_MARGIN is logged once at the end, like the convergence figures, but from the KID curve
+# (the report recomputes only the cycle-loss figures per mini-epoch: a hypothesis on it takes settle: false).
+FINAL_METRICS = (*MINI_EPOCH_METRICS, *CONVERGENCE_METRICS, KID_EPOCHS_TO_MARGIN)  # what a hypothesis may name
 CYCLE_LOSS, GRID_SCORE, COLLAPSED = "loss/cycle", "eval/grid_score", "eval/collapsed"
 LR_GENERATOR, LR_DISCRIMINATOR = "lr/generator", "lr/discriminator"  # each mini-epoch's rates (optimizer.schedule)
 LR_METRICS = (LR_GENERATOR, LR_DISCRIMINATOR)
@@ -75,6 +91,7 @@ EVAL_OUTPUTS_DIR = "eval/photo2monet"  # final translations of the held-out phot
 GENERATORS = ("gen_photo2monet", "gen_monet2photo")  # G and F, as files in MODELS_DIR
 GENERATOR_WEIGHTS_SUFFIX = ".weights.h5"  # MODELS_DIR/<generator>.weights.h5: trainable part only
 MODELS_POINTER = "stored_elsewhere.json"  # in MODELS_DIR once a study cell's MLflow run holds the weights
+INCEPTION_RECORD = "inception.json"  # the quality metrics' Inception file: name, SHA-256, stand-in or not
 RANDOM_ENCODERS_FILE = "random_encoders.json"  # fingerprints of frozen random encoders rebuilt from their seed
 CHECKPOINT_MANIFEST = "manifest.json"  # in CHECKPOINTS_DIR: each checkpoint's files, sizes, SHA-256
 
@@ -119,11 +136,13 @@ TRIAL_STATE_TAG, PRUNE_REASON_TAG, RETRY_OF_TAG = "state", "prune_reason", "retr
 VERSION_TAG, CODE_TAG = "cyclegan.version", "cyclegan.code_fingerprint"
 # The sample grids as artifacts under names the project chooses: SAMPLES_ARTIFACT/sample_grid_name(k).
 SAMPLES_ARTIFACT = SAMPLES_DIR
-# The study's answer on its parent run (cyclegan.runs.publish, README "MLflow"): per hypothesis NAME the
+# The study's answer on its parent run (cyclegan.runs.publish, docs/storage.md "MLflow"): per hypothesis NAME the
 # tag VERDICT_PREFIX + NAME (confirmed | refuted | inconclusive) and the metrics VERDICT_PREFIX + NAME + "." + field.
 VERDICT_PREFIX = "verdict."
 VERDICT_FIELDS = ("difference", "ci_low", "ci_high", "hedges_g", "p_value", "p_equivalence", "n_a", "n_b")
 REPORT_ARTIFACT = STUDY_REPORT  # the report files and cells.csv on the parent run
+# With what it publishes, the report records which version of the study file produced it.
+REPORT_STUDY_SHA256_TAG, REPORT_STUDY_FILE_TAG = "report.study_sha256", "report.study_file"
 CELLS_CSV = "cells.csv"
 # Datasets logged as run inputs: one per domain, with this context tag value.
 DATASET_CONTEXT = "train"

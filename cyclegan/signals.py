@@ -23,8 +23,17 @@ def _handling(signals: tuple[signal.Signals, ...], handler: Callable) -> Iterato
             signal.signal(sig, old)
 
 
+class StopSignal(KeyboardInterrupt):
+    """A stop asked for by a signal, with its number (SIGINT from Ctrl-C, SIGTERM from a scheduler):
+    ``cyclegan worker`` exits with its own status for SIGTERM (:mod:`cyclegan.exit_codes`)."""
+
+    def __init__(self, signum: int, note: str = "") -> None:
+        super().__init__(f"signal {signum}{note}")
+        self.signum = signum
+
+
 def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise StopSignal(signum)
 
 
 def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
@@ -41,7 +50,7 @@ class StopRequest:
 
     def handle(self, signum, frame) -> None:
         if self.requested is not None:
-            raise KeyboardInterrupt(f"signal {signum} (second)")
+            raise StopSignal(signum, " (second)")
         self.requested = signum
 
 

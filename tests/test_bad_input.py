@@ -1,5 +1,5 @@
 """The bad-input corpus: every case is refused with a message naming the file, key or value, a
-non-zero exit, and nothing written. (Listed in the README under "What is checked".)"""
+non-zero exit, and nothing written. (Listed in docs/development.md under "What is checked".)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The speed benchmark: FLOPs are counted from the graph, variants are compared in one process,
-and its output carries every figure the README's performance section quotes."""
+and its output carries every figure benchmarks/PERFORMANCE.md quotes."""
 
 from __future__ import annotations
 

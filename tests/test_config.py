@@ -24,7 +24,7 @@ def test_defaults_reproduce_the_original():
         ({"generator": {"nrom": "none"}}, ["generator.nrom: unknown key", "Did you mean 'generator.norm'", "upsample"]),
         ({"genrator": {}}, ["genrator: unknown key", "Did you mean 'generator'"]),
         ({"generator": {"norm": "batch"}}, ["generator.norm", "'instance' or 'none'", "'batch'"]),
-        ({"discriminator": {"output": "map"}}, ["discriminator.output", "'patch' or 'scalar'"]),
+        ({"discriminator": {"output": "map"}}, ["discriminator.output", "'patch', 'scalar' or 'patch_weighted'"]),
         ({"train": {"batch_size": "4"}}, ["train.batch_size", "valid integer"]),
         ({"train": {"batch_size": 4.0}}, ["train.batch_size", "valid integer"]),
         ({"data": {"flip": "yes"}}, ["data.flip", "valid boolean"]),

@@ -1,4 +1,4 @@
-"""The package's layers and their import rules (README "Development"), checked on the source and
+"""The package's layers and their import rules (docs/development.md "Layers and modules"), checked on the source and
 in fresh interpreters: what may import what, and that reading results never loads TensorFlow."""
 
 from __future__ import annotations

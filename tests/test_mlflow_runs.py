@@ -106,6 +106,25 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
         assert mlflow.pyfunc.load_model(f"models:/{logged.model_id}").unwrap_python_model().translator.generator.name == name
     assert "generator" not in client.get_run(cell.info.run_id).data.params  # no model_config logged as a run parameter
 
+    # Logged as code (MLflow's models from code): the model holds the file that builds it and no pickle.
+    from pathlib import Path
+
+    from cyclegan.runs.mlflow_model import GENERATOR_ARTIFACT, GeneratorModel, load_keras
+
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{models['gen_photo2monet'].model_id}", dst_path=str(tmp_path / "dl")))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["model_code_path"].endswith("generator_model_code.py") and "python_model" not in flavor
+    assert not list(local.rglob("*.pkl"))
+    # A model logged by an earlier version (a pickled GeneratorModel) still loads and translates.
+    staged = local / flavor["artifacts"][GENERATOR_ARTIFACT]["path"]
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
+        pickled = mlflow.pyfunc.log_model(name="old_gen", python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(staged)},
+                                          pip_requirements=["cyclegan"])
+    assert "python_model" in pickled.flavors["python_function"]
+    old = load_keras(f"models:/{pickled.model_id}", client.tracking_uri)
+    assert old.name == "gen_photo2monet"
+    assert np.allclose(mlflow.pyfunc.load_model(f"models:/{pickled.model_id}").predict(images), translated, atol=1e-6)
+
     inputs_dir, out = tmp_path / "inputs", tmp_path / "out"
     inputs_dir.mkdir()
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(inputs_dir / "p.png")

@@ -31,10 +31,23 @@ def test_generator_shape_range_and_size(norm, upsample):
     assert not any(w.path.startswith("g_encoder") for w in model.trainable_weights)  # frozen encoder
 
 
-@pytest.mark.parametrize(("output", "size", "shape"), [("patch", 256, (1, 16, 16, 1)), ("patch", 64, (1, 4, 4, 1)), ("scalar", 64, (1, 1))])
+@pytest.mark.parametrize(("output", "size", "shape"), [("patch", 256, (1, 16, 16, 1)), ("patch", 64, (1, 4, 4, 1)), ("scalar", 64, (1, 1)),
+                                                    ("patch_weighted", 64, (1, 1))])
 def test_discriminator_output(output, size, shape):
     model = build_discriminator(DiscriminatorConfig(output=output), size, "d")
     assert tuple(model(np.zeros((1, size, size, 3), np.float32)).shape) == shape
+
+
+def test_scalar_discriminator_is_a_classifier_head_on_the_last_feature_map():
+    # The original's first discriminator (issue 35): one logit from every channel of the last
+    # feature map (4 x 4 x 384 at 64 px), not a weighting of the one-channel patch-logit map.
+    scalar = build_discriminator(DiscriminatorConfig(output="scalar"), 64, "d")
+    names = [layer.name for layer in scalar.layers]
+    assert "patch_logits" not in names
+    assert scalar.get_layer("scalar_logit").kernel.shape == (4 * 4 * 48 * 8, 1)
+    weighted = build_discriminator(DiscriminatorConfig(output="patch_weighted"), 64, "d")
+    assert "patch_logits" in [layer.name for layer in weighted.layers]
+    assert weighted.get_layer("scalar_logit").kernel.shape == (4 * 4, 1)
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-kernel", "keras"])

@@ -125,9 +125,7 @@ def test_resnet_generator_shapes_range_and_parameter_count():
 
 
 @pytest.mark.parametrize(("generator", "fragment"), [
-    ({"arch": "resnet", "encoder_weights": "random"}, "generator.encoder_weights='random' does not apply to generator.arch=resnet"),
-    ({"arch": "resnet", "encoder_weights": "vgg.h5"}, "no pretrained encoder"),
-    ({"arch": "resnet", "encoder_trainable": True}, "generator.encoder_trainable=true does not apply"),
+    # encoder_weights / encoder_trainable with arch=resnet are ignored, not refused: tests/test_hardening.py
     ({"resnet_blocks": 6}, "generator.resnet_blocks=6 applies only to generator.arch=resnet"),
     ({"arch": "resnet", "resnet_blocks": 0}, "generator.resnet_blocks"),
     ({"arch": "resnets"}, "generator.arch"),

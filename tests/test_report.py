@@ -230,7 +230,7 @@ def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):
     for word in ("CONFIRMED", "REFUTED", "INCONCLUSIVE"):
         assert word in md
     assert f"roughly {noise.seeds_needed} seeds per cell" in md
-    assert "Hedges' g" in md and "95% bootstrap CI" in md
+    assert "Hedges' g" in md and "95% t interval" in md and "P(A>B) [95%]" in md
     out = terminal(built.report)
     assert "H-strong: CONFIRMED (by predicted direction)" in out and "H-noise: INCONCLUSIVE  " in out
     assert "H-reversed: REFUTED (by opposite direction)" in out
@@ -430,3 +430,36 @@ def test_cli_report_on_a_finished_study_does_not_load_tensorflow(tmp_path, fabri
     loaded = set(out.stdout.split("loaded:")[-1].split())
     assert "mlflow" in loaded and (tmp_path / "out" / "report.md").exists()  # it did read the study
     assert "tensorflow" not in loaded and "keras" not in loaded
+
+
+def test_hypotheses_declared_or_changed_after_training_are_exploratory(fabricated, tmp_path):
+    """The record made before training holds H-strong, H-removes and H-noise with threshold 5; the file now
+    has H-reversed too (added later) and H-noise at threshold 2 (changed later)."""
+    import dataclasses
+    from urllib.parse import unquote, urlparse
+
+    from cyclegan.analysis.family import holm
+    from cyclegan.spec import preregistration
+
+    study, runs_dir, tracker = fabricated
+    before = dataclasses.replace(study, hypotheses=tuple(
+        h.model_copy(update={"threshold": 5.0}) if h.name == "H-noise" else h for h in study.hypotheses if h.name != "H-reversed"))
+    parent = tracker.find_runs(tracker.experiment_id(study.name), role="parent", study=study.name)[0]
+    local = runs_dir / study.name / preregistration.RECORD_FILE
+    assert tracker.record_hypotheses(parent.info.run_id, preregistration.record(before), local)
+    assert not tracker.record_hypotheses(parent.info.run_id, preregistration.record(study), local)  # never replaced
+    try:
+        local.unlink()  # the parent run's copy is read first (a report made on another machine)
+        report = make_report(study, runs_dir, out_dir=tmp_path / "r", reader=RunReader(tracker.store)).report
+        v = {x.name: x for x in report.verdicts}
+        assert v["H-reversed"].family == "exploratory (declared after training)" and v["H-reversed"].verdict == "refuted"
+        assert math.isnan(v["H-reversed"].p_adjusted) and "declared after training" in v["H-reversed"].changed
+        assert v["H-noise"].exploratory and v["H-noise"].changed == "changed after training: threshold: 5.0 -> 2.0"
+        assert v["H-strong"].family == "confirmatory: Holm over 2 hypotheses" and v["H-strong"].verdict == "confirmed"
+        assert v["H-strong"].p_adjusted == pytest.approx(holm([v["H-strong"].p_value, v["H-removes"].p_value])[0])
+        md = (tmp_path / "r" / "report.md").read_text()
+        assert "exploratory (declared after training)" in md and "threshold: 5.0 -> 2.0" in md and "| p adjusted |" in md
+        assert "no record of the hypotheses" not in md
+    finally:  # leave the shared fixture as it was: no record
+        tracker.client.delete_tag(parent.info.run_id, preregistration.RECORD_TAG)
+        (Path(unquote(urlparse(parent.info.artifact_uri).path)) / preregistration.RECORD_FILE).unlink()

@@ -123,7 +123,8 @@ def test_seeds_needed_uses_t_and_the_exact_floor():
     assert seeds_needed(50.0, 1.0, 0.5, n_strata=1) == 4
     assert exact_floor(2, 1) == pytest.approx(2 / 6) and exact_floor(3, 1) == pytest.approx(2 / 20)
     assert seeds_needed(20.0, 1.0, 0.5, n_strata=4) == 2  # 6^4 relabelings: 2 seeds can decide
-    assert seeds_needed(0.3, 1.0, 0.2, n_strata=1) > math.ceil(2 * z * z / 0.09)  # t needs more than z
+    assert seeds_needed(1.0, 1.0, 0.5, n_strata=1) > math.ceil(2 * z * z / 1.0)  # the whole rule needs more than z
+    assert seeds_needed(0.3, 1.0, 0.2, n_strata=1) is None  # |g| -> 0.3 < 0.8 and 0.3 > 0.2: no n decides
     assert seeds_needed(1.0, 0.0, 0.5, n_strata=4) is None
     assert seeds_needed(0.0, 1.0, 0.0, n_strata=4) is None
 

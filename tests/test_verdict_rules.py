@@ -96,7 +96,7 @@ def history(effect_at, epochs=8, seeds=3, sd=0.2, seed=0):
 
 
 def verdict_over_training(long, hypothesis):
-    return over_training(long[long.mini_epoch == long.mini_epoch.max()], long, hypothesis, ["up"], n_boot=500)
+    return over_training(long[long.mini_epoch == long.mini_epoch.max()], long, hypothesis, ["up"])
 
 
 def test_window():

@@ -25,10 +25,10 @@ def test_a_clean_exit_is_relaunched_until_none_is_needed_and_a_failure_never():
         replacements[index] -= 1
         return _process(0)
 
-    processes = [_process(0), _process(3)]
+    processes = [_process(0), _process(1)]
     wait(processes, on_tick=lambda: None, interval=0.05, relaunch=relaunch)
     assert asked == [0, 0, 0]  # never asked for the process that failed
-    assert [p.returncode for p in processes] == [0, 3]
+    assert [p.returncode for p in processes] == [0, 1]
 
 
 def test_without_relaunch_every_process_is_waited_for():
@@ -46,3 +46,17 @@ def test_an_error_while_relaunching_stops_the_other_workers_before_it_is_raised(
     with pytest.raises(RuntimeError, match="queue storage is down"):
         wait([_process(0), sleeper], on_tick=lambda: None, interval=0.05, relaunch=relaunch)
     assert sleeper.returncode is not None  # interrupted and waited for, not left running
+
+
+def test_a_worker_that_stopped_with_cells_left_is_relaunched_and_not_reported_failed(capsys):
+    """Status 3 (`cyclegan worker --max-cells`, cells left) asks for a fresh worker like status 0."""
+    asked: list[int] = []
+
+    def relaunch(index: int):
+        asked.append(index)
+        return _process(0) if len(asked) == 1 else None
+
+    processes = [_process(3)]
+    wait(processes, on_tick=lambda: None, interval=0.05, relaunch=relaunch)
+    assert asked == [0, 0] and processes[0].returncode == 0
+    assert "exited with status" not in capsys.readouterr().err

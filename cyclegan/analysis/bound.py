@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from cyclegan.analysis.rules import ALPHA
 from cyclegan.analysis.stats import rows_at
-
-ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,9 @@ def level_mean(df: pd.DataFrame, factor: str, level: str, metric: str, other_fac
     """
     others = [f for f in other_factors if f != factor]
     sub = rows_at(df, {factor: level})
-    n_nan = int(sub[metric].isna().sum())
-    sub = sub[sub[metric].notna()]
+    finite = np.isfinite(pd.to_numeric(sub[metric], errors="coerce").to_numpy(float))  # inf is dropped like NaN
+    n_nan = int((~finite).sum())
+    sub = sub[finite]
     groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]
     strata, sse, n = [], 0.0, 0
     for key, g in groups:

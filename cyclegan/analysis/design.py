@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from cyclegan.analysis.power import ALPHA, exact_floor
+from cyclegan.analysis.power import exact_floor
+from cyclegan.analysis.rules import ALPHA
 from cyclegan.analysis.verdict import hypothesis_where, is_bound
 
 

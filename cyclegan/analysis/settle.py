@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cyclegan.analysis.family import evaluate_family
+from cyclegan.analysis.rules import DEFAULT_CORRECTION
 from cyclegan.analysis.verdict import Verdict, evaluate, hypothesis_field
 
 DECISIVE = ("confirmed", "refuted", "heterogeneous")
@@ -125,3 +127,29 @@ def over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypothesis, othe
     if not points:
         return dataclasses.replace(final, settle_rule="no per-mini-epoch history: the settling rule could not be applied")
     return settle(final, points, settle=bool(hypothesis_field(hypothesis, "settle", True)))
+
+
+def family_over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypotheses: Sequence, factors: Sequence[str], *,
+                         exploratory=(), method: str = DEFAULT_CORRECTION, epoch: str = "mini_epoch",
+                         **options) -> list[Verdict]:
+    """`over_training` for a study's hypotheses as one family (cyclegan.analysis.family): the final verdicts
+    and the verdict at every mini-epoch are decided with the family's adjusted p's, so the settling rule
+    judges the same rule that decides. A hypothesis's trajectory has the mini-epochs where its metric has values."""
+    finals = evaluate_family(final_runs, hypotheses, factors, exploratory=exploratory, method=method, **options)
+    points: list[list[Point]] = [[] for _ in hypotheses]
+    if len(long):
+        for e, at in long.groupby(epoch, sort=True):
+            present = [at[hypothesis_field(h, "metric")].notna().any() for h in hypotheses]
+            if not any(present):
+                continue
+            at_epoch = evaluate_family(at, hypotheses, factors, exploratory=exploratory, method=method, **options)
+            for i, v in enumerate(at_epoch):
+                if present[i]:
+                    points[i].append(Point(int(e), v.difference, v.ci_low, v.ci_high, v.verdict))
+    out = []
+    for h, final, pts in zip(hypotheses, finals, points, strict=True):
+        if not pts:
+            out.append(dataclasses.replace(final, settle_rule="no per-mini-epoch history: the settling rule could not be applied"))
+        else:
+            out.append(settle(final, pts, settle=bool(hypothesis_field(h, "settle", True))))
+    return out

@@ -7,8 +7,8 @@ sign of metric(a) - metric(b)) and `threshold` (absolute metric units, or a stri
 
 - confirmed: predicted direction, p <= alpha, |g| >= min_g and |diff| >= threshold;
 - refuted: the same in the opposite direction, or p_equivalence <= alpha (|delta| < threshold);
-- inconclusive otherwise (or < 2 runs in an arm), with `seeds_needed` (non-central t power and the
-  exact test's floor, cyclegan.analysis.power);
+- inconclusive otherwise (or < 2 runs in an arm), with `seeds_needed` (the power of this whole rule and
+  the exact test's floor, cyclegan.analysis.power; None with the reason when no number of seeds decides);
 - heterogeneous: the effect differs between strata (cyclegan.analysis.strata, F p <= alpha) and the
   claim does not hold in every stratum; the rule names where it holds and where not (no seeds offered).
 
@@ -16,6 +16,9 @@ A bound claim (`level`, `below` or `above`: cyclegan.analysis.bound) is confirme
 95% t bound of the level's equal-weight stratified mean is on the claimed side of the bound, refuted
 when the opposite one-sided bound is on the other side, inconclusive otherwise. `where` {factor: level}
 keeps only those strata. The settling rule over mini-epochs is cyclegan.analysis.settle.
+
+In a family (cyclegan.analysis.family) the tests that decide are judged by their ADJUSTED p (`Adjusted`:
+Holm or Benjamini-Hochberg over the confirmatory hypotheses), the raw p kept beside it.
 """
 from __future__ import annotations
 
@@ -28,12 +31,21 @@ import pandas as pd
 import scipy.stats
 
 from cyclegan.analysis.bound import LevelMean, level_mean
-from cyclegan.analysis.power import bound_power, comparison_power, seeds_for
+from cyclegan.analysis.power import bound_power, seeds_for, seeds_to_decide, smallest_exact_p, undecidable
+from cyclegan.analysis.rules import ALPHA, MIN_G
 from cyclegan.analysis.stats import Effect, equivalence_p, rows_at, stratified_effect
 from cyclegan.analysis.strata import Heterogeneity, StratumEffect, heterogeneity
 
-ALPHA = 0.05
-MIN_G = 0.8
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """A hypothesis's p-values adjusted over its family (cyclegan.analysis.family)."""
+
+    method: str  # "Holm" | "Benjamini-Hochberg"
+    p: float  # adjusted p of the claim's test (two-sided permutation; one-sided t for a bound)
+    p_refute: float  # adjusted p of the refuting test: TOST (comparison), the opposite one-sided t (bound)
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class Verdict:
     n_a: int  # runs per arm that entered the comparison
     n_b: int
     difference: float  # stratified mean(a) - mean(b)
-    ci_low: float  # 95% percentile bootstrap
+    ci_low: float  # 95% t interval (comparison: pooled within-cell SD; bound: one-sided t bounds)
     ci_high: float
     hedges_g: float
     p_value: float  # two-sided stratified permutation p
@@ -71,6 +83,17 @@ class Verdict:
     # "opposite direction", ...; "" for inconclusive): a refutation by equivalence and one by the
     # opposite effect say very different things, and the verdict table must show which at a glance.
     basis: str = ""
+    p_adjusted: float = NAN  # the p that decided, adjusted over the confirmatory family (NaN: not in a family)
+    p_equivalence_adjusted: float = NAN  # TOST p (bound: the opposite one-sided p), adjusted the same way
+    family: str = ""  # "confirmatory: Holm over 5 hypotheses" | "exploratory (declared after training)" | ...
+    changed: str = ""  # what changed in the hypothesis since the study's record before training
+    superiority: float = NAN  # P(a run at levels[0] > a run at levels[1]), pairs within strata
+    superiority_low: float = NAN  # its 95% interval (normal model)
+    superiority_high: float = NAN
+
+    @property
+    def exploratory(self) -> bool:
+        return self.family.startswith("exploratory")
 
     @property
     def label(self) -> str:
@@ -109,22 +132,24 @@ def resolve_threshold(threshold, mean_b: float) -> float:
 
 
 def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
-                 alpha: float = ALPHA, power: float = 0.8) -> int | None:
-    """Seeds per cell for the two-sided level-`alpha` comparison to reach `power`.
-
-    d = max(|effect|, threshold) / sd (the observed standardised effect when it exceeds the
-    threshold's, else the threshold's); power from the non-central t (cyclegan.analysis.power), and at
-    least as many seeds as the exact permutation test needs to be able to reach p <= alpha at all.
-    None when sd is 0/NaN or d is 0.
-    """
-    if not (sd > 0) or not math.isfinite(sd):
+                 alpha: float = ALPHA, min_g: float = MIN_G) -> int | None:
+    """Seeds per cell for the whole rule (p, |g| >= min_g, threshold, or equivalence) to decide with
+    probability POWER when the true effect is the observed one (cyclegan.analysis.power.seeds_to_decide).
+    None when sd is 0/NaN, or no number of seeds decides this effect (`why_no_seeds` says why)."""
+    if not (sd > 0) or not math.isfinite(sd) or not math.isfinite(effect):
         return None
-    d = max(abs(effect) if math.isfinite(effect) else 0.0, threshold) / sd
-    return seeds_for(comparison_power, d, max(1, n_strata), alpha=alpha, power=power)
+    return seeds_to_decide(effect / sd, threshold / sd, max(1, n_strata), alpha=alpha, min_g=min_g)
 
 
-def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Verdict:
-    """The bound rule on `estimate` (from `level_mean`)."""
+def why_no_seeds(effect: float, sd: float, threshold: float, *, min_g: float = MIN_G) -> str:
+    """The text after an inconclusive rule when `seeds_needed` is None."""
+    if not (sd > 0) or not math.isfinite(sd):
+        return "seeds needed unknown (no within-cell spread)"
+    return undecidable(effect / sd, threshold / sd, min_g=min_g) or "more than 1024 seeds per cell would be needed"
+
+
+def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA, adjusted: Adjusted | None = None) -> Verdict:
+    """The bound rule on `estimate` (from `level_mean`); with `adjusted`, the family-adjusted one-sided p's decide."""
     name = str(hypothesis_field(hypothesis, "name"))
     below, above = hypothesis_field(hypothesis, "below", None), hypothesis_field(hypothesis, "above", None)
     if (below is None) == (above is None):
@@ -132,24 +157,32 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA) -> Ve
     side, bound = ("below", float(below)) if below is not None else ("above", float(above))
     m, lo, hi, se = estimate.mean, estimate.lower, estimate.upper, estimate.se
     # one-sided p of the claim (H0: the mean is on the wrong side of the bound)
-    t = ((bound - m) if side == "below" else (m - bound)) / se if se and se > 0 else float("nan")
+    gap = (bound - m) if side == "below" else (m - bound)
+    t = gap / se if se and se > 0 else (math.copysign(math.inf, gap) if se == 0 and gap else float("nan"))
     p = float(scipy.stats.t.sf(t, estimate.df)) if math.isfinite(t) else float("nan")
+    p_opposite = float(scipy.stats.t.cdf(t, estimate.df)) if math.isfinite(t) else float("nan")
     base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
                 metric=estimate.metric, direction=side, n_a=estimate.n, n_b=0, difference=m, ci_low=lo, ci_high=hi,
                 hedges_g=float("nan"), p_value=p, exact=False, p_equivalence=float("nan"), threshold=bound,
-                kind="bound", where=tuple(hypothesis_where(hypothesis).items()))
+                kind="bound", where=tuple(hypothesis_where(hypothesis).items()),
+                p_adjusted=adjusted.p if adjusted else NAN, p_equivalence_adjusted=adjusted.p_refute if adjusted else NAN)
     strata = f"{estimate.n_strata} strata, equal weights" if estimate.n_strata > 1 else "1 stratum"
     txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided 95% t bounds "
            f"[{lo:.3g}, {hi:.3g}] (df {estimate.df})")
     if not math.isfinite(lo):
         return Verdict(**base, verdict="inconclusive", seeds_needed=None,
                        rule=f"too few runs for a bound ({estimate.n} runs in {estimate.n_strata} strata; "
-                            f"{estimate.n_nan_dropped} NaN dropped; need 2 in a stratum)")
-    if (hi < bound) if side == "below" else (lo > bound):
+                            f"{estimate.n_nan_dropped} NaN/inf dropped; need 2 in a stratum)")
+    if adjusted is not None:  # the family decides: adjusted one-sided p's instead of the 95% bounds
+        txt += f"; one-sided p {p:.3g}, {adjusted.method}-adjusted {adjusted.p:.3g} (opposite side: {p_opposite:.3g}, adjusted {adjusted.p_refute:.3g})"
+        confirmed, refuted = adjusted.p <= alpha, adjusted.p_refute <= alpha
+    else:
+        confirmed, refuted = ((hi < bound) if side == "below" else (lo > bound)), ((lo > bound) if side == "below" else (hi < bound))
+    if confirmed and math.isfinite(lo):
         return Verdict(**base, verdict="confirmed", seeds_needed=None, basis=f"{'upper' if side == 'below' else 'lower'} bound",
                        rule=f"{'upper' if side == 'below' else 'lower'} bound {hi if side == 'below' else lo:.3g} "
                             f"{'<' if side == 'below' else '>'} {bound:.3g}: {txt}")
-    if (lo > bound) if side == "below" else (hi < bound):
+    if refuted and math.isfinite(lo):
         return Verdict(**base, verdict="refuted", seeds_needed=None, basis=f"{'lower' if side == 'below' else 'upper'} bound",
                        rule=f"{'lower' if side == 'below' else 'upper'} bound {lo if side == 'below' else hi:.3g} "
                             f"{'>' if side == 'below' else '<'} {bound:.3g}: {txt}")
@@ -198,17 +231,20 @@ def _heterogeneous(v: Verdict, het: Heterogeneity, predicted: float, alpha: floa
               "state the claim per stratum (where:)"))
 
 
-def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
+def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G, adjusted: Adjusted | None = None,
+           p_equivalence: float | None = None) -> Verdict:
     """Apply the DESIGN section 6 rule to `effect` (from `stratified_effect`) for `hypothesis`, then the
-    heterogeneity rule when it has two or more strata."""
-    v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g)
+    heterogeneity rule when it has two or more strata. `adjusted`: the family's adjusted p's decide;
+    `p_equivalence`: the TOST p when already computed (a family decides twice on one effect)."""
+    v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g, adjusted=adjusted, p_equivalence=p_equivalence)
     v = dataclasses.replace(v, where=tuple(hypothesis_where(hypothesis).items()))
     if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2:
         return v
     return _heterogeneous(v, heterogeneity(effect), -1.0 if v.direction == "lower" else 1.0, alpha)
 
 
-def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G) -> Verdict:
+def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G, adjusted: Adjusted | None = None,
+                    p_equivalence: float | None = None) -> Verdict:
     name, direction = str(hypothesis_field(hypothesis, "name")), str(hypothesis_field(hypothesis, "direction"))
     levels = tuple(str(x) for x in hypothesis_field(hypothesis, "levels"))
     if direction not in ("lower", "higher"):
@@ -221,26 +257,37 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
     thr = resolve_threshold(raw, effect.mean_b) if effect.n_b else float("nan")
     thr_txt = f"{thr:.3g}" + (f" ({raw} of mean({levels[1]})={effect.mean_b:.3g})"
                               if isinstance(raw, str) and raw.strip().endswith("%") else "")
-    p_eq = equivalence_p(effect, thr) if effect.n_a >= 2 and effect.n_b >= 2 else float("nan")
+    if p_equivalence is None:
+        p_equivalence = equivalence_p(effect, thr) if effect.n_a >= 2 and effect.n_b >= 2 else float("nan")
+    p_eq = p_equivalence
     d, g, p = effect.difference, effect.hedges_g, effect.p_value
     a, b = levels
     base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=effect.factor, levels=levels,
                 metric=effect.metric, direction=direction, n_a=effect.n_a, n_b=effect.n_b,
                 difference=d, ci_low=effect.ci_low, ci_high=effect.ci_high, hedges_g=g, p_value=p,
-                exact=effect.exact, p_equivalence=p_eq, threshold=thr)
+                exact=effect.exact, p_equivalence=p_eq, threshold=thr, superiority=effect.superiority,
+                superiority_low=effect.superiority_low, superiority_high=effect.superiority_high,
+                p_adjusted=adjusted.p if adjusted else NAN, p_equivalence_adjusted=adjusted.p_refute if adjusted else NAN)
+    p_raw, p_eq_raw = p, p_eq
+    if adjusted is not None:  # the family decides with the adjusted p's; the text shows both
+        p, p_eq = adjusted.p, adjusted.p_refute
+    p_name = f"{adjusted.method}-adjusted p" if adjusted else "p"
+    pe_name = f"{adjusted.method}-adjusted p_equivalence" if adjusted else "p_equivalence"
+    raw_txt = f" (raw {p_raw:.3g})" if adjusted else ""
+    raw_eq_txt = f" (raw {p_eq_raw:.3g})" if adjusted else ""
 
     if effect.n_a < 2 or effect.n_b < 2:
         why = (f"fewer than 2 runs in an arm (n[{a}]={effect.n_a}, n[{b}]={effect.n_b}; "
-               f"{effect.n_nan_dropped} NaN and {effect.n_unmatched_dropped} unmatched runs dropped)")
+               f"{effect.n_nan_dropped} NaN/inf and {effect.n_unmatched_dropped} unmatched runs dropped)")
         return Verdict(**base, verdict="inconclusive", rule=why,
                        seeds_needed=seeds_needed(d, effect.sd_within, thr, n_strata=max(1, effect.n_strata),
-                                                 alpha=alpha) if effect.n_strata else None)
+                                                 alpha=alpha, min_g=min_g) if effect.n_strata else None)
 
     predicted = -1.0 if direction == "lower" else 1.0
     sign = math.copysign(1.0, d) if d != 0 else 0.0
     strong = p <= alpha and abs(g) >= min_g and abs(d) >= thr  # NaN g or p fail these comparisons
     g_txt = f"|g|={abs(g):.2g}" + (f" [{effect.g_note}]" if effect.g_note else "")
-    evidence = f"p={p:.3g} <= {alpha}, {g_txt} >= {min_g}, |diff|={abs(d):.3g} >= threshold {thr_txt}"
+    evidence = f"{p_name}={p:.3g}{raw_txt} <= {alpha}, {g_txt} >= {min_g}, |diff|={abs(d):.3g} >= threshold {thr_txt}"
     if strong and sign == predicted:
         return Verdict(**base, verdict="confirmed", seeds_needed=None, basis="predicted direction",
                        rule=f"predicted direction ({a} {direction} than {b}), {evidence}")
@@ -250,33 +297,46 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
                        rule=f"opposite direction ({a} {other} than {b}), {evidence}")
     if p_eq <= alpha:
         return Verdict(**base, verdict="refuted", seeds_needed=None, basis="equivalence",
-                       rule=(f"equivalent: p_equivalence={p_eq:.3g} <= {alpha} that |diff| < threshold "
+                       rule=(f"equivalent: {pe_name}={p_eq:.3g}{raw_eq_txt} <= {alpha} that |diff| < threshold "
                              f"{thr_txt} (diff={d:.3g}, 95% CI [{effect.ci_low:.3g}, {effect.ci_high:.3g}])"))
-    failed = [f"p={p:.3g} > {alpha}" if not p <= alpha else "",
+    failed = [f"{p_name}={p:.3g}{raw_txt} > {alpha}" if not p <= alpha else "",
               f"{g_txt} < {min_g}" if not abs(g) >= min_g else "",
               f"|diff|={abs(d):.3g} < threshold {thr_txt}" if not abs(d) >= thr else "",
-              f"p_equivalence={p_eq:.3g} > {alpha}"]
+              f"{pe_name}={p_eq:.3g}{raw_eq_txt} > {alpha}"]
     if strong:  # every size criterion met, but a zero difference has no direction
         failed.insert(0, "difference is exactly 0")
-    need = seeds_needed(d, effect.sd_within, thr, n_strata=effect.n_strata, alpha=alpha)
+    need = seeds_needed(d, effect.sd_within, thr, n_strata=effect.n_strata, alpha=alpha, min_g=min_g)
     tail = (f"; roughly {need} seeds per cell would settle it" if need else
-            "; seeds needed unknown (no within-cell spread)")
-    floor = min(1.0, 2.0 / effect.n_relabelings) if effect.exact and effect.n_relabelings else 0.0
+            f"; {why_no_seeds(d, effect.sd_within, thr, min_g=min_g)}")
+    floor = smallest_exact_p([(len(s.a), len(s.b)) for s in effect.strata]) if effect.exact else 0.0
     if floor > alpha:
         failed.insert(0, f"the exact test cannot go below p={floor:.3g} with these seeds")
     return Verdict(**base, verdict="inconclusive", seeds_needed=need,
                    rule="neither rule met: " + "; ".join(x for x in failed if x) + tail)
 
 
+def measure(df: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, seed: int = 0, alpha: float = ALPHA,
+            **effect_options) -> Effect | LevelMean:
+    """What a hypothesis is decided on: the stratified effect (comparison) or level mean (bound) on `df`."""
+    df = rows_at(df, hypothesis_where(hypothesis))
+    factor, metric = hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "metric")
+    if is_bound(hypothesis):
+        return level_mean(df, factor, hypothesis_field(hypothesis, "level"), metric, other_factors, alpha=alpha)
+    return stratified_effect(df, factor, hypothesis_field(hypothesis, "levels"), metric, other_factors, seed=seed,
+                             **effect_options)
+
+
+def decide_measured(measured: Effect | LevelMean, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G,
+                    adjusted: Adjusted | None = None, p_equivalence: float | None = None) -> Verdict:
+    """The verdict on what `measure` returned."""
+    if isinstance(measured, LevelMean):
+        return decide_bound(measured, hypothesis, alpha=alpha, adjusted=adjusted)
+    return decide(measured, hypothesis, alpha=alpha, min_g=min_g, adjusted=adjusted, p_equivalence=p_equivalence)
+
+
 def evaluate(df: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, seed: int = 0,
              alpha: float = ALPHA, min_g: float = MIN_G, **effect_options) -> Verdict:
-    """The verdict of one hypothesis on `df` (one row per finished run); `other_factors` are the study's
-    other factors (the strata). `effect_options` go to `stratified_effect` (n_boot, n_mc, max_exact)."""
-    df = rows_at(df, hypothesis_where(hypothesis))
-    if is_bound(hypothesis):
-        estimate = level_mean(df, hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "level"), hypothesis_field(hypothesis, "metric"),
-                              other_factors, alpha=alpha)
-        return decide_bound(estimate, hypothesis, alpha=alpha)
-    effect = stratified_effect(df, hypothesis_field(hypothesis, "factor"), hypothesis_field(hypothesis, "levels"),
-                               hypothesis_field(hypothesis, "metric"), other_factors, seed=seed, **effect_options)
-    return decide(effect, hypothesis, alpha=alpha, min_g=min_g)
+    """The verdict of one hypothesis on `df` (one row per finished run), alone (no family); `other_factors`
+    are the study's other factors (the strata). `effect_options` go to `stratified_effect` (n_mc, max_exact)."""
+    return decide_measured(measure(df, hypothesis, other_factors, seed=seed, alpha=alpha, **effect_options), hypothesis,
+                           alpha=alpha, min_g=min_g)

@@ -12,17 +12,31 @@ from pathlib import Path
 
 import click
 
+from cyclegan.cli import launch as cli_launch
 from cyclegan.cli import study as cli_study
-from cyclegan.cli.options import progress_option, runs_dir_option, set_option
+from cyclegan.cli.options import add_verbose_option, progress_option, runs_dir_option, set_option
 
-# TensorFlow's C++ start-up chatter hides our own messages; users can still raise it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter and MLflow's INFO records would hide our own messages: every
+# command is quiet unless -v/--verbose (cyclegan.cli.quiet, set up by the option before a command runs).
 
 EXIT_USAGE = 2
 EXIT_BUG = 1  # what Python exits with on an uncaught exception
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 # Where store URLs (possibly with a password) come from besides --storage: masked from the start.
 STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "CYCLEGAN_STORAGE", "MLFLOW_BACKEND_STORE_URI")
+
+
+# What Ctrl-C leaves behind, per command: training commands have checkpointed and requeued their
+# work; the others have nothing to resume.
+_CHECKPOINTED = "interrupted: progress is checkpointed; run the same command again to resume"
+INTERRUPTED = {
+    **dict.fromkeys(("train", "ablate", "worker", "tune", "launch"), _CHECKPOINTED),
+    "report": "interrupted: the report was not finished and nothing was published to MLflow; "
+              "run the same command again (it only reads the runs, which are unchanged)",
+    "translate": "interrupted: some images may be written; run the same command again to translate them all",
+    "ui": "stopped the MLflow UI",
+    None: "interrupted: nothing was changed that a re-run would not redo; run the same command again",
+}
 
 
 class _ExpectedErrors(click.Group):
@@ -37,16 +51,17 @@ class _ExpectedErrors(click.Group):
         masking.install()
         for variable in STORE_VARIABLES:
             masking.remember(os.environ.get(variable))
+        from cyclegan.places import DiskFull
+
         try:
             return super().invoke(ctx)
         except (CycleganError, FileNotFoundError, ValueError) as err:
             if os.environ.get("CYCLEGAN_DEBUG"):
                 raise
             click.secho(masking.mask(f"error: {err}"), fg="red", err=True)
-            sys.exit(EXIT_USAGE)
+            sys.exit(DiskFull.EXIT_STATUS if isinstance(err, DiskFull) else EXIT_USAGE)
         except KeyboardInterrupt:
-            # The trainer has written a checkpoint and the ablation has requeued its cell.
-            click.secho("interrupted: progress is checkpointed; run the same command again to resume", fg="yellow", err=True)
+            click.secho(INTERRUPTED.get(ctx.invoked_subcommand, INTERRUPTED[None]), fg="yellow", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as err:  # usage errors: click prints them, after masking
             err.message = masking.mask(err.message)
@@ -117,9 +132,11 @@ def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int
 
     if generator.startswith(MODEL_URI_SCHEMES):
         from cyclegan.runs.mlflow_model import load_keras
+        from cyclegan.runs.relocation import model_uri
         from cyclegan.runs.store import connect
 
-        model = load_keras(generator, connect(runs_dir).uri)  # the store of --runs-dir (or MLFLOW_TRACKING_URI)
+        store = connect(runs_dir)  # the store of --runs-dir (or MLFLOW_TRACKING_URI)
+        model = load_keras(model_uri(store, generator), store.uri)  # a moved runs folder: the model where it is now
     else:
         model = Path(generator)
     written = translate_folder(model, input_dir, output_dir, batch_size=batch_size, name=DIRECTIONS[direction])
@@ -222,11 +239,21 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
 @main.command("standin-weights")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-def standin_weights(output: Path, seed: int) -> None:
-    """Write a VGG16 no-top weights file with RANDOM weights, for offline smoke runs only.
+@click.option("--model", type=click.Choice(["vgg16", "inception"]), default="vgg16", show_default=True,
+              help="vgg16: the generator's encoder (generator.imagenet_weights); inception: the quality metrics' "
+                   "InceptionV3 (eval.inception_weights, --inception-weights; OUTPUT must end in .weights.h5).")
+def standin_weights(output: Path, seed: int, model: str) -> None:
+    """Write a VGG16 (or InceptionV3) no-top weights file with RANDOM weights, for offline smoke runs only.
 
     It lets `generator.imagenet_weights=OUTPUT` exercise the pretrained code path on a machine
-    that cannot download the real weights. It is not ImageNet: no H1 conclusion holds with it."""
+    that cannot download the real weights. It is not ImageNet: no H1 conclusion holds with it,
+    and quality figures (KID, FID) computed with an Inception stand-in compare with nothing."""
+    if model == "inception":
+        from cyclegan.core.inception import write_standin_weights as write_inception_standin
+
+        write_inception_standin(output, seed)
+        click.echo(f"wrote {output} (random InceptionV3 weights, NOT ImageNet: quality figures made with it are stand-ins)")
+        return
     from cyclegan.core.models import write_standin_weights
 
     write_standin_weights(output, seed)
@@ -238,12 +265,39 @@ def standin_weights(output: Path, seed: int) -> None:
 @click.option("--inputs", "inputs_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", "target_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Images of the target domain, for the distribution distances (swd, lab_w_*).")
+@click.option("--train", "train_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Training images of the target domain, for the memorisation distance (MiFID-style).")
+@click.option("--inception-weights", default=None, metavar="FILE",
+              help="InceptionV3 no-top weights for the quality metrics (default: $CYCLEGAN_INCEPTION_WEIGHTS).")
+@click.option("--quality/--no-quality", default=None,
+              help="Inception-feature quality (KID, FID, precision/recall, density/coverage, memorisation) against "
+                   "--target. Default: on when --target is given and an Inception weights file is set; --quality "
+                   "without a file uses Keras' ImageNet cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_json: bool) -> None:
+def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, train_dir: Path | None,
+            inception_weights: str | None, quality: bool | None, as_json: bool) -> None:
     """Score generator outputs against their inputs (paired by file name)."""
+    from cyclegan.core.inception import resolve_weights
     from cyclegan.metrics.folders import format_table, score_folders
 
     scores = score_folders(outputs_dir, inputs_dir, target_dir)
+    weights = resolve_weights(inception_weights)
+    if quality and target_dir is None:
+        raise click.UsageError("--quality needs --target (the target domain's images to compare with)")
+    if train_dir is not None and target_dir is None:
+        raise click.UsageError("--train (memorisation) needs --target and the quality metrics")
+    if quality is None:
+        quality = target_dir is not None and weights is not None
+        if target_dir is not None and weights is None:
+            click.echo("quality metrics (KID, FID, ...) not computed: no Inception weights file "
+                       "(--inception-weights or $CYCLEGAN_INCEPTION_WEIGHTS; --quality uses Keras' cache)", err=True)
+    if quality:
+        from cyclegan.core.quality_eval import score_quality_folders
+
+        scores.update(score_quality_folders(outputs_dir, target_dir, train_dir, weights=weights))
+        if scores.get("inception_standin"):
+            click.echo(f"note: {weights} is a STAND-IN (random) Inception file: KID/FID/precision/recall here "
+                       "compare with nothing published", err=True)
     if as_json:
         # Strict JSON has no NaN: an undefined metric (e.g. no edges to measure) is null.
         strict = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
@@ -255,6 +309,8 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, as_jso
 # The study commands (ablate, worker, tune, ui, report) live in cli_study.
 for _command in (cli_study.ablate, cli_study.worker, cli_study.tune, cli_study.ui, cli_study.report):
     main.add_command(_command)
+main.add_command(cli_launch.launch)  # cyclegan launch slurm|kubernetes (docs/cluster.md)
+add_verbose_option(main)  # after every command is registered: each gets -v/--verbose
 
 
 if __name__ == "__main__":

@@ -47,3 +47,31 @@ def queue_settings(heartbeat: int, grace: int):
     if grace <= heartbeat:
         raise click.BadParameter(f"--grace ({grace}) must be longer than --heartbeat ({heartbeat})")
     return QueueSettings(heartbeat_seconds=heartbeat, grace_seconds=grace, poll_seconds=min(5.0, heartbeat))
+
+
+def _verbosity(ctx: click.Context, param: click.Parameter, verbose: bool) -> None:
+    """On a command: quiet or verbose from here on, decided before the command imports a framework
+    (the flag given here or before the command name, or CYCLEGAN_VERBOSE from a parent process)."""
+    from cyclegan.cli import quiet
+
+    if isinstance(ctx.command, click.Group):  # `cyclegan -v CMD`: the command decides, knowing this
+        if verbose:
+            quiet.configure(verbose=True)
+        return
+    quiet.configure(verbose=verbose or quiet.is_verbose())
+
+
+def _verbose_option() -> click.Option:
+    return click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_verbosity,
+                        help="Show the frameworks' logs too (TensorFlow's C++ lines, MLflow's INFO records); "
+                             "by default only progress, results, warnings and errors.")
+
+
+def add_verbose_option(group: click.Group) -> None:
+    """-v/--verbose on the group and on every command under it (nested groups included)."""
+    group.params.append(_verbose_option())
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_verbose_option(command)
+        elif not any(param.name == "verbose" for param in command.params):
+            command.params.append(_verbose_option())

@@ -4,6 +4,8 @@ report it (ui, report). Registered on the main group in ``cyclegan.cli.main``.""
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -27,6 +29,14 @@ def check_stores(storage: str | None = None) -> None:
         check_tracking(os.environ["MLFLOW_TRACKING_URI"])
     if storage:
         check_storage(storage)
+
+
+def report_command(experiment: Path, runs_dir: Path, overrides: tuple[str, ...]) -> str:
+    """The ``cyclegan report`` command line that reads what ``ablate`` with these arguments trained:
+    the same file, runs folder and ``--set`` overrides (they change the cells' identities), shell-quoted."""
+    words = ["cyclegan", "report", str(experiment), "--runs-dir", str(runs_dir)]
+    words += [word for text in overrides for word in ("--set", text)]
+    return shlex.join(words)
 
 
 @click.command()
@@ -53,7 +63,7 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
                        retry_failed=retry_failed, overrides=overrides, progress=progress, cells_per_process=cells_per_process)
     click.echo(f"study {study.name}: {counts['done']}/{len(study.cells)} cells done, {counts['failed']} failed"
                + (f", {counts['running'] + counts['waiting']} unfinished" if counts["running"] + counts["waiting"] else ""))
-    click.echo(f"next: make report EXP={experiment}   (or browse: make ui)")
+    click.echo(f"next: {report_command(experiment, runs_dir, overrides)}   (or browse: cyclegan ui --runs-dir {shlex.quote(str(runs_dir))})")
     if counts["failed"]:
         sys.exit(1)
 
@@ -68,15 +78,29 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 @progress_option
 def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
            max_cells: int | None, progress: bool) -> None:
-    """Join a running study from this machine: claim and train cells until none is left."""
+    """Join a running study from this machine: claim and train cells until none is left.
+
+    Exit status (docs/cluster.md): 0 no cell waits or runs; 3 stopped at --max-cells with cells
+    left (start another worker); 4 stopped by SIGTERM, its cell checkpointed and back in the queue;
+    2 bad input; 130 Ctrl-C."""
     check_stores(storage)
-    from cyclegan.runs.ablation import StudyPaths, run_worker
+    from cyclegan import exit_codes
+    from cyclegan.runs.ablation import StudyPaths, cells_left, run_worker
+    from cyclegan.signals import StopSignal
     from cyclegan.spec.study import load_study
 
     study = load_study(experiment, overrides)
-    trained = run_worker(study, StudyPaths.default(runs_dir, storage), settings=queue_settings(heartbeat, grace), progress=progress,
-                         max_cells=max_cells)
-    click.echo(f"worker done: trained {trained} cell(s)")
+    paths, settings = StudyPaths.default(runs_dir, storage), queue_settings(heartbeat, grace)
+    try:
+        trained = run_worker(study, paths, settings=settings, progress=progress, max_cells=max_cells)
+    except StopSignal as stop:
+        if stop.signum != signal.SIGTERM:
+            raise  # Ctrl-C: the usual message and status 130
+        click.secho("stopped by SIGTERM: the cell in training is checkpointed and back in the queue", fg="yellow", err=True)
+        sys.exit(exit_codes.STOPPED)
+    left = cells_left(study, paths, settings)
+    click.echo(f"worker done: trained {trained} cell(s)" + (f"; {left} cell(s) still waiting or running" if left else ""))
+    sys.exit(exit_codes.WORK_LEFT if left else exit_codes.FINISHED)
 
 
 @click.command()
@@ -124,10 +148,15 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
     check_stores()
     from cyclegan.masking import mask
     from cyclegan.runs.store import ui_command
+    from cyclegan.runs.ui_server import check_port, serve
 
+    check_port(host, port)  # before anything starts: MLflow would retry, then exit 0
     command, env = ui_command(runs_dir, host, port)  # the store URI travels in env, never on the command line
     click.echo(f"MLflow UI on http://{host}:{port} (store {mask(env['MLFLOW_BACKEND_STORE_URI'])}); Ctrl-C stops it")
-    os.execvpe(command[0], command, env)
+    status = serve(command, env)  # its own session: stopping it stops every process it started
+    if status:
+        click.secho(f"error: the MLflow UI server exited with status {status}", fg="red", err=True)
+        sys.exit(status)
 
 
 @click.command()
@@ -149,13 +178,34 @@ def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: 
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
     if not chosen or any(f not in FORMATS for f in chosen):
         raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
+    from mlflow.exceptions import MlflowException
+
+    from cyclegan.errors import CycleganError
+    from cyclegan.masking import mask
+    from cyclegan.names import report_dir
+    from cyclegan.places import PlaceError, writable_folder
+    from cyclegan.report.build import collect
+
     study = load_study(experiment, overrides)
     reader = open_reader(runs_dir)
+    out = out_dir or report_dir(runs_dir, study.name)
+    try:
+        writable_folder(out, "report files")
+    except PlaceError as err:  # a read-only runs folder: the verdicts need no write access
+        click.echo(terminal(collect(study, reader, runs_dir)))
+        click.secho(f"warning: {err} (e.g. --out /tmp/report); report files not written, nothing published to MLflow",
+                    fg="yellow", err=True)
+        return
     result = make_report(study, runs_dir, out_dir=out_dir, formats=chosen, reader=reader)
     click.echo(terminal(result.report))
     for path in result.files:
         click.echo(f"wrote {path}")
     click.echo(f"figures: {len(result.figures)} in {result.out_dir}")
-    parent = publish_report(reader.store, result)
+    try:
+        parent = publish_report(reader.store, result)
+    except (CycleganError, MlflowException, OSError) as err:  # read-only store, moved runs folder: reading stands
+        reason = str(err).strip().splitlines()[0][:400] if str(err).strip() else type(err).__name__
+        click.secho(mask(f"warning: publishing to the study's MLflow parent run skipped: {reason}"), fg="yellow", err=True)
+        return
     if parent is not None:
-        click.echo(f"logged to the study's MLflow parent run {parent} (artifacts report/, tags verdict.*)")
+        click.echo(f"logged to the study's MLflow parent run {parent} (artifacts report/, tags verdict.*, report.study_sha256)")

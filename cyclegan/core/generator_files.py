@@ -30,6 +30,7 @@ from cyclegan.core.models import build_generator
 from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.rundir import RunDir
 from cyclegan.errors import CycleganError
+from cyclegan.places import writable_folder
 from cyclegan.spec.config import RunConfig, build_config
 from cyclegan.spec.identity import differences, identity
 
@@ -150,8 +151,8 @@ def export_generator(run_dir: str | Path, output: str | Path, name: str = names.
     output = Path(output)
     if output.suffix != ".keras":
         raise ValueError(f"{output}: the exported file must end in .keras")
+    writable_folder(output.parent, "exported generator")  # before the model is built
     model = load_run_generator(run_dir, name)
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.tmp.keras")
     model.save(tmp)
     load_generator(tmp)

@@ -2,7 +2,9 @@
 
 Generator: a U-Net whose encoder is VGG16's convolutional stack (frozen by default) and whose
 decoder walks block5_conv3 -> block1_conv2. Discriminator: four strided 4x4 convolutions and a
-3x3 head; ``patch`` keeps the (size/16)^2 map, ``scalar`` reduces it to one logit per image.
+3x3 head; ``patch`` keeps the (size/16)^2 map; ``scalar`` replaces the head by a classifier (flatten the
+last feature map, one logit per image), as the original's first try; ``patch_weighted`` weights the
+patch logits into one.
 Images go in and come out in [0, 1].
 """
 
@@ -304,7 +306,7 @@ def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool 
 
 def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str, fused_norm: bool = True) -> keras.Model:
     """[0, 1] images (B, S, S, 3) -> logits: (B, S/16, S/16, 1) for ``patch``, (B, 1) for ``scalar``
-    (float32 under mixed precision)."""
+    and ``patch_weighted`` (float32 under mixed precision)."""
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
     for level in range(DISCRIMINATOR_DEPTH):
@@ -312,10 +314,17 @@ def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str,
         if config.norm == "instance":
             x = instance_norm(f"norm_{level}", fused_norm)(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu_{level}")(x)
-    x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_gan_init(), name="patch_logits")(x)
     if config.output == "scalar":
-        # The original's first discriminator: the whole image judged by one learned logit.
+        # The original project's first discriminator: a classifier head that judges the whole image at
+        # once from every channel of the last feature map (flatten, one logit). Its gradient carries no
+        # per-location signal, which is what let the generator collapse (issue 35).
         x = layers.Dense(1, name="scalar_logit")(layers.Flatten(name="flatten")(x))
+    else:
+        x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_gan_init(), name="patch_logits")(x)
+        if config.output == "patch_weighted":
+            # One logit as a learned weighting of the patch logits: still nearly the patch map's local
+            # signal, so it is not the original's scalar discriminator; kept as a level to compare.
+            x = layers.Dense(1, name="scalar_logit")(layers.Flatten(name="flatten")(x))
     outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -1,4 +1,4 @@
-"""What a finished run keeps on disk (README "What a run keeps on disk").
+"""What a finished run keeps on disk (docs/storage.md "What a run keeps on disk").
 
 A single ``cyclegan train`` run keeps everything (its checkpoints are what extending
 ``train.mini_epochs`` resumes from). A finished study cell keeps what translating, reporting and the

@@ -9,7 +9,7 @@ loading that run's *fresh* initial values into them: the same numbers as buildin
 Measured in the quick study: 2.3 s instead of 5.5 s while runs were seeded with
 ``keras.utils.set_random_seed``, whose ``tf.random.set_seed`` clears the kernel caches, so the kept graph
 was instantiated again; runs are now seeded without it (``cyclegan.core.seeding``). Keeping one step also bounds what a long study
-process holds: every traced step stays alive with its variables (README "Memory over a long study"),
+process holds: every traced step stays alive with its variables (docs/scaling.md "Memory over a long study"),
 so each reuse is one leak fewer.
 
 What may differ between two runs sharing a step is exactly ``train.seed``, and only while the image

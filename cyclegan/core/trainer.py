@@ -29,6 +29,7 @@ from cyclegan.core.pipeline import (
     steps_per_mini_epoch,
     training_dataset,
 )
+from cyclegan.core.quality_eval import training_quality
 from cyclegan.core.random_encoders import encoder_left_out
 from cyclegan.core.rundir import RunDir, flat_row
 from cyclegan.core.schedule import learning_rates
@@ -47,15 +48,20 @@ from cyclegan.core.translate import FixedImagesTranslator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
+from cyclegan.metrics.quality import epochs_to_within_margin
 from cyclegan.names import (
     EVAL_SECONDS,
     FIRST_STEP_SECONDS,
+    KID,
+    KID_EPOCHS_TO_MARGIN,
+    KID_MARGIN,
     LR_DISCRIMINATOR,
     LR_GENERATOR,
+    QUALITY_SECONDS,
     SAMPLES_SECONDS,
     STEP_METRICS,
 )
-from cyclegan.signals import graceful_stop
+from cyclegan.signals import StopSignal, graceful_stop
 from cyclegan.spec.config import RunConfig
 
 
@@ -164,6 +170,8 @@ class _Loop:
         self.translate_sample_photos = FixedImagesTranslator(nets.gen_g, self.sample_photos)
         self.translate_sample_monets = FixedImagesTranslator(nets.gen_f, self.sample_monets)
         self.score = BatchScorer(self.eval_photos, self.eval_monets, seed=config.train.seed)  # target side prepared once
+        # Inception features of the held-out and training paintings: once per run (eval.quality_every 0: none).
+        self.quality = training_quality(config, run, self.eval_monets, split.train["monet"])
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
@@ -184,7 +192,7 @@ class _Loop:
     def _honour_stop(self) -> None:
         """Called at step boundaries: a requested stop becomes the KeyboardInterrupt that checkpoints."""
         if self.stop.requested is not None:
-            raise KeyboardInterrupt(f"signal {self.stop.requested}")
+            raise StopSignal(self.stop.requested)
 
     def _sync(self) -> np.ndarray | None:
         """One transfer of the pending steps' losses (steps x 11); raises on the first non-finite one."""
@@ -246,6 +254,10 @@ class _Loop:
             if is_last or (self.config.eval.every and mini_epoch % self.config.eval.every == 0):
                 scores, eval_outputs = self._evaluate(save_outputs=is_last)
                 row.update(scores)
+                if self.quality is not None and (is_last or mini_epoch % self.config.eval.quality_every == 0):
+                    quality_clock = time.perf_counter()
+                    row.update(flat_row("eval/", self.quality(eval_outputs)))
+                    row[QUALITY_SECONDS] = time.perf_counter() - quality_clock
             row[EVAL_SECONDS], clock = time.perf_counter() - clock, time.perf_counter()
             grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
             row[SAMPLES_SECONDS] = time.perf_counter() - clock
@@ -328,4 +340,9 @@ def convergence_figures(run: RunDir) -> dict[str, float]:
     if history.empty or "loss/cycle" not in history:
         return {}
     curve = history.sort_values("mini_epoch")["loss/cycle"].to_numpy()
-    return convergence_measures(curve)
+    figures = convergence_measures(curve)
+    if KID in history and history[KID].notna().any():
+        # H1's convergence read on quality: the mini-epoch from which KID stays within KID_MARGIN of its final value.
+        kid = history.sort_values("mini_epoch")[["mini_epoch", KID]].dropna()
+        figures[KID_EPOCHS_TO_MARGIN] = float(kid["mini_epoch"].iloc[epochs_to_within_margin(kid[KID].to_numpy(), KID_MARGIN) - 1])
+    return figures

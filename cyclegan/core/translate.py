@@ -11,8 +11,9 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from cyclegan.core.pipeline import load_images
-from cyclegan.data.images import save_png
+from cyclegan.data.images import open_image, save_png
 from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, IMAGE_SUFFIXES, MODELS_DIR
+from cyclegan.places import writable_folder
 
 
 class _OneTracePerTranslator(logging.Filter):
@@ -164,6 +165,12 @@ def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path,
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise ValueError(f"{input_dir}: several inputs would write the same output name: {', '.join(duplicates)}")
+    # Before any work: a place that cannot be written, or an image over the size guard, would
+    # otherwise be found after translating everything before it.
+    writable_folder(output_dir, "translated images")
+    for path in files:
+        with open_image(path):  # the header only; the same guard as training and `data check`
+            pass
     translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator, name), batch_size=batch_size)
     written = []
     with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:

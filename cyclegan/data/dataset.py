@@ -11,7 +11,7 @@ too large); the training pipeline decodes with ``tf.io`` and only ever sees file
 from __future__ import annotations
 
 import hashlib
-import warnings
+import os
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
+from cyclegan.data.images import ImageTooLarge, open_image
 from cyclegan.errors import CycleganError
 from cyclegan.names import IMAGE_SUFFIXES
 
@@ -78,10 +79,28 @@ def write_index(root: str | Path) -> Path:
         if not folder.is_dir():
             raise DataError(f"{folder}: domain folder missing (expected {', '.join(DOMAINS)} under {root})")
         names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        undecodable = [n for n in names if not is_utf8_name(n)]
+        if undecodable:  # data.csv is UTF-8: such a name cannot be indexed (nor shown as it is)
+            raise DataError(f"{folder / shown_name(undecodable[0])}: the file name is not valid UTF-8 "
+                            f"({len(undecodable)} such file(s) in {folder}); rename it, e.g. with only ASCII letters and digits")
         rows += [{"name": name, "path": domain} for name in names]
     index_path = root / INDEX_FILE
     pd.DataFrame(rows, columns=["name", "path"]).to_csv(index_path)
     return index_path
+
+
+def is_utf8_name(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(name: str) -> str:
+    """A file name as printable text: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def read_index(root: Path) -> pd.DataFrame:
@@ -144,7 +163,8 @@ def check_dataset(root: str | Path, *, image_size: int, max_image_pixels: int, w
             listed = {n for d, n in seen if d == domain}
             for path in sorted(folder.iterdir()):
                 if path.is_file() and path.name not in listed:
-                    problems.append(Problem(f"{domain}/{path.name}", "not indexed", "on disk but not in data.csv; ignored", fatal=False))
+                    detail = "on disk but not in data.csv; ignored" + ("" if is_utf8_name(path.name) else " (its name is not valid UTF-8)")
+                    problems.append(Problem(f"{domain}/{shown_name(path.name)}", "not indexed", detail, fatal=False))
 
     conversions: Counter = Counter()
     usable: dict[str, tuple[Path, ...]] = {}
@@ -182,16 +202,12 @@ def _inspect_image(path: Path, image_size: int, max_pixels: int) -> tuple[Proble
     if path.stat().st_size == 0:
         return Problem(str(path), "empty file", "zero bytes"), []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    return Problem(str(path), "too large", f"{width}x{height} pixels > data.max_image_pixels={max_pixels}"), []
-                image.load()  # full decode: catches truncation and corrupt scans
-                mode, fmt = image.mode, image.format
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        return Problem(str(path), "too large", str(err)), []
+        with open_image(path, max_pixels) as image:  # the readers' own guard: one rule for "too large"
+            width, height = image.size
+            image.load()  # full decode: catches truncation and corrupt scans
+            mode, fmt = image.mode, image.format
+    except ImageTooLarge as err:
+        return Problem(str(path), "too large", str(err).removeprefix(f"{path}: too large: ")), []
     except UnidentifiedImageError:
         return Problem(str(path), "not an image", "Pillow cannot identify the content"), []
     except (OSError, SyntaxError, ValueError) as err:

@@ -6,8 +6,10 @@ array, so a score computed in training and one recomputed from files agree."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,7 +49,34 @@ def _to_size(size) -> tuple[int, int] | None:
     return (int(height), int(width))
 
 
-def read_image(path, size=None) -> np.ndarray:
+# The decompression-bomb guard of every reader (data.max_image_pixels' default): 40 M pixels is a
+# 6300x6300 photo, far above any training size, and a few hundred MB of float64 while decoding.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than the guard allows (a decompression bomb or a huge scan)."""
+
+
+@contextlib.contextmanager
+def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
+    """The one way the project opens an image file (training, ``translate``, ``metrics``, ``data check``):
+    Pillow's header only, refused with :class:`ImageTooLarge` naming the file and its size when it has
+    more than ``max_pixels`` pixels, before anything is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageTooLarge(f"{path}: too large: {width}x{height} pixels > {max_pixels} (decompression-bomb guard; "
+                                        "data.max_image_pixels)")
+                yield image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageTooLarge(f"{path}: too large: {err}") from None
+
+
+def read_image(path, size=None, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """One image file as (H, W, 3) float32 in [0, 1].
 
     Grayscale is repeated over channels, alpha is dropped, palette/CMYK are converted, 16-bit
@@ -56,7 +85,7 @@ def read_image(path, size=None) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with open_image(path, max_pixels) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 # 16-bit grayscale PNGs open as "I;16" or "I" depending on the Pillow version.
@@ -66,6 +95,8 @@ def read_image(path, size=None) -> np.ndarray:
                 array = np.repeat(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)[..., None], 3, axis=2)
             else:
                 array = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    except ImageTooLarge:
+        raise
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from err
     target = _to_size(size)

@@ -9,7 +9,8 @@ domains differ in texture and colour statistics, as photos and Monets do, so a C
 something to learn, and every file is a function of ``seed`` alone.
 
 The landscapes, the contrast and saturation ranges and the stroke strength were set by
-benchmarks/compare_synth_real.py against the monet2photo sample (README "Synthetic data").
+benchmarks/compare_synth_real.py against the monet2photo sample (benchmarks/RESULTS.md, "synthetic
+data against the real sample").
 """
 
 from __future__ import annotations

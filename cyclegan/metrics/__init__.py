@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from cyclegan.metrics.batches import check_images, check_pair, luma
 from cyclegan.metrics.collapse import (
-    HIGHPASS_COLLAPSE_THRESHOLD,
-    IDENTIFIABILITY_LIMIT,
+    LAYOUT_ALPHA,
     SHARED_TEXTURE_LIMIT,
     collapse_scores,
-    highpass_cross_correlation,
     input_correlation,
     inter_image_diff,
 )
@@ -32,15 +30,14 @@ from cyclegan.metrics.grid import (
     mean_log_spectrum,
     mean_power_spectrum,
 )
-from cyclegan.metrics.input_dependence import input_identifiability
+from cyclegan.metrics.input_dependence import input_identifiability, layout_p_value
 from cyclegan.metrics.sharpness import canny_edges, edge_f1, edge_scores, edge_sigma
 
 __all__ = [
     "BatchScorer",
     "LabWassersteinTarget",
     "SlicedWassersteinTarget",
-    "HIGHPASS_COLLAPSE_THRESHOLD",
-    "IDENTIFIABILITY_LIMIT",
+    "LAYOUT_ALPHA",
     "SHARED_TEXTURE_LIMIT",
     "PERIODS",
     "area_under_curve",
@@ -54,9 +51,9 @@ __all__ = [
     "epochs_to_within",
     "grid_excess",
     "grid_scores",
-    "highpass_cross_correlation",
     "input_correlation",
     "input_identifiability",
+    "layout_p_value",
     "inter_image_diff",
     "lab_wasserstein",
     "laplacian_pyramid",
@@ -80,8 +77,8 @@ def score_batch(outputs, inputs, target=None, *, seed: int = 0) -> dict[str, flo
     Returns:
         Python scalars: grid_score, grid_delta_p2/p4/p8/p16 (nats), edge_sigma (px), edge_f1,
         mean_luma, black_fraction, luma_std_median, inter_image_diff, input_correlation,
-        highpass_cross_correlation, highpass_cross_correlation_offgrid, input_luma_std_median,
-        input_inter_image_diff, input_identifiability, shared_texture, collapse_kind (int: 0 not
+        input_luma_std_median, input_inter_image_diff, contrast_ratio, input_identifiability,
+        identifiability_p, shared_texture, collapse_kind (int: 0 not
         collapsed, 1 layout, 2 texture, 3 degenerate black/flat), collapsed (bool), n_images (int); with target also swd (x1e3),
         lab_w_l, lab_w_a, lab_w_b. Undefined values are NaN (e.g. edge metrics without edges).
     Raises:

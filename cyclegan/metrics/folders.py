@@ -91,6 +91,8 @@ def score_folders(outputs_dir, inputs_dir, target_dir=None, *, seed: int = 0) ->
 def _format_value(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str):  # e.g. the Inception file's name and fingerprint
+        return value
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     value = float(value)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
+from scipy import stats
 from skimage.transform import resize
 
 from cyclegan.metrics.batches import map_chunks
@@ -52,6 +53,32 @@ def _unit_residuals(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unit, valid
 
 
+def identifiability_matches(y_out: np.ndarray, y_in: np.ndarray) -> int:
+    """How many outputs pick out their own input as their best coarse match (see
+    :func:`input_identifiability`, which is this count over N); 0 for N < 2."""
+    n = y_out.shape[0]
+    if n < 2:
+        return 0
+    out_unit, out_valid = _unit_residuals(coarse_structure(y_out))
+    in_unit, _ = _unit_residuals(coarse_structure(y_in))
+    similarity = out_unit @ in_unit.T  # (N, N): output i vs input j
+    best = np.abs(similarity).argmax(axis=1)
+    return int(((best == np.arange(n)) & out_valid).sum())
+
+
+def layout_p_value(matches: int, n: int) -> float:
+    """One-sided binomial p-value of ``matches`` of ``n`` outputs finding their own input when each
+    finds it by chance with probability 1/n (outputs that do not depend on their inputs).
+
+    A small p says the layout follows the input. Under the null each output's best match is one of
+    the n inputs, equally likely; benchmarks/collapse_calibration.py measures the test's false-alarm
+    rate on unrelated real images (docs/metrics.md). NaN for n < 2.
+    """
+    if n < 2:
+        return float("nan")
+    return float(stats.binomtest(int(matches), int(n), 1.0 / n, alternative="greater").pvalue)
+
+
 def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
     """Share of outputs whose own input is their best coarse match among all the batch's inputs.
 
@@ -74,12 +101,7 @@ def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
     n = y_out.shape[0]
     if n < 2:
         return float("nan")
-    out_unit, out_valid = _unit_residuals(coarse_structure(y_out))
-    in_unit, _ = _unit_residuals(coarse_structure(y_in))
-    similarity = out_unit @ in_unit.T  # (N, N): output i vs input j
-    best = np.abs(similarity).argmax(axis=1)
-    hits = (best == np.arange(n)) & out_valid
-    return float(hits.mean())
+    return identifiability_matches(y_out, y_in) / n
 
 
 def _half_plane_weights(keep: np.ndarray, w: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from cyclegan.host import describe_cpu
-from cyclegan.names import CODE_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
+from cyclegan.names import CODE_TAG, INCEPTION_STANDIN_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
 from cyclegan.report.model import Report
 from cyclegan.spec.identity import file_fingerprint
 from cyclegan.spec.study import Study
@@ -75,8 +75,9 @@ def basis(report: Report, machine: str | None) -> dict[str, str]:
         "design": f"{math.prod(len(v) for v in s.factors.values())} combinations of " + ", ".join(f"{k} [{', '.join(v)}]" for k, v in s.factors.items())
                   + f" x seeds {list(s.seeds)} = {len(s.cells)} cells",
         "runs": (f"{len(runs)} runs of this file's cells: {int(n_status.get('FINISHED', 0))} finished, "
-                 f"{int(n_status.get('FAILED', 0) + n_status.get('KILLED', 0))} failed, "
-                 f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
+                 f"{int(n_status.get('FAILED', 0))} failed, "
+                 + (f"{int(n_status.get('KILLED', 0))} interrupted (a re-run of ablate resumes them), " if n_status.get("KILLED", 0) else "")
+                 + f"{int(n_status.get('RUNNING', 0))} running; {len(report.missing)} cells without a finished run"
                  + (f"; {report.ignored_runs} run(s) of other versions of the file ignored" if report.ignored_runs else "")),
         "data": f"{_one(report, 'data.root')}, image size {_one(report, 'data.image_size')}, "
                 f"holdout {_one(report, 'data.holdout')}, {_one(report, 'eval.images')} held-out photos scored",
@@ -137,6 +138,31 @@ def _describe_machine() -> str:
     return describe_cpu()
 
 
+def no_value_warnings(report: Report) -> list[str]:
+    """Per hypothesis, the finished runs of its levels whose metric has no value (so its n counts
+    fewer runs than finished, down to ``n 0/0``), named, with why: MLflow keeps finite values only,
+    so a metric that was NaN or infinite at every evaluation of a run (no edges to measure, an
+    all-black output) was never logged there."""
+    out = []
+    finished = report.runs[report.runs["status"] == "FINISHED"]
+    for h in report.study.hypotheses:
+        levels = (h.level,) if h.is_bound else tuple(h.levels)
+        chosen = finished[finished[h.factor].astype(str).isin(levels)]
+        for factor, level in h.where.items():
+            chosen = chosen[chosen[factor].astype(str) == level]
+        empty = chosen[chosen[h.metric].isna()] if h.metric in chosen else chosen
+        for level in levels:
+            runs = empty[empty[h.factor].astype(str) == level]
+            if len(runs):
+                named = ", ".join(str(r) for r in runs["run_name"].head(5)) + (", ..." if len(runs) > 5 else "")
+                out.append(f"{h.name}: {h.metric} has no value in {len(runs)} of the "
+                           f"{int((chosen[h.factor].astype(str) == level).sum())} finished run(s) at {h.factor}={level} "
+                           f"({named}): those runs logged no finite value of it (MLflow keeps finite values only: it was "
+                           "NaN or infinite at every evaluation, e.g. no edges to measure or an all-black output), so "
+                           "the hypothesis counts without them.")
+    return out
+
+
 def warnings(report: Report) -> list[str]:
     out = code_versions_warning(report.runs)
     encoders = param_values(report, "generator.encoder_weights")
@@ -152,6 +178,12 @@ def warnings(report: Report) -> list[str]:
     for path in encoders:
         if path not in ("imagenet", "random") and _RANDOM_WEIGHTS.search(Path(path).name):
             out.append(f"LOUD WARNING: encoder_weights {path} looks like a file of RANDOM weights, not a pretrained encoder.")
+    standin = INCEPTION_STANDIN_TAG in report.runs and (report.runs[INCEPTION_STANDIN_TAG] == "true").any()
+    if standin:
+        out.append("LOUD WARNING: the quality metrics (eval/kid, eval/fid, precision/recall, density/coverage, memorisation) "
+                   "of " + str(int((report.runs[INCEPTION_STANDIN_TAG] == "true").sum())) + " run(s) were computed with a "
+                   "STAND-IN (random) InceptionV3 file: they compare with no published figure, and a quality verdict means nothing.")
+    out += no_value_warnings(report)
     if len(report.missing):
         out.append(f"{len(report.missing)} of {len(report.study.cells)} cells have no finished run (listed under 'Missing and failed runs').")
     if not report.study.hypotheses:

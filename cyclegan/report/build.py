@@ -12,8 +12,10 @@ run directory ``RUNS_DIR/<study>/cells/<cell>/`` otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
+import json
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from cyclegan import names
-from cyclegan.analysis.settle import over_training
+from cyclegan.analysis.family import EXPLORATORY_DECLARED, EXPLORATORY_LATE
+from cyclegan.analysis.settle import family_over_training
 from cyclegan.analysis.stats import interaction_table, summarise_cells
 from cyclegan.masking import mask
 from cyclegan.metrics.convergence import convergence_measures
@@ -42,6 +45,7 @@ from cyclegan.report.model import (
 from cyclegan.runs.queue import read_local_queue
 from cyclegan.runs.reader import RunReader
 from cyclegan.runs.store import connect, default_tracking_uri
+from cyclegan.spec import preregistration
 from cyclegan.spec.study import Study
 
 
@@ -87,8 +91,11 @@ def collect(study: Study, reader: RunReader, runs_dir: Path, *, machine: str | N
     finished = runs[runs["status"] == "FINISHED"]
     metrics = _metrics_shown(study)
     long = _hypothesis_histories(reader, study, finished, histories)
-    verdicts = [over_training(finished, long, h, [k for k in study.factors if k != h.factor], seed=0)
-                for h in study.hypotheses]
+    record = _hypotheses_record(reader, study, runs_dir)
+    verdicts = family_over_training(finished, long, study.hypotheses, list(study.factors), seed=0,
+                                    exploratory=exploratory_hypotheses(study, record), method=study.correction)
+    late = preregistration.late_or_changed(record, study.hypotheses)
+    verdicts = [dataclasses.replace(v, changed=late.get(v.name, "")) for v in verdicts]
     queue_states, queue_reasons = _queue(study, runs_dir)
     missing = _missing(study, runs, queue_states, queue_reasons)
     report = Report(study=study, tracking_uri=uri, runs=runs, ignored_runs=len(all_runs) - len(mine),
@@ -97,7 +104,31 @@ def collect(study: Study, reader: RunReader, runs_dir: Path, *, machine: str | N
                     histories=histories, created=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.basis = report_basis.basis(report, machine)
     report.warnings = report_basis.ignored_runs_hint(all_runs.drop(mine.index), study) + report_basis.warnings(report)
+    if record is None and study.hypotheses:
+        report.warnings.append("no record of the hypotheses made before training was found (a study trained before "
+                               "records were kept): every hypothesis in the file is taken as confirmatory")
     return report
+
+
+def _hypotheses_record(reader: RunReader, study: Study, runs_dir: Path) -> dict | None:
+    """The hypotheses recorded when the study's first cell started: the parent run's copy (a report may be
+    made on another machine), else the runs folder's; None when neither exists."""
+    found = reader.parent_json(study.name, preregistration.RECORD_FILE)
+    local = runs_dir / study.name / preregistration.RECORD_FILE
+    if found is None and local.is_file():
+        try:
+            found = json.loads(local.read_text(encoding="utf-8"))
+        except ValueError:
+            found = None
+    return found
+
+
+def exploratory_hypotheses(study: Study, record: dict | None) -> dict[str, str]:
+    """{name: why} of the hypotheses outside the confirmatory family: declared `exploratory: true`, or
+    added or changed after the record made before training."""
+    late = preregistration.late_or_changed(record, study.hypotheses)
+    return {h.name: EXPLORATORY_LATE if h.name in late else EXPLORATORY_DECLARED
+            for h in study.hypotheses if h.name in late or h.exploratory}
 
 
 def _best_per_cell(runs: pd.DataFrame) -> pd.DataFrame:
@@ -165,10 +196,11 @@ def _cells(study: Study, runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame
     summary = summarise_cells(runs, factors, metrics)  # n_failed there = anything not FINISHED
     full = pd.DataFrame(combinations(study)).merge(summary, on=factors, how="left")
     status = runs.groupby(factors)["status"]
-    for name, states in (("n_failed", ("FAILED", "KILLED")), ("n_running", ("RUNNING", "SCHEDULED"))):
+    # KILLED is what Ctrl-C or SIGTERM leaves (cyclegan.runs.ablation): interrupted, resumed by a re-run, not failed.
+    for name, states in (("n_failed", ("FAILED",)), ("n_interrupted", ("KILLED",)), ("n_running", ("RUNNING", "SCHEDULED"))):
         counts = status.apply(lambda s, st=states: int(s.isin(st).sum())).rename(name).reset_index()
         full = full.drop(columns=[name], errors="ignore").merge(counts, on=factors, how="left")
-    for col in ("n_runs", "n_finished", "n_failed", "n_running", "n_seeds"):
+    for col in ("n_runs", "n_finished", "n_failed", "n_interrupted", "n_running", "n_seeds"):
         full[col] = full[col].fillna(0).astype(int) if col in full else 0
     full["n_missing"] = len(study.seeds) - full["n_runs"]
     return full

@@ -18,7 +18,7 @@ from cyclegan.errors import CycleganError
 from cyclegan.spec.study import Study
 
 KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/input_identifiability", "eval/shared_texture",
-               "eval/collapse_kind", "eval/highpass_cross_correlation", "eval/collapsed", "eval/swd", "convergence/cycle_auc",
+               "eval/collapse_kind", "eval/contrast_ratio", "eval/collapsed", "eval/swd", "convergence/cycle_auc",
                "convergence/cycle_epochs_to_half")
 TABLE_METRICS = (*KEY_METRICS, "loss/cycle", "convergence/cycle_epochs_to_10pct", "eval/black_fraction")
 CURVE_METRICS = (names.CYCLE_LOSS, names.GRID_SCORE, names.MINI_EPOCH_SECONDS)

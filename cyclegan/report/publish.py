@@ -4,9 +4,10 @@ inconclusive) with the metrics ``verdict.<name>.<field>`` for the fields in ``na
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from cyclegan.names import CELLS_CSV, VERDICT_FIELDS, VERDICT_PREFIX
+from cyclegan.names import CELLS_CSV, REPORT_STUDY_FILE_TAG, REPORT_STUDY_SHA256_TAG, VERDICT_FIELDS, VERDICT_PREFIX
 from cyclegan.report.model import ReportFiles
 from cyclegan.runs.publish import publish
 from cyclegan.runs.store import Store
@@ -31,4 +32,8 @@ def report_files(result: ReportFiles) -> list[tuple[Path, str]]:
 def publish_report(store: Store, result: ReportFiles) -> str | None:
     """Log the report to the parent run; returns its run id (None: the study has no parent run)."""
     tags, metrics = verdict_records(result)
-    return publish(store, result.report.study.name, report_files(result), tags, metrics)
+    study = result.report.study
+    # Which file produced these verdicts: an edited file (or another copy) publishes over the same parent run.
+    tags[REPORT_STUDY_SHA256_TAG] = hashlib.sha256(Path(study.path).read_bytes()).hexdigest()
+    tags[REPORT_STUDY_FILE_TAG] = str(Path(study.path).resolve())
+    return publish(store, study.name, report_files(result), tags, metrics)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cyclegan.analysis.rules import ALPHA, LEVEL, MIN_G
+from cyclegan.analysis.settle import SHARE
 from cyclegan.analysis.verdict import strata_by_outcome
 from cyclegan.masking import mask
 from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
@@ -22,7 +24,7 @@ from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinatio
 
 FORMATS = ("md", "html")
 _SHORT = {"eval/grid_score": "grid", "eval/edge_sigma": "edge_sigma", "eval/edge_f1": "edge_f1",
-          "eval/highpass_cross_correlation": "hp_xcorr", "eval/collapsed": "collapsed", "eval/swd": "swd",
+          "eval/contrast_ratio": "contrast", "eval/collapsed": "collapsed", "eval/swd": "swd",
           "convergence/cycle_auc": "cycle_auc", "eval/input_identifiability": "ident", "eval/shared_texture": "shared_tex",
           "eval/collapse_kind": "collapse_kind", "convergence/cycle_epochs_to_half": "epochs_to_half"}
 SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Monet), paintings, F(painting)."
@@ -31,14 +33,17 @@ INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, 
                      "(approximate; meaningless with one seed per cell).")
 _COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "heterogeneous": "#8250df",
             "inconclusive: not settled": "#9a6700", "inconclusive": "#9a6700"}
-RULES_NOTE = ("Rules: a comparison is confirmed when p <= 0.05 (exact stratified permutation), |g| >= 0.8 and "
-              "|difference| >= threshold in the predicted direction; refuted by the same in the opposite direction or by "
-              "equivalence (TOST p <= 0.05 that |difference| < threshold); heterogeneous when the effect differs between "
-              "strata (F test of Cochran's Q) and the claim does not hold in every one. A bound claim is confirmed when "
-              "the one-sided 95% t bound of the level's stratified mean is on the claimed side. Confirmed, refuted and "
-              "heterogeneous must also have held at each of the last max(2, ceil(25%)) evaluated mini-epochs, and "
-              "the trend over that window must not cross the threshold or bound one window later; otherwise: "
-              "inconclusive: not settled.")
+RULES_NOTE = (f"Rules (docs/statistics.md): a comparison is confirmed when p <= {ALPHA} (exact stratified permutation), "
+              f"|g| >= {MIN_G} and |difference| >= threshold in the predicted direction; refuted by the same in the opposite "
+              f"direction or by equivalence (TOST p <= {ALPHA} that |difference| < threshold); heterogeneous when the effect "
+              "differs between strata (F test of Cochran's Q) and the claim does not hold in every one. A bound claim is "
+              f"confirmed when the one-sided {LEVEL:.0%} t bound of the level's stratified mean is on the claimed side. The "
+              "hypotheses recorded before training and not declared exploratory form the confirmatory family: their p's "
+              "are adjusted together (Holm's step-down, or Benjamini-Hochberg with correction: bh) and the adjusted p "
+              "decides; exploratory ones (declared so, or added or changed after training) are decided alone on their raw "
+              "p. Confirmed, refuted and heterogeneous must also have held at each of the last "
+              f"max(2, ceil({SHARE:.0%})) evaluated mini-epochs, and the trend over that window must not cross the "
+              "threshold or bound one window later; otherwise: inconclusive: not settled.")
 
 
 
@@ -92,7 +97,7 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
         out = {f.rsplit(".", 1)[-1]: row[f] for f in report.factors}
         out.update(finished=row["n_finished"], failed=row["n_failed"])
         if not compact:
-            out.update(running=row["n_running"], missing=row["n_missing"])
+            out.update(interrupted=row.get("n_interrupted", 0), running=row["n_running"], missing=row["n_missing"])
         out.update({(_SHORT.get(m, m) if compact else m):
                     kinds.get(tuple(str(row[f]) for f in report.factors), "n/a") if m == COLLAPSE_KIND
                     else _interval(row, m, compact)
@@ -118,10 +123,26 @@ def verdict_rows(report: Report) -> pd.DataFrame:
              "since": f"mini-epoch {v.since}" if v.since else "—",
              "metric": v.metric, "claim tested": _compared(v),
              ("estimate [95% CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
-             "Hedges' g": fmt(v.hedges_g), "p": fmt(v.p_value),
+             "Hedges' g": fmt(v.hedges_g), "P(A>B) [95%]": _superiority(v), "p": fmt(v.p_value),
+             "p adjusted": fmt(v.p_adjusted) if not math.isnan(v.p_adjusted) else ("exploratory" if v.exploratory else "—"),
              "n": f"{v.n_a}" if v.kind == "bound" else f"{v.n_a} / {v.n_b}",
              "next step": _next_step(v)} for v in report.verdicts]
     return pd.DataFrame(rows)
+
+
+def _superiority(v) -> str:
+    if v.kind == "bound" or math.isnan(v.superiority):
+        return "—"
+    return f"{fmt(v.superiority)} [{fmt(v.superiority_low)}, {fmt(v.superiority_high)}]"
+
+
+def _family_facts(v) -> list[tuple[str, str]]:
+    facts = [("family", v.family)] if v.family else []
+    if not math.isnan(v.p_adjusted):
+        facts.append(("adjusted p", f"{fmt(v.p_adjusted)} (raw {fmt(v.p_value)}); the adjusted p decides"))
+    if v.changed:
+        facts.append(("since the record before training", v.changed))
+    return facts
 
 
 def _next_step(v) -> str:
@@ -152,8 +173,11 @@ def _verdict_facts(v, factors) -> list[tuple[str, str]]:
         facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
                                f"(n={v.n_b}), {strata}{where}; predicted: {v.levels[0]} {v.direction}")),
                  (f"difference ({v.levels[0]} − {v.levels[1]})",
-                  f"{fmt(v.difference)}, 95% bootstrap CI [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
+                  f"{fmt(v.difference)}, {LEVEL:.0%} t interval [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
                  ("Hedges' g", fmt(v.hedges_g)),
+                 (f"P({v.levels[0]} > {v.levels[1]})",
+                  f"{_superiority(v)}: share of run pairs within strata where {v.levels[0]} beat {v.levels[1]}; "
+                  "interval from the normal model"),
                  ("p-value", f"{fmt(v.p_value)} ({'exact' if v.exact else 'Monte Carlo'} stratified permutation, two-sided)"),
                  ("equivalence", f"TOST p = {fmt(v.p_equivalence)} for |difference| < threshold {fmt(v.threshold)}")]
         if v.strata_effects:
@@ -161,6 +185,7 @@ def _verdict_facts(v, factors) -> list[tuple[str, str]]:
                 f"{s.label}: {fmt(s.difference)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}] ({o})"
                 for s, o in zip(v.strata_effects, v.strata_outcomes, strict=True))
                 + f" — heterogeneity F p = {fmt(v.heterogeneity_p)}"))
+    facts += _family_facts(v)
     facts.append(("decided by", v.rule))
     if v.settle_rule:
         facts.append(("over training", v.settle_rule))
@@ -345,7 +370,8 @@ def terminal(report: Report) -> str:
         step = _next_step(v)
         basis = f" (by {v.basis})" if v.basis else ""
         lines.append(f"{v.name}: {v.label.upper()}{basis}  {what} {fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}], "
-                     f"p {fmt(v.p_value)}, n {v.n_a}" + ("" if v.kind == "bound" else f"/{v.n_b}, g {fmt(v.hedges_g)}")
+                     f"p {fmt(v.p_value)}" + (f" (adjusted {fmt(v.p_adjusted)})" if not math.isnan(v.p_adjusted) else
+                                              " (exploratory)" if v.exploratory else "") + f", n {v.n_a}" + ("" if v.kind == "bound" else f"/{v.n_b}, g {fmt(v.hedges_g)}")
                      + (f", since mini-epoch {v.since}" if v.since and v.settled else "") + (f"; {step}" if step else ""))
     return mask("\n".join(lines))
 

@@ -17,11 +17,14 @@ from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
 from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
+from cyclegan.places import is_disk_full
+from cyclegan.runs import disk_full
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
 from cyclegan.runs.tracking import CellTracker, Tracker
 from cyclegan.runs.workers import say, worker_command
-from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
+from cyclegan.spec import preregistration
 from cyclegan.spec.study import Study
 
 
@@ -35,9 +38,9 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
-    say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}", progress)
+    say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}")  # with or without bars
     for line in design_warnings(study):  # before training: hypotheses this design cannot decide
-        say(f"warning: {line}", progress)
+        say(f"warning: {line}")
     if workers <= 1 and cells_per_process is None:
         run_worker(study, paths, settings=settings, progress=progress)
     else:
@@ -61,6 +64,9 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
     queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
     experiment_id = tracker.experiment_id(study.name)
     parent_id = tracker.parent_run(experiment_id, study.name, study.description)
+    if not queue.counts()["done"]:  # before the first cell: the hypotheses as fixed before training
+        tracker.record_hypotheses(parent_id, preregistration.record(study),
+                                  paths.runs_dir / study.name / preregistration.RECORD_FILE)
     bar = tqdm(total=len(study.cells), desc=f"study {study.name}", unit="cell", disable=not progress, dynamic_ncols=True)
     _refresh(bar, queue)
     try:
@@ -97,6 +103,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
     with sigterm_as_interrupt():
         while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
+            queue.reap_dead_local_workers()  # e.g. one stopped by a full disk before it could requeue its cell
             claimed = queue.claim()
             if claimed is None:
                 if not queue.any_running():
@@ -108,11 +115,15 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             taken += 1
             cell = study.cell(cell_id)
             tags = {**cell.levels, SEED_TAG: str(cell.seed)}
-            run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
-                                       run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
-            queue.set_attr(trial_id, "mlflow_run_id", run_id)
-            queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
-            tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
+            try:  # a stop between the claim and the training hands the cell straight back (not after the grace period)
+                run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
+                                           run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
+                queue.set_attr(trial_id, "mlflow_run_id", run_id)
+                queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+                tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
+            except KeyboardInterrupt:
+                queue.requeue(trial_id, "interrupted before training")
+                raise
             _refresh(bar, queue)
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:
@@ -126,19 +137,35 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                     queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
                     raise
                 except Exception as err:  # a failed cell must not stop the others
+                    if is_disk_full(err):  # ... but a full disk stops every cell: say so once and stop
+                        raise disk_full.stop_cell(cell_id, paths.cell_dir(study, cell_id),
+                                                  lambda why, run=run_id: tracker.end_run(run, "FAILED", why),
+                                                  lambda why, trial=trial_id: queue.requeue(trial, why)) from None
                     reason = f"{type(err).__name__}: {err}"
                     tracker.end_run(run_id, "FAILED", reason)
                     queue.fail(trial_id, reason)
                     say(f"cell {cell_id} failed: {reason}")
                     _refresh(bar, queue)
                     continue
-            # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
-            finish_study_cell(result.run_dir.root, cell.config, models_stored_at=cell_tracker.generators_stored_at)
-            tracker.end_run(run_id, "FINISHED")
-            queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
+            # A stop now waits until the trained cell is recorded done: interrupted here, it would be
+            # handed on with its checkpoints dropped and trained again from the start.
+            with graceful_stop() as stop:
+                # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
+                finish_study_cell(result.run_dir.root, cell.config, models_stored_at=cell_tracker.generators_stored_at)
+                tracker.end_run(run_id, "FINISHED")
+                queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
             trained += 1
+            if stop.requested is not None:
+                raise StopSignal(stop.requested)
             _refresh(bar, queue)
     return trained
+
+
+def cells_left(study: Study, paths: StudyPaths, settings: QueueSettings = DEFAULT_QUEUE) -> int:
+    """How many cells wait or run (see :func:`_unfinished`): what decides whether a worker that
+    stopped after ``max_cells`` leaves work for a fresh one (``cyclegan worker``'s exit status)."""
+    counts = CellQueue(study, open_storage(paths.storage_url, settings)).counts()
+    return counts["waiting"] + counts["running"]
 
 
 def _unfinished(counts: Counter) -> bool:
@@ -158,4 +185,4 @@ def _postfix(counts: Counter) -> dict:
     return {"running": counts["running"], "waiting": counts["waiting"], "failed": counts["failed"]}
 
 
-__all__ = ["DEFAULT_QUEUE", "StudyPaths", "run_study", "run_worker"]
+__all__ = ["DEFAULT_QUEUE", "StudyPaths", "cells_left", "run_study", "run_worker"]

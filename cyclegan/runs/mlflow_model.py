@@ -3,7 +3,8 @@ column, loadable by any MLflow tool.
 
 ``mlflow.pyfunc.load_model(uri).predict(images)`` translates a batch: ``images`` float32
 (N, S, S, 3) in [0, 1] (S = the generator's training size) -> the same shape and range. The model
-wraps the generator file the trainer wrote; it is the one tracked copy (the raw ``models/`` folder
+is logged as code (:mod:`cyclegan.runs.generator_model_code`) and wraps the generator file the
+trainer wrote; it is the one tracked copy (the raw ``models/`` folder
 is no longer logged next to it). TensorFlow is imported only when a model is loaded
 (``load_context``), never when this module is imported, so the report and ``--help`` stay TF-free.
 """
@@ -28,6 +29,8 @@ from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, MODELS_DIR
 from cyclegan.runs import provenance
 
 GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
+# What MLflow runs to rebuild a logged generator (models from code; see that file).
+MODEL_CODE = Path(__file__).with_name("generator_model_code.py")
 
 
 def load_generator_file(path: str | Path, name: str | None = None):
@@ -126,7 +129,9 @@ def _log_one(name: str, path: Path, image_size: int):
         return mlflow.pyfunc.log_model(
             # No model_config: MLflow logs it as parameters of the cell's run, where a "generator" column
             # would be wrong and the second model's value a conflict (a warning per cell).
-            name=name, python_model=GeneratorModel(), artifacts={GENERATOR_ARTIFACT: str(path)},
+            # The model as code (a file that sets it), not a pickled object: nothing to unpickle on load,
+            # hence no CloudPickle warning from MLflow, and a load runs only this package's code.
+            name=name, python_model=str(MODEL_CODE), artifacts={GENERATOR_ARTIFACT: str(path)},
             # The signature, not an input example: with an example, MLflow validates it by loading the model
             # (rebuilding its VGG16) and predicting, 3.4 s of the 3.75 s that logging both generators took
             # (a 64x64 quick-study cell, measured in one process); load_model is tested instead.

@@ -56,7 +56,7 @@ def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSet
             prepare_split(data, config.train.batch_size)
             checked.add(key)
         gen = config.generator
-        if (gen.encoder_weights, gen.imagenet_weights) not in checked:
+        if gen.arch == "vgg_unet" and (gen.encoder_weights, gen.imagenet_weights) not in checked:  # resnet: no encoder
             build_vgg16(gen.encoder_weights, 32, gen.imagenet_weights)
             checked.add((gen.encoder_weights, gen.imagenet_weights))
 

@@ -1,5 +1,5 @@
 """The study's answer on its MLflow parent run: the report files, ``cells.csv`` and one tag and a few
-metrics per hypothesis, under the stable names of :mod:`cyclegan.names` (README "MLflow").
+metrics per hypothesis, under the stable names of :mod:`cyclegan.names` (docs/storage.md "MLflow").
 
 Writes with the client only (no active run, no TensorFlow). Tags of hypotheses the study file no
 longer declares are removed, so the parent shows the current file's verdicts and nothing else.
@@ -16,6 +16,7 @@ from mlflow.entities import Metric, RunTag
 
 from cyclegan import masking
 from cyclegan.names import REPORT_ARTIFACT, ROLE_PARENT, ROLE_TAG, STUDY_TAG, VERDICT_PREFIX
+from cyclegan.runs import relocation
 from cyclegan.runs.store import Store
 
 
@@ -35,6 +36,7 @@ def publish(store: Store, study: str, files: Iterable[tuple[Path, str]], tags: d
     run_id = parent_run_id(store, study)
     if run_id is None:
         return None
+    relocation.refuse_writes(store, store.client.get_experiment_by_name(study))  # never log to a moved folder's old place
     client = store.client
     for path, rel in files:
         folder = str(Path(REPORT_ARTIFACT, rel).parent.as_posix())

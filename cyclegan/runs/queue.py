@@ -14,6 +14,8 @@ file, but it has no heartbeat, so a killed worker's cell would never be handed o
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import warnings
 from collections import Counter
@@ -33,6 +35,7 @@ from cyclegan.runs.probe import StorageError, check_storage, connect_timeout_arg
 from cyclegan.spec.study import Study
 
 CELL_ATTR = "cell"
+WORKER_ATTR = "worker"  # "<host>:<pid>" of the process training the cell (cyclegan.runs.ablation)
 REASON_ATTR = "failure_reason"
 
 
@@ -135,6 +138,19 @@ class CellQueue:
     def reap_dead_workers(self) -> None:
         fail_stale_trials(self.optuna_study)
 
+    def reap_dead_local_workers(self) -> int:
+        """Hand back at once the running cells of workers of THIS machine whose process is gone (a
+        crash, a full disk that kept it from recording anything): heartbeats would only tell after
+        the grace period. Returns how many were requeued."""
+        host = socket.gethostname()
+        requeued = 0
+        for trial in self._trials((TrialState.RUNNING,)):
+            worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+            if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+                self.requeue(trial._trial_id, f"its worker (process {pid} on this machine) ended without handing it back")
+                requeued += 1
+        return requeued
+
     def claim(self) -> tuple[int, str] | None:
         """Atomically take a waiting cell: (trial id, cell id), or None when nothing waits."""
         for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
@@ -178,6 +194,16 @@ class CellQueue:
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
         self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process of that number: alive
+        return True
+    return True
 
 
 class Heartbeat:

@@ -5,13 +5,17 @@ Imports neither TensorFlow nor the trainer, so ``cyclegan report`` starts withou
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 
+import mlflow.artifacts
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from cyclegan.names import ROLE_CELL, ROLE_TAG
+from cyclegan.names import ROLE_CELL, ROLE_PARENT, ROLE_TAG
+from cyclegan.runs import relocation
 from cyclegan.runs.store import Store
 
 
@@ -22,6 +26,7 @@ class RunReader:
         self.store = store
         self.client = store.client
         self.uri = store.uri
+        self.move: relocation.Move | None = None
 
     def load_study_runs(self, experiment_name: str):
         """Every cell (child) run of an experiment as a DataFrame, or None if there is no such experiment.
@@ -35,6 +40,7 @@ class RunReader:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
             return None
+        self.move = relocation.find_move(self.store, experiment)  # a moved runs folder: read its artifacts where they are now
         rows, token = [], None
         while True:
             page = self.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{ROLE_CELL}'",
@@ -42,7 +48,7 @@ class RunReader:
             for run in page:
                 row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
                        "start_time": run.info.start_time, "end_time": run.info.end_time,
-                       "artifact_uri": run.info.artifact_uri}
+                       "artifact_uri": self._here(run.info.artifact_uri)}
                 row.update({k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
                 row.update(run.data.metrics)
                 row.update({f"params.{k}": v for k, v in run.data.params.items()})
@@ -52,6 +58,23 @@ class RunReader:
                 break
         return pd.DataFrame(rows)
 
+    def parent_json(self, experiment_name: str, artifact: str) -> dict | None:
+        """A JSON artifact of the study's parent run (the oldest), or None when there is none."""
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return None
+        parents = self.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{ROLE_PARENT}'",
+                                          max_results=100)
+        for run in sorted(parents, key=lambda r: r.info.start_time):
+            with tempfile.TemporaryDirectory(prefix="cyclegan-record-") as work:
+                path = self.download_artifact(run.info.run_id, artifact, Path(work))
+                if path is not None and path.is_file():
+                    try:
+                        return json.loads(path.read_text(encoding="utf-8"))
+                    except ValueError:
+                        return None
+        return None
+
     def metric_history(self, run_id: str, key: str):
         """A metric's curve as a float Series indexed by step (sorted; the last value of a step wins)."""
         points = sorted(self.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
@@ -59,9 +82,20 @@ class RunReader:
         series.index.name = "step"
         return series
 
+    def _here(self, artifact_uri: str) -> str:
+        return self.move.uri(artifact_uri) if self.move is not None else artifact_uri
+
+    def _moved_root(self, run_id: str) -> str | None:
+        """The run's artifact root where it is now, when the runs folder was moved (else None: the client reads it)."""
+        return self._here(self.client.get_run(run_id).info.artifact_uri) if self.move is not None else None
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
         """Artifact paths (relative to the run's root) directly under ``path``; [] when absent."""
         try:
+            root = self._moved_root(run_id)
+            if root is not None:
+                listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{root}/{path}" if path else root)
+                return [f"{path.rstrip('/')}/{Path(f.path).name}" if path else Path(f.path).name for f in listed]
             return [f.path for f in self.client.list_artifacts(run_id, path)]
         except (MlflowException, OSError):
             return []
@@ -72,6 +106,9 @@ class RunReader:
         previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per folder would flood the console
         try:
+            root = self._moved_root(run_id)
+            if root is not None:
+                return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{path}", dst_path=str(dst)))
             return Path(self.client.download_artifacts(run_id, path, str(dst)))
         except (MlflowException, OSError):
             return None

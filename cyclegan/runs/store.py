@@ -107,8 +107,15 @@ def _creating(uri: str):
         yield
         return
     lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # closed by the with below
+    except OSError:
+        # A read-only runs folder (an archive, a read-only mount): nobody can migrate its tables,
+        # so there is no race to guard against, and reading must not need write access.
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -17,6 +17,7 @@ Only the run layer imports mlflow; reading is :mod:`cyclegan.runs.reader`.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,12 +31,14 @@ from mlflow.exceptions import MlflowException
 from PIL import Image
 
 from cyclegan import masking, names
+from cyclegan.atomic import atomic_write_text
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, RunResult
 from cyclegan.core.timing import with_outside_seconds
 from cyclegan.names import CELL_TAG, FAILURE_TAG, ROLE_CELL, ROLE_PARENT, ROLE_TAG, ROLE_TRIAL, SAMPLES_KEY, STUDY_TAG, TRIAL_TAG
-from cyclegan.runs import mlflow_model, provenance
+from cyclegan.runs import mlflow_model, provenance, relocation
 from cyclegan.runs.datasets import domain_datasets
 from cyclegan.runs.store import Store, connect, is_local
+from cyclegan.spec import preregistration
 
 if TYPE_CHECKING:
     from cyclegan.core.rundir import RunDir
@@ -45,7 +48,7 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"  # opens on the runs table, not the GenAI overview
 _NOT_METRICS = set(names.HISTORY_INDEX)
 # MLflow's system-metrics monitor samples CPU, memory, disk, network (and GPU with pynvml) in a thread
-# of its own; one sample every 10 s costs nothing measurable next to a training step (README "MLflow").
+# of its own; one sample every 10 s costs nothing measurable next to a training step (benchmarks/PERFORMANCE.md, "MLflow's system-metrics monitor").
 SYSTEM_METRICS_SECONDS = 10
 
 
@@ -60,6 +63,7 @@ class Tracker:
     def experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
+            relocation.refuse_writes(self.store, experiment)  # a moved runs folder would write at its old place
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
                 self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
             return experiment.experiment_id
@@ -86,6 +90,18 @@ class Tracker:
 
     def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
+
+    def record_hypotheses(self, parent_id: str, record: dict, local_file: Path) -> bool:
+        """Keep the study's hypotheses as declared before training (cyclegan.spec.preregistration): the
+        record as the parent run's artifact with its hash as a tag, and in ``local_file``. A record made
+        once is never replaced (that is its point); returns whether this call made it."""
+        if self.client.get_run(parent_id).data.tags.get(preregistration.RECORD_TAG):
+            return False
+        self.client.log_dict(parent_id, record, preregistration.RECORD_FILE)
+        self.client.set_tag(parent_id, preregistration.RECORD_TAG, record["sha256"])
+        if not local_file.exists():
+            atomic_write_text(local_file, json.dumps(record, indent=2, sort_keys=True))
+        return True
 
     def child_run(self, experiment_id: str, parent_id: str, *, study: str, cell: str, run_name: str,
                   tags: dict[str, str], config: RunConfig) -> str:
@@ -209,6 +225,11 @@ class CellTracker(Callback):
         opened = contextlib.nullcontext() if active is not None and active.info.run_id == self.run_id else self.tracker.training(self.run_id)
         with opened:
             self.generators_stored_at = mlflow_model.log_generators(run.root, self._image_size)
+        inception = run.root / names.INCEPTION_RECORD  # written by the trainer when it computed quality metrics
+        if inception.is_file():
+            record = json.loads(inception.read_text())
+            self.tracker.set_tags(self.run_id, {names.INCEPTION_SHA256_TAG: str(record.get("inception_sha256")),
+                                                names.INCEPTION_STANDIN_TAG: str(bool(record.get("inception_standin"))).lower()})
         tracking_seconds = time.perf_counter() - started
         # Derived curve figures and where the run's time went (time/build_seconds, ...): the run
         # totals the MLflow UI can sort and compare cells by. Logged last, so that the time spent

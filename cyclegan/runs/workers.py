@@ -17,9 +17,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from cyclegan import exit_codes
 from cyclegan.masking import mask
 from cyclegan.runs.queue import QueueSettings
 from cyclegan.signals import sigterm_as_interrupt
+
+
+# A worker that finished, or stopped after its share of cells with work left (`--max-cells`).
+ENDED_CLEANLY = (exit_codes.FINISHED, exit_codes.WORK_LEFT)
 
 
 def gpu_ids() -> list[str]:
@@ -57,7 +62,7 @@ def start(commands: list[list[str]], storage_url: str, *, first_index: int = 0) 
 def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interval: float = 1.0, *,
          relaunch: Callable[[int], subprocess.Popen | None] | None = None) -> None:
     """Call ``on_tick`` until every process has ended. ``relaunch(i)``, when given, is asked once for
-    each process ``i`` that ended with status 0 and returns its replacement (a fresh worker while
+    each process ``i`` that ended cleanly (:data:`ENDED_CLEANLY`) and returns its replacement (a fresh worker while
     work is left), or None when none is needed; a process that failed is not replaced. Ctrl-C, a
     scheduler's SIGTERM, or an error here is passed on to the workers as SIGINT (they checkpoint and
     requeue their runs) and re-raised once they have stopped."""
@@ -70,7 +75,7 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
                     status = process.poll()  # one look per pass: the decision below uses this status only
                     if status is None:
                         running = True
-                    elif status == 0 and relaunch is not None and index not in settled:
+                    elif status in ENDED_CLEANLY and relaunch is not None and index not in settled:
                         replacement = relaunch(index)
                         if replacement is None:
                             settled.add(index)
@@ -89,7 +94,7 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
         raise
     finally:
         on_tick()
-    failed = [p.returncode for p in processes if p.returncode]
+    failed = [p.returncode for p in processes if p.returncode not in ENDED_CLEANLY]
     if failed:
         say(f"{len(failed)} worker process(es) exited with status {sorted(set(failed))}")
 

@@ -26,6 +26,7 @@ from pydantic import (
 from cyclegan.errors import CycleganError
 
 IMAGENET_WEIGHTS_ENV = "CYCLEGAN_IMAGENET_WEIGHTS"
+INCEPTION_WEIGHTS_ENV = "CYCLEGAN_INCEPTION_WEIGHTS"  # also read by cyclegan.core.inception
 
 
 class ConfigError(CycleganError, ValueError):
@@ -50,6 +51,9 @@ class DataConfig(_Section):
     """Decompression-bomb guard: images with more pixels are refused by ``data check``."""
 
 
+# Generator keys that do not apply to generator.arch=resnet (it has no VGG16 encoder), and what records them.
+RESNET_NOT_APPLICABLE = ("encoder_weights", "encoder_trainable")
+NOT_APPLICABLE = "not applicable"
 RESNET_BLOCKS_LARGE, RESNET_BLOCKS_SMALL = 9, 6  # the reference's blocks at 256 px and up / at 128 px and below
 
 
@@ -61,7 +65,7 @@ class GeneratorConfig(_Section):
     """Residual blocks of the ``resnet`` generator; unset: 9 above 128 px, 6 at 128 px and below (the reference's choice)."""
     encoder_weights: str = "imagenet"
     """``imagenet`` (Keras download/cache), ``random``, or a path to a VGG16 no-top weights file.
-    The ``resnet`` generator has no pretrained encoder: it refuses any value but the default, which it ignores."""
+    The ``resnet`` generator has no encoder: it ignores this key (recorded as not applicable)."""
     imagenet_weights: str | None = Field(default_factory=lambda: os.environ.get(IMAGENET_WEIGHTS_ENV) or None)
     """A local copy of the ImageNet VGG16 no-top weights, used for ``encoder_weights: imagenet``
     instead of Keras' download cache (offline machines, clusters without internet). Where that
@@ -79,19 +83,19 @@ class GeneratorConfig(_Section):
             f"must be 'imagenet', 'random' or a path to a .h5 / .weights.h5 file, got {value!r}"
         )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _encoder_keys_not_applicable(cls, data: Any) -> Any:
+        """The ResNet generator has no VGG16 encoder: its keys are ignored there (a study may cross
+        ``generator.arch`` with ``encoder_weights: random``), and recorded as not applicable
+        (:meth:`RunConfig.flat`, hence the MLflow params)."""
+        if isinstance(data, dict) and data.get("arch") == "resnet":
+            return {k: v for k, v in data.items() if k not in RESNET_NOT_APPLICABLE}
+        return data
+
     @model_validator(mode="after")
-    def _resnet_has_no_encoder(self) -> GeneratorConfig:
-        if self.arch == "resnet":
-            if self.encoder_weights != "imagenet":
-                raise ValueError(
-                    f"generator.encoder_weights={self.encoder_weights!r} does not apply to generator.arch=resnet: "
-                    "the ResNet generator has no pretrained encoder (it is trained from scratch); leave "
-                    "generator.encoder_weights unset, or use generator.arch=vgg_unet"
-                )
-            if self.encoder_trainable:
-                raise ValueError("generator.encoder_trainable=true does not apply to generator.arch=resnet: "
-                                 "it has no VGG16 encoder; leave generator.encoder_trainable unset")
-        elif self.resnet_blocks is not None:
+    def _resnet_blocks_only_for_resnet(self) -> GeneratorConfig:
+        if self.arch != "resnet" and self.resnet_blocks is not None:
             raise ValueError(f"generator.resnet_blocks={self.resnet_blocks} applies only to generator.arch=resnet")
         return self
 
@@ -103,8 +107,10 @@ class GeneratorConfig(_Section):
 
 
 class DiscriminatorConfig(_Section):
-    output: Literal["patch", "scalar"] = "patch"
-    """``patch``: a (size/16)^2 map of logits; ``scalar``: one logit per image (the original's first try)."""
+    output: Literal["patch", "scalar", "patch_weighted"] = "patch"
+    """``patch``: a (size/16)^2 map of logits; ``scalar``: one logit per image from a classifier head on
+    the last feature map (flatten, dense), the original project's first discriminator; ``patch_weighted``:
+    one logit as a learned weighting of the patch-logit map (this project's ``scalar`` before issue 35)."""
     norm: Literal["instance", "none"] = "instance"
     base_filters: int = Field(48, ge=1)
 
@@ -166,6 +172,16 @@ class EvalConfig(_Section):
     """Score the held-out batch every N mini-epochs (0: only at the end)."""
     images: int = Field(64, ge=2)
     """Held-out inputs translated and scored (capped by ``data.holdout``)."""
+    quality_every: int = Field(0, ge=0)
+    """Inception-feature quality (KID, FID, precision/recall, density/coverage, memorisation;
+    docs/metrics.md) every N evaluated mini-epochs and at the last one; 0: off. Costly on a CPU
+    (InceptionV3 at 299 x 299), so off by default; the CPU studies set it from a measurement."""
+    quality_train_images: int = Field(64, ge=2)
+    """Training paintings (the first N of the target domain's training list) whose features the
+    memorisation distance compares the outputs with; computed once per run."""
+    inception_weights: str | None = Field(default_factory=lambda: os.environ.get(INCEPTION_WEIGHTS_ENV) or None)
+    """A local InceptionV3 no-top weights file for the quality metrics, else Keras' ImageNet cache;
+    defaults to ``$CYCLEGAN_INCEPTION_WEIGHTS`` (where the file lives is the machine's business)."""
 
 
 class RunConfig(_Section):
@@ -189,8 +205,12 @@ class RunConfig(_Section):
         return self.model_dump(mode="json")
 
     def flat(self) -> dict[str, Any]:
-        """``{"generator.norm": "instance", ...}``: for MLflow params and diffs."""
-        return flatten(self.to_dict())
+        """``{"generator.norm": "instance", ...}``: for MLflow params and diffs; keys that do not apply
+        to the generator's architecture read ``not applicable``."""
+        flat = flatten(self.to_dict())
+        if self.generator.arch == "resnet":
+            flat.update({f"generator.{key}": NOT_APPLICABLE for key in RESNET_NOT_APPLICABLE})
+        return flat
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -277,6 +297,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such file")
     try:
         tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:  # a binary file, or a text file in another encoding
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); a YAML file is expected") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -21,7 +21,7 @@ from cyclegan.spec.config import RunConfig
 # instance-norm kernel; tested equal to float rounding): none of it changes what is learned, and a
 # faster kernel must not make every finished cell look new.
 OPERATIONAL_KEYS = frozenset({
-    "data.root", "generator.imagenet_weights", "train.jit_compile", "train.fused_instance_norm",
+    "data.root", "generator.imagenet_weights", "eval.inception_weights", "train.jit_compile", "train.fused_instance_norm",
     "train.checkpoint_every", "train.keep_checkpoints", "train.keep_final_checkpoint",
 })
 
@@ -34,6 +34,8 @@ LATER_KEYS_NEUTRAL = {
     "optimizer.decay_start": 0.5,
     "generator.arch": "vgg_unet",
     "generator.resnet_blocks": None,
+    "eval.quality_every": 0,
+    "eval.quality_train_images": 64,
 }
 # The VGG16 encoder's settings, which the ResNet generator does not have (spec.config refuses
 # anything but their defaults there): not part of a ResNet cell's identity.
@@ -68,6 +70,8 @@ def identity(config: RunConfig) -> dict[str, Any]:
     if config.optimizer.schedule == "constant":  # no decay, so where it would start changes nothing
         flat.pop("optimizer.decay_start", None)
     flat["data.index_sha1"] = file_fingerprint(str(Path(config.data.root) / "data.csv"))
+    if config.eval.quality_every:  # another Inception file gives quality figures that must not be compared
+        flat["eval.inception_weights_sha1"] = file_fingerprint(config.eval.inception_weights) or "keras-imagenet"
     if config.generator.arch == "resnet":
         for key in VGG_ENCODER_KEYS:
             flat.pop(key, None)

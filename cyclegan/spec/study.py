@@ -20,7 +20,9 @@
         factor: generator.norm
         level: instance
         metric: eval/grid_score
-        below: 1.0                   # or above:; optional where: {factor: level}, settle: false
+        below: 1.0                   # or above:; optional where: {factor: level}, settle: false,
+                                     # exploratory: true (outside the corrected family)
+    correction: holm                 # the confirmatory family's correction: holm (default) or bh
 
 A cell is one combination of factor levels and one seed; its id names the levels and carries a
 hash of its identity (the resolved config without machine-local paths, plus the content of the
@@ -57,6 +59,11 @@ from cyclegan.spec.identity import identity_digest
 HYPOTHESIS_METRICS = FINAL_METRICS
 
 _THRESHOLD = re.compile(r"^\s*\d+(\.\d+)?\s*%\s*$")
+# A study's name becomes a folder under --runs-dir, an MLflow experiment and an Optuna study: letters,
+# digits, '.', '_' and '-' only (no path separator, so it cannot leave the runs folder), not '.' or '..',
+# and short enough that its cell folders stay far below file systems' 255-byte name limit.
+STUDY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+STUDY_NAME_MAX = 64
 
 
 class Hypothesis(BaseModel):
@@ -78,6 +85,7 @@ class Hypothesis(BaseModel):
     above: float | None = None
     where: dict[str, str] = Field(default_factory=dict)
     settle: bool = True
+    exploratory: bool = False  # outside the confirmatory family: decided alone, reported as exploratory
 
     @property
     def is_bound(self) -> bool:
@@ -133,6 +141,7 @@ class _StudyFile(BaseModel):
     factors: dict[str, list[Any]]
     seeds: list[int] = Field(min_length=1)
     hypotheses: list[Hypothesis] = Field(default_factory=list)
+    correction: Literal["holm", "bh"] = "holm"  # the confirmatory family's: Holm (FWER) or Benjamini-Hochberg (FDR)
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,7 @@ class Study:
     seeds: tuple[int, ...]
     hypotheses: tuple[Hypothesis, ...]
     cells: tuple[Cell, ...]
+    correction: str = "holm"  # multiplicity correction of the confirmatory hypotheses (cyclegan.analysis.family)
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -186,14 +196,39 @@ def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) ->
     base_tree = apply_overrides(spec.base, overrides, source=str(path),
                                 protected=dict.fromkeys(spec.factors, "would override a factor of the study; edit its levels in the file"))
     base = build_config(base_tree, source=f"{path} (base)")
+    _refuse_duplicates(path, spec)
+    name = check_study_name(path, spec.name, path.stem)
     factors = _validate_factors(path, spec.factors)
     cells = tuple(_expand(path, base_tree, factors, tuple(spec.seeds)))  # first: a bad level is the root cause
     for hypothesis in spec.hypotheses:
         _validate_hypothesis(path, hypothesis, factors)
     return Study(
-        name=spec.name or path.stem, path=path, description=spec.description, base=base, factors=factors,
-        seeds=tuple(spec.seeds), hypotheses=tuple(spec.hypotheses), cells=cells,
+        name=name, path=path, description=spec.description, base=base, factors=factors,
+        seeds=tuple(spec.seeds), hypotheses=tuple(spec.hypotheses), cells=cells, correction=spec.correction,
     )
+
+
+def check_study_name(path: Path, given: str | None, stem: str) -> str:
+    """The study's name (``name:``, else the file's stem), refused unless it is a safe folder name."""
+    name = given if given is not None else stem
+    key = "name" if given is not None else "name (the file's stem, as no name: is given)"
+    if len(name) > STUDY_NAME_MAX:
+        raise ConfigError(f"{path}: {key}: {name[:40]!r}... is {len(name)} characters; at most {STUDY_NAME_MAX}")
+    if not STUDY_NAME.match(name):
+        raise ConfigError(f"{path}: {key}: {name!r} is not a safe study name: use letters, digits, '.', '_' and '-' "
+                          "(no '/', no '..', not starting with '.' or '-'); it names folders under --runs-dir")
+    return name
+
+
+def _refuse_duplicates(path: Path, spec: _StudyFile) -> None:
+    """A repeated seed would train one cell twice over; two hypotheses of one name would share a figure and a tag."""
+    repeated = sorted({s for s in spec.seeds if spec.seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{path}: seeds: seed {repeated[0]} is listed more than once in {list(spec.seeds)}")
+    hypothesis_names = [h.name for h in spec.hypotheses]
+    twice = [n for i, n in enumerate(hypothesis_names) if n in hypothesis_names[:i]]
+    if twice:
+        raise ConfigError(f"{path}: hypotheses: two hypotheses are named {twice[0]!r}; give each its own name")
 
 
 def _validate_factors(path: Path, factors: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +46,6 @@ from cyclegan.spec.extends import read_extended_yaml
 
 # The objective is reported after every mini-epoch, so it may only use names that a mini-epoch's
 # record carries; the convergence figures exist only once a run has ended.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _INT_VALUES_CHECKED = 256  # an int range this small has each value checked against the config schema
 
 OBJECTIVE_METRIC = TUNE_OBJECTIVE  # the value Optuna optimises, logged per mini-epoch
@@ -223,9 +221,9 @@ def load_tune_spec(path: str | Path, overrides: tuple[str, ...] | list[str] = ()
         spec = _TuneFile.model_validate(read_extended_yaml(path))
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err, str(path), _TuneFile)) from None
-    name = spec.name or path.stem
-    if not _SAFE_NAME.match(name):
-        raise ConfigError(f"{path}: name: {name!r} names a folder under runs/; use letters, digits, '.', '_' or '-'")
+    from cyclegan.spec.study import check_study_name  # the one rule for names that become folders
+
+    name = check_study_name(path, spec.name, path.stem)
     base_tree = apply_overrides(spec.base, overrides, source=str(path),
                                 protected=dict.fromkeys(spec.search_space, "is searched by the tuner; change its range in search_space instead"))
     base = build_config(base_tree, source=f"{path} (base)")

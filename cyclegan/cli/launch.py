@@ -1,0 +1,152 @@
+"""``cyclegan launch slurm|kubernetes STUDY``: a study's workers under a cluster scheduler
+(docs/cluster.md). Registered on the main group in ``cyclegan.cli.main``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from cyclegan.cli.options import grace_option, heartbeat_option, set_option
+
+CELLS_PER_POD_PROCESS = 8  # cyclegan.runs.orchestration.RUNS_PER_PROCESS, without importing MLflow for it
+stop_seconds_option = click.option(
+    "--stop-seconds", default=300, show_default=True, type=click.IntRange(min=10),
+    help="Time a stopping worker gets for its next step and one checkpoint: SLURM signals this long before the time "
+         "limit; Kubernetes waits this long after SIGTERM before it kills.")
+parallel_option = click.option("--max-parallel", default=None, type=click.IntRange(min=1),
+                               help="Workers at once (default: one per cell).")
+experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.group()
+def launch() -> None:
+    """Run a study's workers under a cluster scheduler: a SLURM job array or a Kubernetes Job.
+
+    Store URLs travel in the environment (CYCLEGAN_STORAGE, MLFLOW_TRACKING_URI) or a Secret,
+    never in the printed script. See docs/cluster.md."""
+
+
+@launch.command("slurm")
+@experiment_argument
+@set_option
+@click.option("--print", "action", flag_value="print", default=True, help="Print the sbatch script (the default).")
+@click.option("--submit", "action", flag_value="submit",
+              help="Write the script beside the task logs and submit it with sbatch (the stores must answer first).")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="The runs folder, on a file system every node shares: a cell taken over resumes from its checkpoint there.")
+@parallel_option
+@click.option("--gres", default="gpu:1", show_default=True, help="Generic resources per task; '' on a cluster without GPUs.")
+@click.option("--cpus-per-task", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--time", "time_limit", default=None, metavar="D-HH:MM:SS", help="Time limit per task (default: the partition's).")
+@stop_seconds_option
+@click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="OPTION",
+              help="Another #SBATCH line, e.g. --sbatch-option=--partition=gpu (repeatable).")
+@click.option("--setup", multiple=True, metavar="LINE", help="A shell line run before the worker, e.g. 'module load cuda' (repeatable).")
+@click.option("--cyclegan-command", default=None, metavar="WORDS",
+              help="How a node runs cyclegan (default: this Python with -m cyclegan, which must be on the shared file system).")
+@heartbeat_option
+@grace_option
+def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: Path, max_parallel: int | None, gres: str,
+          cpus_per_task: int, time_limit: str | None, stop_seconds: int, sbatch_options: tuple[str, ...], setup: tuple[str, ...],
+          cyclegan_command: str | None, heartbeat: int, grace: int) -> None:
+    """Print (or --submit) an sbatch job array for EXPERIMENT: one task per cell."""
+    from cyclegan.launch.slurm import SlurmOptions, script
+    from cyclegan.launch.worker_args import WorkerArgs
+    from cyclegan.spec.study import load_study
+
+    _check_timing(heartbeat, grace)
+    study = load_study(experiment, overrides)
+    runs_dir = runs_dir.resolve()
+    logs = runs_dir / "slurm" / study.name
+    worker = WorkerArgs(str(experiment.resolve()), str(runs_dir), 1, heartbeat, grace, overrides)
+    command = cyclegan_command or f"{shlex.quote(sys.executable)} -m cyclegan"
+    options = SlurmOptions(max_parallel=max_parallel or len(study.cells), gres=gres, cpus_per_task=cpus_per_task, time_limit=time_limit,
+                           stop_seconds=stop_seconds, sbatch_options=sbatch_options, setup=setup)
+    text = script(study_name=study.name, cells=len(study.cells), worker=worker, command=command, workdir=str(Path.cwd()),
+                  logs=str(logs), options=options)
+    if action == "print":
+        click.echo(text, nl=False)
+        return
+    _check_cluster_stores()
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise ValueError("sbatch is not on PATH: run `cyclegan launch slurm --submit` on a SLURM login node (or --print the script)")
+    logs.mkdir(parents=True, exist_ok=True)
+    script_file = logs / "job.sbatch"
+    script_file.write_text(text)
+    done = subprocess.run([sbatch, "--parsable", str(script_file)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        from cyclegan.masking import mask
+
+        raise ValueError(mask(f"sbatch refused {script_file}: {(done.stderr or done.stdout).strip()}"))
+    job = done.stdout.strip().split(";")[0]
+    click.echo(f"submitted job array {job}: {len(study.cells)} tasks, at most {min(options.max_parallel, len(study.cells))} at once; "
+               f"script {script_file}, logs {logs}/{job}_<task>.out")
+    click.echo(f"follow: squeue -j {job}   stop: scancel {job}   report: cyclegan report {experiment}")
+
+
+@launch.command("kubernetes")
+@experiment_argument
+@set_option
+@click.option("--print", "action", flag_value="print", default=True, help="Print the Job manifest (the only action).")
+@click.option("--image", required=True, help="Container image with cyclegan installed (and its GPU libraries).")
+@click.option("--runs-dir", default="runs", show_default=True, help="The runs folder, relative to --mount or absolute in the pod.")
+@parallel_option
+@click.option("--gpus", default=1, show_default=True, type=click.IntRange(min=0), help="GPUs per pod (nvidia.com/gpu); 0 for none.")
+@click.option("--claim", default="cyclegan-work", show_default=True,
+              help="ReadWriteMany PersistentVolumeClaim holding the project folder (study, data, weights, runs).")
+@click.option("--mount", default="/work", show_default=True, help="Where the claim is mounted: the pods' working directory.")
+@click.option("--secret", default="cyclegan-stores", show_default=True,
+              help="Secret with the keys CYCLEGAN_STORAGE and MLFLOW_TRACKING_URI.")
+@click.option("--cells-per-process", default=CELLS_PER_POD_PROCESS, show_default=True, type=click.IntRange(min=1),
+              help="Cells a worker process trains before a fresh one takes over in the same pod.")
+@stop_seconds_option
+@click.option("--cyclegan-command", default="cyclegan", show_default=True, metavar="WORDS", help="How the image runs cyclegan.")
+@heartbeat_option
+@grace_option
+def kubernetes(experiment: Path, overrides: tuple[str, ...], action: str, image: str, runs_dir: str, max_parallel: int | None,
+               gpus: int, claim: str, mount: str, secret: str, cells_per_process: int, stop_seconds: int, cyclegan_command: str,
+               heartbeat: int, grace: int) -> None:
+    """Print a Kubernetes Job for EXPERIMENT: pods that take cells from the queue until none is left.
+
+    EXPERIMENT's path is used as given: relative paths resolve in the pod's working directory
+    (--mount), so run this from the project folder the claim holds."""
+    from cyclegan.launch.kubernetes import KubernetesOptions, manifest
+    from cyclegan.launch.worker_args import WorkerArgs
+    from cyclegan.spec.study import load_study
+
+    _check_timing(heartbeat, grace)
+    study = load_study(experiment, overrides)
+    worker = WorkerArgs(experiment.as_posix(), runs_dir, cells_per_process, heartbeat, grace, overrides)
+    options = KubernetesOptions(image=image, parallelism=max_parallel or len(study.cells), claim=claim, mount=mount, secret=secret,
+                                gpus=gpus, stop_seconds=stop_seconds)
+    click.echo(manifest(study_name=study.name, cells=len(study.cells), worker=worker, command=cyclegan_command, options=options), nl=False)
+
+
+def _check_timing(heartbeat: int, grace: int) -> None:
+    """The rule of ``cyclegan.cli.options.queue_settings``, without importing Optuna for it."""
+    if grace <= heartbeat:
+        raise click.BadParameter(f"--grace ({grace}) must be longer than --heartbeat ({heartbeat})")
+
+
+def _check_cluster_stores() -> None:
+    """Before submitting: both stores are set in the environment, are servers every node can reach
+    (a SQLite file would be one machine's), and answer now."""
+    from cyclegan.runs.probe import check_storage, check_tracking, is_database, is_http
+
+    storage, tracking = os.environ.get("CYCLEGAN_STORAGE", ""), os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not is_database(storage):
+        raise ValueError("CYCLEGAN_STORAGE must be the queue's database server for tasks on several nodes, e.g. "
+                         "export CYCLEGAN_STORAGE=postgresql://user:password@dbhost/cyclegan (docs/cluster.md)"
+                         + ("" if storage else "; it is not set"))
+    if not (is_http(tracking) or is_database(tracking)):
+        raise ValueError("MLFLOW_TRACKING_URI must be an MLflow server every node can reach, e.g. "
+                         "export MLFLOW_TRACKING_URI=http://mlflow-host:5000 (docs/cluster.md)" + ("" if tracking else "; it is not set"))
+    check_storage(storage)
+    check_tracking(tracking)

@@ -1,0 +1,139 @@
+"""A tiny study through a real single-node SLURM, a real MLflow tracking server and PostgreSQL.
+
+.ci/run starts all three (.ci/cluster.sh) and exports CYCLEGAN_TEST_SLURM_CONF,
+CYCLEGAN_TEST_MLFLOW_URI and CYCLEGAN_TEST_POSTGRES_URL; when one could not start, it exports the
+reason in CYCLEGAN_TEST_CLUSTER_SKIP and this test is skipped with it (never passed).
+
+4 cells, 2 tasks at a time, launched with `cyclegan launch slurm --submit` as a user would. Every task
+is held before its third training step (tests/hold_at_step.py, through --cyclegan-command) so the test
+knows where each stands: the first one held is stopped mid-cell with `scancel --signal=TERM`, the
+others train on. The stopped task checkpoints, puts its cell back in the queue and requeues itself;
+the study completes with every cell finished exactly once in the queue and in the MLflow server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cyclegan.names import CELL_TAG, ROLE_CELL, ROLE_TAG
+
+pytestmark = pytest.mark.slow
+HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
+SECRET = f"ci-pw-{uuid.uuid4().hex[:8]}"  # PostgreSQL on 127.0.0.1 trusts the connection; the password is only carried
+DEADLINE_SECONDS = 900
+
+
+def _cluster() -> tuple[str, str, str]:
+    names = ("CYCLEGAN_TEST_SLURM_CONF", "CYCLEGAN_TEST_MLFLOW_URI", "CYCLEGAN_TEST_POSTGRES_URL")
+    values = [os.environ.get(name, "") for name in names]
+    if not all(values):
+        reason = os.environ.get("CYCLEGAN_TEST_CLUSTER_SKIP") or f"{', '.join(n for n, v in zip(names, values) if not v)} unset"
+        pytest.skip(f"no SLURM cluster and MLflow server (.ci/run starts them): {reason}")
+    return values[0], values[1], values[2]
+
+
+def _with_password(url: str) -> str:
+    return re.sub(r"^(postgresql://[^:@/]+)@", rf"\1:{SECRET}@", url)
+
+
+def _run(command: list[str], env: dict) -> str:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_cell(tmp_path, tiny_tree):
+    slurm_conf, tracking_uri, postgres_url = _cluster()
+    from mlflow.tracking import MlflowClient
+
+    from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+    from cyclegan.spec.study import load_study
+
+    name = f"cluster-{uuid.uuid4().hex[:10]}"
+    base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 2, "steps_per_mini_epoch": 2}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "base": base, "factors": {"discriminator.output": ["patch", "scalar"]},
+                                    "seeds": [0, 1], "hypotheses": []}))
+    storage = _with_password(postgres_url)
+    assert SECRET in storage
+    env = {**os.environ, "SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
+           "CUDA_VISIBLE_DEVICES": "", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
+    held = tmp_path / "held"
+    held.mkdir()
+    # $SLURM_JOB_ID is expanded by the task's shell: one marker per task (a requeued task keeps its id).
+    command = f"{sys.executable} {HOLD_AT_STEP} 3 {held}/task-$SLURM_JOB_ID"
+    runs = tmp_path / "runs"
+    start = time.monotonic()
+    launched = _run([sys.executable, "-m", "cyclegan", "launch", "slurm", str(path), "--submit", "--runs-dir", str(runs),
+                     "--max-parallel", "2", "--gres", "", "--cpus-per-task", "1", "--heartbeat", "2", "--grace", "10",
+                     "--stop-seconds", "60", "--cyclegan-command", command], env)
+    array = re.search(r"submitted job array (\d+)", launched).group(1)
+    seen = [launched]
+    victim, nudged = None, False
+    try:
+        while True:
+            assert time.monotonic() - start < DEADLINE_SECONDS, f"study not done in {DEADLINE_SECONDS} s: {_logs(runs, name)}"
+            for marker in sorted(held.glob("task-*")):
+                if marker.suffix == ".go" or Path(f"{marker}.go").exists():
+                    continue
+                job = marker.name.removeprefix("task-")
+                if victim is None:
+                    victim = job
+                    seen.append(_run(["scontrol", "show", "job", job], env))  # what other users can see of a task
+                    _run(["scancel", "--signal=TERM", job], env)  # honoured at the next step boundary
+                Path(f"{marker}.go").touch()
+            if victim is not None and not nudged:
+                state = _run(["scontrol", "show", "job", victim], env)
+                if "Restarts=1" in state and "JobState=PENDING" in state:
+                    # SLURM holds a requeued job for two minutes (hard-coded); the test does not wait for that.
+                    subprocess.run(["scontrol", "update", f"JobId={victim}", "StartTime=now"], env=env, capture_output=True)
+                    nudged = True
+            if not _run(["squeue", "-h", "-j", array], env).strip():
+                break
+            time.sleep(1)
+    finally:
+        subprocess.run(["scancel", array], env=env, capture_output=True)
+    elapsed = time.monotonic() - start
+    print(f"cluster study: {elapsed:.0f} s from submission to the last task's end")
+
+    assert victim is not None and nudged, _logs(runs, name)
+    logs = _logs(runs, name)
+    victim_log = next(text for file, text in logs.items() if text and f"(job {victim}," in text)
+    assert "stopped by SIGTERM" in victim_log and "requeueing this task" in victim_log
+    assert f"(job {victim}, restart 1)" in victim_log  # the same task ran again
+    for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text()]:
+        assert SECRET not in text
+
+    study = load_study(path)
+    queue = CellQueue(study, open_storage(storage, QueueSettings()))
+    trials = queue.storage.get_all_trials(queue._study_id)
+    completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
+    assert completed == Counter({cell.cell_id: 1 for cell in study.cells})  # every cell exactly once
+    (stopped,) = [t for t in trials if t.state.name == "FAIL"]
+    assert "interrupted" in stopped.user_attrs["failure_reason"]
+    (resumed,) = [t for t in trials if t.system_attrs.get("failed_trial") == stopped.number]
+    assert resumed.state.name == "COMPLETE" and resumed.user_attrs["cell"] == stopped.user_attrs["cell"]
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    runs_found = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == ROLE_CELL]
+    assert sorted(r.data.tags[CELL_TAG] for r in runs_found) == sorted(c.cell_id for c in study.cells)
+    assert {r.info.status for r in runs_found} == {"FINISHED"}
+    for run in runs_found:  # the stopped cell's run too: each mini-epoch logged once, none missing
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "loss/cycle")) == [1, 2]
+
+
+def _logs(runs: Path, name: str) -> dict[str, str]:
+    folder = runs / "slurm" / name
+    return {file.name: file.read_text() for file in sorted(folder.glob("*.out"))} if folder.exists() else {}

@@ -1,0 +1,199 @@
+"""The six findings of issue 30, each reproduced and shown fixed (and Holm/BH, P(A>B), the family)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from cyclegan.analysis.family import benjamini_hochberg, evaluate_family, holm
+from cyclegan.analysis.power import exact_floor, rule_power, seeds_to_decide, smallest_exact_p
+from cyclegan.analysis.stats import equivalence_p, stratified_effect
+from cyclegan.analysis.verdict import evaluate, seeds_needed
+
+H = dict(name="H", claim="a is lower", factor="f", levels=["a", "b"], metric="m", direction="lower", threshold=0.1)
+
+
+def frame(a, b, strata=None):
+    rows = [dict(f="a", m=x) for x in a] + [dict(f="b", m=x) for x in b]
+    df = pd.DataFrame(rows)
+    if strata is not None:
+        df["s"] = strata
+    return df
+
+
+# 1. no crash for any effect size ------------------------------------------------------------------------
+
+def test_seeds_needed_never_overflows():
+    v = evaluate(frame([0, 1, 2, 3], [0.1, 1.1, 2.1, 3.1]), H, [])  # the issue's example: a traceback before
+    assert v.verdict == "inconclusive" and v.seeds_needed is None and "no number of seeds" in v.rule
+    assert exact_floor(600, 3) == 0.0 and exact_floor(2000, 1, two_sided=False) == 0.0  # 2.0 / comb ** S overflowed
+    for effect in (1e-6, 0.01, 0.17, 0.5, 0.8, 1.0, 5.0, 1e6):
+        for thr in (0.0, 0.1, 1.0, 10.0):
+            n = seeds_needed(effect, 1.0, thr, n_strata=3)
+            assert n is None or 2 <= n <= 1024
+
+
+# 2. verdicts that do not depend on the metric's units ------------------------------------------------------
+
+def test_p_and_verdict_are_the_same_in_any_units():
+    a, b = np.array([0.0, 0.2, 0.4, 0.55]), np.array([1.0, 1.3, 1.1, 1.45])
+    base = evaluate(frame(a, b), H, [])
+    assert base.p_value == pytest.approx(2 / 70) and base.verdict == "confirmed"
+    for scale in (1e-12, 1e-9, 1e-8, 1e-3, 1e3, 1e12):
+        v = evaluate(frame(a * scale, b * scale), dict(H, threshold=0.1 * scale), [])
+        assert v.p_value == base.p_value and v.verdict == base.verdict, scale  # 0.43 at 1e-9, 1.0 at 1e-12 before
+        assert v.p_equivalence == base.p_equivalence
+
+
+def test_a_common_offset_does_not_break_the_exact_floor():
+    a, b = [0.0, 0.3, 0.1], [2.0, 2.4, 2.2]
+    plain = evaluate(frame(a, b), H, [])
+    shifted = evaluate(frame(np.add(a, 1e8), np.add(b, 1e8)), H, [])
+    assert plain.p_value == pytest.approx(0.1) and shifted.p_value == plain.p_value  # 0.05 before: below the floor
+    assert shifted.verdict == plain.verdict == "inconclusive"
+
+
+# 3. infinite values -------------------------------------------------------------------------------------------
+
+def test_infinite_values_are_dropped_and_counted():
+    e = stratified_effect(frame([np.inf, 1, 2, 3], [1, 2, 3, 4]), "f", ["a", "b"], "m")
+    assert (e.n_a, e.n_b, e.n_nan_dropped) == (3, 4, 1)
+    assert e.p_value >= 1 / math.comb(7, 3)  # p was 0.0 before: inf - inf is NaN
+    v = evaluate(frame([np.inf, -np.inf], [1.0, 2.0, 3.0]), H, [])
+    assert v.verdict == "inconclusive" and "2 NaN/inf" in v.rule
+
+
+# 4. the floor text for unbalanced strata --------------------------------------------------------------------
+
+def test_floor_of_unbalanced_strata():
+    v = evaluate(frame([0, 1], [10, 11, 12, 13, 14]), H, [])
+    assert v.p_value == pytest.approx(1 / 21)  # attainable: the observed labelling is the only extreme one
+    assert smallest_exact_p([(2, 5)]) == pytest.approx(1 / 21) and smallest_exact_p([(3, 3)]) == pytest.approx(2 / 20)
+    assert "cannot go below" not in v.rule  # it said "cannot go below p=0.0952" while p was 0.0476
+    few = evaluate(frame([0, 1], [10, 11, 12]), H, [])  # 1/10 attainable
+    assert "cannot go below p=0.1 " in few.rule and few.p_value == pytest.approx(0.1)
+
+
+# 5. seeds_needed never promises what the whole rule cannot do -----------------------------------------------------
+
+def simulated_decisions(d, tau, seeds, reps=200, seed=5):
+    """Share of simulated studies (one stratum, `seeds` per arm, normal noise) the verdict rule decides:
+    its criteria applied to the real permutation p, Hedges' g and permutation TOST (Monte Carlo, 400 draws)."""
+    rng = np.random.default_rng(seed)
+    decided = 0
+    for _ in range(reps):
+        e = stratified_effect(frame(rng.normal(-d, 1, seeds), rng.normal(0, 1, seeds)), "f", ["a", "b"], "m", n_mc=400,
+                              max_exact=2000)
+        strong = e.p_value <= 0.05 and abs(e.hedges_g) >= 0.8 and abs(e.difference) >= tau
+        decided += strong or equivalence_p(e, tau, n_mc=400, max_exact=2000) <= 0.05
+    return decided / reps
+
+
+def test_seeds_needed_refuses_an_effect_the_rule_cannot_decide():
+    assert seeds_needed(0.5, 1, 0.3, n_strata=1) is None  # was 64
+    assert rule_power(0.5, 0.3, 64, 1) < 0.1  # a few by noise (g's SE ~0.18 at 64 seeds)
+    assert simulated_decisions(0.5, 0.3, 64, reps=40) < 0.1  # the issue: none of them decided
+
+
+@pytest.mark.parametrize(("d", "tau"), [(1.5, 0.5), (0.0, 1.0)])
+def test_promised_seeds_decide_in_simulation(d, tau):
+    n = seeds_to_decide(d, tau, 1)
+    assert n is not None
+    assert simulated_decisions(d, tau, n) >= 0.7  # the promise (0.8 by the model) holds for the real rule
+    assert simulated_decisions(d, tau, max(2, n // 2)) < simulated_decisions(d, tau, n)
+
+
+# 6. the interval has its coverage at the studies' sizes -----------------------------------------------------------
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_interval_coverage(seeds):
+    rng = np.random.default_rng(seeds)
+    reps, covered, sup_covered = 400, 0, 0
+    true_sup = scipy.stats.norm.cdf(0.7 / math.sqrt(2))
+    for _ in range(reps):
+        a, b = rng.normal(0.7, 1, seeds), rng.normal(0, 1, seeds)
+        e = stratified_effect(frame(a, b), "f", ["a", "b"], "m", n_mc=100)
+        covered += e.ci_low <= 0.7 <= e.ci_high
+        sup_covered += e.superiority_low <= true_sup <= e.superiority_high
+    # the percentile bootstrap covered ~79% at 3 vs 3; binomial SE of 400 draws at 0.95 is 0.011
+    assert abs(covered / reps - 0.95) < 0.035 and abs(sup_covered / reps - 0.95) < 0.035
+
+
+def test_superiority_counts_pairs_within_strata():
+    df = frame([1, 2, 10, 11], [0, 3, 12, 9], strata=["x", "x", "y", "y"] * 2)
+    e = stratified_effect(df, "f", ["a", "b"], "m", ["s"])
+    # x: (1>0), (2>0) = 2 of 4; y: (10>9), (11>9) = 2 of 4; cross-stratum pairs do not count
+    assert e.superiority == pytest.approx(4 / 8)
+    assert e.superiority_low < e.superiority < e.superiority_high
+
+
+# the family ------------------------------------------------------------------------------------------------------
+
+def test_holm_and_bh_by_hand_and_against_scipy():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # Holm: sorted 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> max-accumulated 0.02, 0.03, 0.06, 0.06
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, float("nan")]) == pytest.approx([1.0, 1.0])  # NaN counts as 1, family keeps its size
+    assert benjamini_hochberg(p) == pytest.approx(scipy.stats.false_discovery_control(p))
+    assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+
+
+def test_planted_family_one_passes_only_without_correction():
+    b = np.array([0.0, 0.5, 1.0, 1.5, 2.0])  # 5 vs 5: 252 relabelings
+    df = pd.DataFrame([dict(f="a", strong=x - 5.0, weak=x - 1.3, null=x + 0.05 * (i % 2)) for i, x in enumerate(b)]
+                      + [dict(f="b", strong=x, weak=x, null=x) for x in b])
+    hs = [dict(H, name=m, metric=m, threshold=0.1) for m in ("strong", "weak", "null")]
+    alone = [evaluate(df, h, [], max_exact=10**6) for h in hs]
+    fam = evaluate_family(df, hs, ["f"], max_exact=10**6)
+    assert [v.verdict for v in alone][:2] == ["confirmed", "confirmed"]
+    assert alone[0].p_value == pytest.approx(2 / 252) and alone[1].p_value == pytest.approx(10 / 252)  # passes alone...
+    assert fam[0].verdict == "confirmed" and fam[1].verdict == "inconclusive"  # ...but not in its family
+    assert fam[1].p_adjusted == pytest.approx(holm([v.p_value for v in alone])[1]) and fam[1].p_value == alone[1].p_value
+    assert "Holm-adjusted p=" in fam[1].rule and fam[1].family == "confirmatory: Holm over 3 hypotheses"
+    out = evaluate_family(df, hs, ["f"], exploratory={"null": "exploratory (declared exploratory)"}, max_exact=10**6)
+    assert out[2].exploratory and math.isnan(out[2].p_adjusted) and out[0].family.endswith("over 2 hypotheses")
+
+
+# printing -----------------------------------------------------------------------------------------------------------
+
+def test_ablate_without_progress_bars_prints_the_study_line_and_design_warnings(monkeypatch, capsys):
+    from collections import Counter
+    from types import SimpleNamespace
+
+    import cyclegan.runs.ablation as ablation
+    from cyclegan.spec.study import Hypothesis
+
+    h = Hypothesis(name="H2", claim="c", factor="generator.norm", levels=("instance", "none"), metric="eval/grid_score",
+                   direction="lower", threshold=1.0)
+    study = SimpleNamespace(name="tiny", description="", path="tiny.yaml", cells=(), seeds=(0, 1),
+                            factors={"generator.norm": ("instance", "none")}, hypotheses=(h,))
+    session = SimpleNamespace(tracker=None, finish=lambda done: None)
+    queue = SimpleNamespace(enqueue_missing=lambda **_: None, counts=lambda: Counter(done=0))
+    monkeypatch.setattr(ablation, "open_session", lambda *a, **k: session)
+    monkeypatch.setattr(ablation, "open_storage", lambda *a, **k: None)
+    monkeypatch.setattr(ablation, "CellQueue", lambda *a, **k: queue)
+    monkeypatch.setattr(ablation, "describe_stores", lambda *a, **k: "stores")
+    monkeypatch.setattr(ablation, "run_worker", lambda *a, **k: 0)
+    ablation.run_study(study, SimpleNamespace(storage_url="x"), progress=False)
+    err = capsys.readouterr().err
+    assert "study tiny: 0 cells, stores" in err  # both were dropped with --no-progress
+    assert "warning: hypothesis 'H2': 2 seeds x 1 strata" in err and "can be neither confirmed nor refuted" in err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"correction": "bonferroni"}, "correction: Input should be 'holm' or 'bh'"),
+    ({"hypotheses": [dict(H, factor="generator.norm", levels=["instance", "none"], metric="eval/grid_score",
+                          exploratory="yes")]}, "exploratory"),
+])
+def test_study_keys_of_the_family_are_validated(tmp_path, extra, message):
+    import yaml
+
+    from cyclegan.spec.config import ConfigError
+    from cyclegan.spec.study import load_study
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"factors": {"generator.norm": ["instance", "none"]}, "seeds": [0], **extra}))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_study(path)
+    assert str(path) in str(err.value)
