@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.data.images import read_image, save_png, sample_grid
+from cyclegan.data.images import read_image, sample_grid, save_png
 from cyclegan.metrics import score_batch
 from cyclegan.metrics.batches import luma
 from cyclegan.metrics.input_dependence import identifiability_matches, layout_p_value

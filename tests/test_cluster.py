@@ -37,7 +37,7 @@ def _cluster() -> tuple[str, str, str]:
     names = ("CYCLEGAN_TEST_SLURM_CONF", "CYCLEGAN_TEST_MLFLOW_URI", "CYCLEGAN_TEST_POSTGRES_URL")
     values = [os.environ.get(name, "") for name in names]
     if not all(values):
-        reason = os.environ.get("CYCLEGAN_TEST_CLUSTER_SKIP") or f"{', '.join(n for n, v in zip(names, values) if not v)} unset"
+        reason = os.environ.get("CYCLEGAN_TEST_CLUSTER_SKIP") or f"{', '.join(n for n, v in zip(names, values, strict=True) if not v)} unset"
         pytest.skip(f"no SLURM cluster and MLflow server (.ci/run starts them): {reason}")
     return values[0], values[1], values[2]
 

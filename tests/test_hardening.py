@@ -317,6 +317,7 @@ def test_full_disk_stops_the_cell_in_one_line_then_resumes_and_a_moved_folder_st
     assert run_worker(study, paths, settings=fast, progress=False) == 1
     assert queue.cell_states() == {study.cells[0].cell_id: "done"}
 
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # set by MLflow in this process while training; a user's next command starts fresh
     moved = tmp_path / "moved" / "runs_here"
     moved.parent.mkdir()
     shutil.move(runs, moved)
@@ -360,17 +361,20 @@ def test_a_dead_local_workers_cell_is_handed_back_at_once(tmp_path):
 # -- findings 6, 7: report on a read-only runs folder, the study file's hash, interrupted cells, hints --
 
 def test_report_on_a_read_only_runs_folder_prints_the_verdicts_and_exits_0(tmp_path, read_only_dir):
+    import os
     import subprocess
+    import sys
 
-    path, runs = _fabricate(tmp_path)
-    if subprocess.run(["mount", "-o", "remount,size=50m", str(read_only_dir)], capture_output=True).returncode == 0:
-        # root: fill the read-only tmpfs with the study, then make it read-only again
-        subprocess.run(["mount", "-o", "remount,rw", str(read_only_dir)], check=True)
-        subprocess.run(["cp", "-a", f"{runs}/.", str(read_only_dir)], check=True)
-        subprocess.run(["mount", "-o", "remount,ro", str(read_only_dir)], check=True)
-    else:
-        pytest.skip("cannot fill the read-only folder")
-    # The store's artifacts stay at their first place (the read-only copy is a "moved" folder too).
+    if os.geteuid() != 0 or subprocess.run(["mount", "-o", "remount,rw,size=64m", str(read_only_dir)], capture_output=True).returncode:
+        pytest.skip("needs a read-only mount made writable for a moment (root)")
+    # The study is tracked in the folder itself (not copied there: a copy would be a moved folder), by
+    # another process, so that no open store file keeps the mount from turning read-only again.
+    tests = Path(__file__).parent
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tests)!r}); from pathlib import Path; "
+                    f"import test_hardening as t; t._fabricate(Path({str(tmp_path)!r}), runs_dir=Path({str(read_only_dir)!r}))"],
+                   check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_dir)], check=True)
+    path = tmp_path / "fab.yaml"
     code, output = _cli("report", path, "--runs-dir", read_only_dir)
     assert code == 0, output
     assert "H2: " in output and "Traceback" not in output
@@ -378,6 +382,7 @@ def test_report_on_a_read_only_runs_folder_prints_the_verdicts_and_exits_0(tmp_p
     code, output = _cli("report", path, "--runs-dir", read_only_dir, "--out", tmp_path / "elsewhere")
     assert code == 0, output
     assert "H2: " in output and "publishing to the study's MLflow parent run skipped" in output
+    assert "moved" not in output  # the reason is the read-only store
     assert (tmp_path / "elsewhere" / "report.md").is_file()
 
 

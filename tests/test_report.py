@@ -236,7 +236,7 @@ def test_verdicts_confirm_refute_and_leave_noise_inconclusive(built):
     assert "H-reversed: REFUTED (by opposite direction)" in out
     assert "| decided by |" in md and "| opposite direction |" in md  # the verdict table says what decided it
     header = out.splitlines()[out.splitlines().index("") + 1]
-    assert all(col in header for col in ("grid", "edge_sigma", "edge_f1", "hp_xcorr", "collapsed", "swd", "cycle_auc"))
+    assert all(col in header for col in ("grid", "edge_sigma", "edge_f1", "contrast", "collapsed", "swd", "cycle_auc"))
 
 
 def test_verdicts_over_training_settle_and_come_first(built):

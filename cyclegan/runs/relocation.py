@@ -16,7 +16,6 @@ folder the user named):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -50,8 +49,8 @@ class Move:
 
 
 def embedded(store) -> bool:
-    """True when ``store`` is the runs folder's own SQLite file (not MLFLOW_TRACKING_URI's store)."""
-    return store.uri == names.sqlite_url(store.runs_dir / names.MLFLOW_DB) and not os.environ.get("MLFLOW_TRACKING_URI")
+    """True when ``store`` is the runs folder's own SQLite file (``RUNS_DIR/mlflow.db``, however it was named)."""
+    return store.uri == names.sqlite_url(store.runs_dir / names.MLFLOW_DB)
 
 
 def find_move(store, experiment) -> Move | None:

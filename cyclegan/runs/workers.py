@@ -22,7 +22,6 @@ from cyclegan.masking import mask
 from cyclegan.runs.queue import QueueSettings
 from cyclegan.signals import sigterm_as_interrupt
 
-
 # A worker that finished, or stopped after its share of cells with work left (`--max-cells`).
 ENDED_CLEANLY = (exit_codes.FINISHED, exit_codes.WORK_LEFT)
 
