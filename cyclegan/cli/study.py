@@ -178,13 +178,12 @@ def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: 
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
     if not chosen or any(f not in FORMATS for f in chosen):
         raise click.BadParameter(f"{formats!r}: choose one or more of {', '.join(FORMATS)}, comma-separated", param_hint="--format")
-    from mlflow.exceptions import MlflowException
-
     from cyclegan.errors import CycleganError
     from cyclegan.masking import mask
     from cyclegan.names import report_dir
     from cyclegan.places import PlaceError, writable_folder
     from cyclegan.report.build import collect
+    from cyclegan.runs.tracking import MlflowException  # the run layer owns MLflow
 
     study = load_study(experiment, overrides)
     reader = open_reader(runs_dir)
