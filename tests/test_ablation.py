@@ -130,6 +130,26 @@ def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tr
     assert len([r for r in runs if r.data.tags.get("role") == "cell"]) == 4
 
 
+def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_completed_twice(tmp_path, tiny_tree):
+    """Claiming records this process as the cell's worker at once (a requeued copy still names its
+    dead worker); a worker whose trial another worker failed meanwhile gets False from complete(),
+    not a traceback, and the cell waits in a fresh copy."""
+    import os
+    import socket
+
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
+    queue = CellQueue(load_study(path), open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, FAST_QUEUE))
+    queue.enqueue_missing()
+    trial_id, cell = queue.claim()
+    assert queue.storage.get_trial(trial_id).user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
+    queue.requeue(trial_id, "its heartbeat lapsed")  # what another worker's reaping does
+    assert queue.complete(trial_id, 1.0) is False
+    assert queue.cell_states() == {cell: "waiting"}
+    again, same = queue.claim()
+    assert same == cell and again != trial_id and queue.complete(again, 1.0) is True
+    assert queue.cell_states() == {cell: "done"}
+
+
 def test_worker_processes_hand_over_after_their_share_of_cells(tmp_path, tiny_tree):
     """--cells-per-process 1: each cell in a fresh worker process (what frees the weights TensorFlow
     keeps of every model a process trained), the next started while cells wait, none twice."""

@@ -14,9 +14,8 @@ from cyclegan.metrics.folders import format_table, load_folder, read_image, scor
 BASE_KEYS = {
     "grid_score", "grid_delta_p2", "grid_delta_p4", "grid_delta_p8", "grid_delta_p16",
     "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median",
-    "inter_image_diff", "input_correlation", "highpass_cross_correlation",
-    "highpass_cross_correlation_offgrid", "input_luma_std_median", "input_inter_image_diff",
-    "input_identifiability", "shared_texture", "collapse_kind", "collapsed", "n_images",
+    "inter_image_diff", "input_correlation", "contrast_ratio", "input_luma_std_median",
+    "input_inter_image_diff", "input_identifiability", "identifiability_p", "shared_texture", "collapse_kind", "collapsed", "n_images",
 }
 TARGET_KEYS = {"swd", "lab_w_l", "lab_w_a", "lab_w_b"}
 

@@ -8,8 +8,6 @@ done, then work through them in this process or in N worker processes. ``run_wor
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
 
@@ -115,17 +113,19 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             taken += 1
             cell = study.cell(cell_id)
             tags = {**cell.levels, SEED_TAG: str(cell.seed)}
-            try:  # a stop between the claim and the training hands the cell straight back (not after the grace period)
-                run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
-                                           run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
-                queue.set_attr(trial_id, "mlflow_run_id", run_id)
-                queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
-                tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
-            except KeyboardInterrupt:
-                queue.requeue(trial_id, "interrupted before training")
-                raise
-            _refresh(bar, queue)
+            # The heartbeat starts with the claim: setting up the run (MLflow, TensorFlow's first device
+            # query) can outlast a short grace period on a loaded machine, and another worker would take the cell.
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
+                try:  # a stop between the claim and the training hands the cell straight back (not after the grace period)
+                    run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
+                                               run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
+                    queue.set_attr(trial_id, "mlflow_run_id", run_id)
+                    tracker.set_tags(run_id, {MACHINE_TAG: device.describe(),
+                                              PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
+                except KeyboardInterrupt:
+                    queue.requeue(trial_id, "interrupted before training")
+                    raise
+                _refresh(bar, queue)
                 try:
                     with tracker.training(run_id):
                         cell_tracker = CellTracker(tracker, run_id)
@@ -153,7 +153,10 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
                 finish_study_cell(result.run_dir.root, cell.config, models_stored_at=cell_tracker.generators_stored_at)
                 tracker.end_run(run_id, "FINISHED")
-                queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan"))))
+                if not queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan")))):
+                    say(f"warning: cell {cell_id}: another worker took it over while it trained here (no heartbeat for "
+                         f"{settings.grace_seconds:g} s, a stalled machine?); it will be trained again, "
+                         f"this training stays in MLflow run {run_id}")
             trained += 1
             if stop.requested is not None:
                 raise StopSignal(stop.requested)

@@ -160,6 +160,9 @@ class CellQueue:
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
             self.storage.record_heartbeat(trial._trial_id)
+            # At once: a requeued copy carries its dead worker's attribute, which would make the claimed
+            # cell look abandoned to reap_dead_local_workers.
+            self.storage.set_trial_user_attr(trial._trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
             cell = trial.user_attrs[CELL_ATTR]
             if self._taken_elsewhere(trial.number, cell):
                 self.storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "duplicate of another trial of this cell")
@@ -179,8 +182,14 @@ class CellQueue:
     def any_running(self) -> bool:
         return bool(self._trials((TrialState.RUNNING,)))
 
-    def complete(self, trial_id: int, value: float) -> None:
-        self.storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
+    def complete(self, trial_id: int, value: float) -> bool:
+        """Record the cell done; False when another worker failed the trial first (this worker's
+        heartbeat lapsed past the grace period), so the cell waits in a fresh copy."""
+        try:
+            self.storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        return True
 
     def fail(self, trial_id: int, reason: str) -> None:
         self.storage.set_trial_user_attr(trial_id, REASON_ATTR, masking.mask(reason)[:2000])  # an exception text may quote a URL
