@@ -15,5 +15,8 @@ WORK_LEFT = 3
 STOPPED = 4
 """Stopped by SIGTERM (a scheduler's time limit, preemption, ``scancel``): the cell it was training
 is checkpointed and back in the queue, where the next worker resumes it."""
+DISK_FULL = 28
+"""A write failed because a device is full (ENOSPC's number); the message names the device. Free
+space and start the worker again: the cell it was training is back in the queue."""
 INTERRUPTED = 130
 """Ctrl-C (SIGINT), the shell's convention; the cell is checkpointed and requeued as for SIGTERM."""

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cyclegan import exit_codes
 from cyclegan.errors import CycleganError
 
 # The texts a full disk shows up as when it reaches us through TensorFlow (its C++ error keeps the
@@ -28,7 +29,7 @@ class PlaceError(CycleganError, OSError):
 class DiskFull(CycleganError):
     """A write failed because the device is full. ``EXIT_STATUS`` is what the CLI exits with."""
 
-    EXIT_STATUS = 28  # ENOSPC's number: distinct from bad input (2) and failed cells (1)
+    EXIT_STATUS = exit_codes.DISK_FULL  # distinct from bad input (2) and failed cells (1)
 
 
 def writable_folder(folder: Path, what: str) -> Path:

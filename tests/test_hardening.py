@@ -453,3 +453,20 @@ def test_arch_crossed_with_a_random_unet_encoder(tmp_path):
                               hypotheses=[{**HYPOTHESIS, "factor": "generator.arch", "levels": ["resnet", "vgg_unet"]}]))
     plain_resnet = next(c for c in plain.cells if c.levels["generator.arch"] == "resnet")
     assert identity_digest(plain_resnet.config) == identity_digest(by_arch["resnet"])
+
+
+def test_a_full_disk_where_no_step_expected_it_is_one_line_with_its_own_status(tmp_path, monkeypatch):
+    """ENOSPC from any write (here the synthetic data's first image) is the disk-full status and one
+    line naming the file, not a traceback: e.g. MLflow's store filling before a study's first cell."""
+    import errno
+
+    import cyclegan.data.synth
+    from cyclegan import exit_codes
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "data" / "photo.jpg"))
+
+    monkeypatch.setattr(cyclegan.data.synth, "make_synthetic_dataset", full)
+    status, output = _cli("data", "synth", tmp_path / "data")
+    assert status == exit_codes.DISK_FULL == 28
+    assert "Traceback" not in output and "disk is full" in output and "photo.jpg" in output

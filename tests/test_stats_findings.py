@@ -97,6 +97,7 @@ def test_seeds_needed_refuses_an_effect_the_rule_cannot_decide():
 
 
 @pytest.mark.parametrize(("d", "tau"), [(1.5, 0.5), (0.0, 1.0)])
+@pytest.mark.slow  # a simulation of a few thousand studies
 def test_promised_seeds_decide_in_simulation(d, tau):
     n = seeds_to_decide(d, tau, 1)
     assert n is not None
@@ -107,6 +108,7 @@ def test_promised_seeds_decide_in_simulation(d, tau):
 # 6. the interval has its coverage at the studies' sizes -----------------------------------------------------------
 
 @pytest.mark.parametrize("seeds", [3, 5])
+@pytest.mark.slow  # a simulation of a few thousand studies
 def test_interval_coverage(seeds):
     rng = np.random.default_rng(seeds)
     reps, covered, sup_covered = 400, 0, 0

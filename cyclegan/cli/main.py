@@ -68,9 +68,14 @@ class _ExpectedErrors(click.Group):
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception:  # a bug: keep its traceback, masked (CYCLEGAN_DEBUG shows it raw)
+        except Exception as err:  # a bug: keep its traceback, masked (CYCLEGAN_DEBUG shows it raw)
             if os.environ.get("CYCLEGAN_DEBUG"):
                 raise
+            from cyclegan.places import is_disk_full
+
+            if is_disk_full(err):  # a full disk where no step expected it (an MLflow or Optuna write): one line
+                click.secho(masking.mask(f"error: the disk is full: {err}"), fg="red", err=True)
+                sys.exit(DiskFull.EXIT_STATUS)
             click.echo(masking.mask(traceback.format_exc()), err=True)
             sys.exit(EXIT_BUG)
 
