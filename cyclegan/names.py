@@ -47,6 +47,7 @@ QUALITY_METRICS = tuple(
               "memorisation_distance", "memorisation_min")
 )
 KID = EVAL_PREFIX + "kid"
+FID, PRECISION, RECALL = EVAL_PREFIX + "fid", EVAL_PREFIX + "precision", EVAL_PREFIX + "recall"
 # H1's convergence read on quality: evaluated mini-epochs until KID stays within KID_MARGIN of its final value.
 KID_EPOCHS_TO_MARGIN = "convergence/kid_epochs_to_margin"
 KID_MARGIN = 0.01

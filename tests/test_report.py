@@ -78,6 +78,7 @@ def planted(levels: dict, seed: int) -> dict[str, float]:
         "eval/collapse_kind": float(none and not patch and seed == 0),  # layout collapse in one seed of a cell
         "time/outside_training_share": 0.05 + 0.01 * seed,
         "convergence/cycle_auc": 2.0 + 0.1 * seed, "convergence/cycle_epochs_to_10pct": 2.0,
+        "eval/kid": 0.05 + 0.02 * none + 0.001 * seed,
     }
 
 
@@ -102,7 +103,8 @@ def _log_cell(tracker: Tracker, exp: str, parent: str, study, cell, stage: Path,
         curve = {"loss/cycle": 1.0 / step + 0.01 * cell.seed, "eval/grid_score": values["eval/grid_score"] * step / 3,
                  "time/mini_epoch_seconds": STEP_SECONDS[step - 1],
                  # evaluated every mini-epoch like a real run, flat: the verdicts have settled
-                 "eval/edge_sigma": values["eval/edge_sigma"], "eval/swd": values["eval/swd"]}
+                 "eval/edge_sigma": values["eval/edge_sigma"], "eval/swd": values["eval/swd"],
+                 **({"eval/kid": values["eval/kid"]} if "eval/kid" in values else {})}
         tracker.log_metrics(run_id, curve if step < steps or status == "FAILED" else {**curve, **values}, step=step)
         grid = np.concatenate([np.concatenate([_grid_image(False, i), _grid_image(True, i)], axis=1) for i in range(2)])
         path = local / "samples" / f"mini_epoch_{step:04d}.png"
@@ -199,6 +201,25 @@ def test_table_has_planted_means_intervals_and_counts(built, fabricated):
     assert (missing["n_finished"], missing["n_failed"], missing["n_missing"]) == (1, 0, 1)
     assert built.report.ignored_runs == 1
     assert cells["eval/swd_mean"].max() < 200  # the old version's 999 never enters
+
+
+def test_quality_metrics_are_shown_where_runs_have_them(built, fabricated):
+    """KID (eval.quality_every > 0) gets a table column and a learning-curve panel; a study without
+    quality evaluation shows no empty KID column."""
+    import copy
+
+    study = fabricated[0]
+    table = cell_table(built.report)
+    cells = built.report.cells
+    for combo in cells[list(FACTORS)].to_dict("records"):
+        ran = [c for c in study.cells if c.levels == combo and not _matches(c, MISSING) and not _matches(c, FAILED)]
+        kid = np.mean([planted(c.levels, c.seed)["eval/kid"] for c in ran])
+        assert _row(cells, combo)["eval/kid_mean"] == pytest.approx(kid, rel=1e-9)
+    assert "eval/kid" in table and "eval/fid" not in table  # FID was not logged: no empty column
+    assert any("eval/kid" in h and h["eval/kid"].notna().any() for h in built.report.histories.values())
+    without = copy.copy(built.report)
+    without.cells = cells.assign(**{"eval/kid_mean": np.nan})
+    assert "eval/kid" not in cell_table(without)
 
 
 def test_collapse_kind_is_shown_as_counts_of_its_categories(built, fabricated):

@@ -192,13 +192,15 @@ def _spectra(report: Report, artifacts: RunArtifacts, out_dir: Path) -> FigureFi
 
 
 def _curves(report: Report, out_dir: Path) -> FigureFile | None:
-    keys = ("loss/cycle", "eval/grid_score")
     groups = list(_groups(report))
-    if not any(report.histories.get(r["run_id"], pd.DataFrame()).get(k) is not None
-               and report.histories[r["run_id"]][k].notna().any() for _, runs in groups for r in runs for k in keys):
+    has = {k: any(report.histories.get(r["run_id"], pd.DataFrame()).get(k) is not None
+                  and report.histories[r["run_id"]][k].notna().any() for _, runs in groups for r in runs)
+           for k in ("loss/cycle", "eval/grid_score", "eval/kid")}
+    keys = ("loss/cycle", "eval/grid_score", *(("eval/kid",) if has["eval/kid"] else ()))  # KID: when evaluated
+    if not any(has.values()):
         return None
-    fig = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(5.5 * len(keys), 4.6), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, len(keys))
     colors = [f"C{i % 10}" for i in range(len(groups))]
     for ax, key in zip(axes, keys, strict=True):
         for color, (levels, runs) in zip(colors, groups, strict=True):

@@ -20,8 +20,10 @@ from cyclegan.spec.study import Study
 KEY_METRICS = ("eval/grid_score", "eval/edge_sigma", "eval/edge_f1", "eval/input_identifiability", "eval/shared_texture",
                "eval/collapse_kind", "eval/contrast_ratio", "eval/collapsed", "eval/swd", "convergence/cycle_auc",
                "convergence/cycle_epochs_to_half")
-TABLE_METRICS = (*KEY_METRICS, "loss/cycle", "convergence/cycle_epochs_to_10pct", "eval/black_fraction")
-CURVE_METRICS = (names.CYCLE_LOSS, names.GRID_SCORE, names.MINI_EPOCH_SECONDS)
+# Quality against the target domain (eval.quality_every > 0, docs/metrics.md): shown where any run has them.
+QUALITY_SHOWN = (names.KID, names.FID, names.PRECISION, names.RECALL, names.KID_EPOCHS_TO_MARGIN)
+TABLE_METRICS = (*KEY_METRICS, "loss/cycle", "convergence/cycle_epochs_to_10pct", "eval/black_fraction", *QUALITY_SHOWN)
+CURVE_METRICS = (names.CYCLE_LOSS, names.GRID_SCORE, names.KID, names.MINI_EPOCH_SECONDS)
 STATUS_RANK = {"FINISHED": 4, "RUNNING": 3, "SCHEDULED": 2, "KILLED": 1, "FAILED": 0}
 
 

@@ -20,13 +20,15 @@ from cyclegan.masking import mask
 from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
 from cyclegan.names import OUTSIDE_SHARE, RUN_SECONDS
 from cyclegan.report.figures import FigureFile, label
-from cyclegan.report.model import KEY_METRICS, TABLE_METRICS, Report, combinations
+from cyclegan.report.model import KEY_METRICS, QUALITY_SHOWN, TABLE_METRICS, Report, combinations
 
 FORMATS = ("md", "html")
 _SHORT = {"eval/grid_score": "grid", "eval/edge_sigma": "edge_sigma", "eval/edge_f1": "edge_f1",
           "eval/contrast_ratio": "contrast", "eval/collapsed": "collapsed", "eval/swd": "swd",
           "convergence/cycle_auc": "cycle_auc", "eval/input_identifiability": "ident", "eval/shared_texture": "shared_tex",
-          "eval/collapse_kind": "collapse_kind", "convergence/cycle_epochs_to_half": "epochs_to_half"}
+          "eval/collapse_kind": "collapse_kind", "convergence/cycle_epochs_to_half": "epochs_to_half",
+          "eval/kid": "kid", "eval/fid": "fid", "eval/precision": "precision", "eval/recall": "recall",
+          "convergence/kid_epochs_to_margin": "kid_epochs"}
 SAMPLES_NOTE = "Each grid, top to bottom: held-out photos, G(photo) (photo -> Monet), paintings, F(painting)."
 INTERACTIONS_NOTE = ("Means of the finished runs per pair of two-level factors, for each hypothesis metric (grid score when "
                      "none is declared). Contrast = (a1b1 - a1b2) - (a2b1 - a2b2); p: Freedman-Lane permutation test "
@@ -91,6 +93,8 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
     """Display table: one row per combination, counts, ``mean [95% t-interval over seeds]`` per metric
     (the collapse kind as counts of its categories)."""
     metrics = list(metrics or dict.fromkeys([*TABLE_METRICS, *(h.metric for h in report.study.hypotheses)]))
+    declared = {h.metric for h in report.study.hypotheses}
+    metrics = [m for m in metrics if m not in QUALITY_SHOWN or m in declared or _any_value(report.cells, m)]
     kinds = _kinds_by_cell(report) if COLLAPSE_KIND in metrics else {}
     rows = []
     for row in report.cells.to_dict("records"):
@@ -109,6 +113,11 @@ def cell_table(report: Report, metrics=None, compact: bool = False) -> pd.DataFr
         out["outside" if compact else "time outside training steps"] = "n/a" if pd.isna(share) else f"{share:.0%}"
         rows.append(out)
     return pd.DataFrame(rows)
+
+
+def _any_value(cells: pd.DataFrame, metric: str) -> bool:
+    column = f"{metric}_mean"
+    return column in cells and bool(cells[column].notna().any())
 
 
 def _compared(v) -> str:
