@@ -10,10 +10,17 @@ CLUSTER_DIR="" SLURM_CTLD_PID="" SLURMD_PID="" MUNGED_PID="" MLFLOW_PID=""
 
 stop_cluster() {
     local pid
+    # Jobs first (this controller's only, through SLURM_CONF): their slurmstepd would outlive slurmd.
+    if [ -n "$SLURM_CTLD_PID" ]; then timeout 10 scancel --full --user="$(id -un)" >/dev/null 2>&1 || true; sleep 1; fi
     for pid in "$MLFLOW_PID" "$SLURMD_PID" "$SLURM_CTLD_PID" "$MUNGED_PID"; do
         if [ -n "$pid" ]; then kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; fi
     done
-    sleep 1
+    # The MLflow server's job consumer takes several seconds to end: wait for it (and the rest), then kill.
+    for pid in "$MLFLOW_PID" "$SLURMD_PID" "$SLURM_CTLD_PID" "$MUNGED_PID"; do
+        if [ -n "$pid" ] && ! wait_for 20 bash -c "! kill -0 -- -$pid && ! kill -0 $pid"; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
     if [ -n "$CLUSTER_DIR" ]; then rm -rf "$CLUSTER_DIR"; fi
 }
 

@@ -6,7 +6,7 @@ reason in CYCLEGAN_TEST_CLUSTER_SKIP and this test is skipped with it (never pas
 
 4 cells, 2 tasks at a time, launched with `cyclegan launch slurm --submit` as a user would. Every task
 is held before its third training step (tests/hold_at_step.py, through --cyclegan-command) so the test
-knows where each stands: the first one held is stopped mid-cell with `scancel --signal=TERM`, the
+knows where each stands: the first one held is stopped mid-cell with `scancel --signal=TERM` on its job step, the
 others train on. The stopped task checkpoints, puts its cell back in the queue and requeues itself;
 the study completes with every cell finished exactly once in the queue and in the MLflow server.
 """
@@ -30,7 +30,7 @@ from cyclegan.names import CELL_TAG, ROLE_CELL, ROLE_TAG
 pytestmark = pytest.mark.slow
 HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
 SECRET = f"ci-pw-{uuid.uuid4().hex[:8]}"  # PostgreSQL on 127.0.0.1 trusts the connection; the password is only carried
-DEADLINE_SECONDS = 900
+DEADLINE_SECONDS = 600  # under pytest's own 900 s timeout, so a stuck study fails with its task logs
 
 
 def _cluster() -> tuple[str, str, str]:
@@ -71,8 +71,13 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
            "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
     held = tmp_path / "held"
     held.mkdir()
-    # $SLURM_JOB_ID is expanded by the task's shell: one marker per task (a requeued task keeps its id).
-    command = f"{sys.executable} {HOLD_AT_STEP} 3 {held}/task-$SLURM_JOB_ID"
+    # Optuna creates the queue's tables on first use: tasks starting at once on an empty database race on
+    # that (UniqueViolation, the task fails with status 2). `launch slurm --submit` does not create them
+    # yet, so the test does, as a user's first `cyclegan worker` would.
+    CellQueue(load_study(path), open_storage(storage, QueueSettings()))
+    # Expanded by the task's shell: one marker per task, named as SLURM names an array task. Its
+    # $SLURM_JOB_ID is no name for it: one task's is the array's id, and scancel on that signals every task.
+    command = f"{sys.executable} {HOLD_AT_STEP} 3 {held}/task-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
     runs = tmp_path / "runs"
     start = time.monotonic()
     launched = _run([sys.executable, "-m", "cyclegan", "launch", "slurm", str(path), "--submit", "--runs-dir", str(runs),
@@ -91,7 +96,12 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
                 if victim is None:
                     victim = job
                     seen.append(_run(["scontrol", "show", "job", job], env))  # what other users can see of a task
-                    _run(["scancel", "--signal=TERM", job], env)  # honoured at the next step boundary
+                    seen.append(_command_lines(int(marker.read_text())))  # ... and of its processes (ps)
+                    # To the worker's job step, as SLURM's own warning signal goes (not the batch shell, which
+                    # requeues). The step by name: on the whole task, SLURM 22.05 may answer "Job can not be
+                    # altered now" while its array has a pending task (a signal sent anyway), and retry for minutes.
+                    (step,) = [s for s in _run(["squeue", "-h", "-s", "-j", job, "-o", "%i"], env).split() if s == f"{job}.0"]
+                    _run(["scancel", "--signal=TERM", step], env)
                 Path(f"{marker}.go").touch()
             if victim is not None and not nudged:
                 state = _run(["scontrol", "show", "job", victim], env)
@@ -109,10 +119,12 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
 
     assert victim is not None and nudged, _logs(runs, name)
     logs = _logs(runs, name)
-    victim_log = next(text for file, text in logs.items() if text and f"(job {victim}," in text)
+    victim_log = logs[f"{victim}.out"]
     assert "stopped by SIGTERM" in victim_log and "requeueing this task" in victim_log
-    assert f"(job {victim}, restart 1)" in victim_log  # the same task ran again
-    for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text()]:
+    assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log  # the same task ran again
+    assert sum("requeueing this task" in text for text in logs.values()) == 1  # no other task was stopped or requeued
+    slurm_logs = [file.read_text(errors="replace") for file in Path(slurm_conf).parent.glob("slurm*.log")]
+    for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text(), *slurm_logs]:
         assert SECRET not in text
 
     study = load_study(path)
@@ -132,6 +144,17 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     assert {r.info.status for r in runs_found} == {"FINISHED"}
     for run in runs_found:  # the stopped cell's run too: each mini-epoch logged once, none missing
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "loss/cycle")) == [1, 2]
+
+
+def _command_lines(pid: int) -> str:
+    """The command lines of a process and its ancestors (srun, slurmstepd, the batch shell): any user can read them."""
+    lines = []
+    while pid > 1:
+        proc = Path(f"/proc/{pid}")
+        lines.append(proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        pid = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert any(HOLD_AT_STEP.name in line for line in lines), lines  # the worker's own, so the check reads something
+    return "\n".join(lines)
 
 
 def _logs(runs: Path, name: str) -> dict[str, str]:

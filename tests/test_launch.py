@@ -59,7 +59,9 @@ def test_slurm_script_is_a_requeueable_array_with_one_task_per_cell_and_no_secre
     assert f"worker {study_file.resolve()} --runs-dir {runs.resolve()} --max-cells 1" in srun
     assert srun.endswith("--set train.mini_epochs=3")
     assert "module load cuda" in out.split("srun ")[0]  # the setup line runs before the worker
-    assert 'scontrol requeue "$SLURM_JOB_ID"' in out  # a stopped task (status 4) comes back for its cell
+    assert 'scontrol requeue "$task"' in out  # a stopped task (status 4) comes back for its cell
+    # ... by its array name: the SLURM_JOB_ID of one task is the array's id, and requeueing that requeues them all
+    assert 'task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"' in out and "$SLURM_JOB_ID\"" not in out
     assert not runs.exists()  # --print writes nothing
     assert subprocess.run(["bash", "-n"], input=out, text=True).returncode == 0  # valid bash
 

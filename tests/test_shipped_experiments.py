@@ -63,3 +63,41 @@ def test_a_run_file_is_its_own_run_tree(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({"train": {"batch_size": 2}}))
     assert run_tree(path) == {"train": {"batch_size": 2}}
+
+
+def _planted_quick_runs(texture_collapsed_seeds: int) -> tuple:
+    """The quick study's 16 finished runs with planted final values: nothing differs between the arms
+    except that ``texture_collapsed_seeds`` of the scalar arm's 2 seeds per stratum (in every stratum)
+    carry the real texture collapse's shared texture (0.23, issue 35), the others a healthy 0.015."""
+    import numpy as np
+    import pandas as pd
+
+    from cyclegan.spec.study import load_study
+
+    study = load_study(Path("experiments/quick.yaml"))
+    rng = np.random.default_rng(0)
+    rows = []
+    for cell in study.cells:
+        collapsed = cell.levels["discriminator.output"] == "scalar" and cell.seed < texture_collapsed_seeds
+        rows.append({**cell.levels, "seed": cell.seed,
+                     "eval/shared_texture": (0.23 if collapsed else 0.015) + 0.005 * rng.standard_normal(),
+                     "eval/input_identifiability": 0.97 + 0.01 * rng.standard_normal(),  # the faint layout still follows
+                     "eval/edge_sigma": 2.0 + 0.1 * rng.standard_normal(), "eval/grid_score": 0.5 + 0.1 * rng.standard_normal(),
+                     "convergence/cycle_epochs_to_half": 4.0 + rng.integers(0, 2), "eval/kid": float("nan")})
+    return study, pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("collapsed_seeds", "texture_verdict"), [(2, "confirmed"), (0, "refuted")])
+def test_the_shipped_h3_is_confirmed_by_a_texture_collapse_alone(collapsed_seeds, texture_verdict):
+    """Issue 35: the scalar arm's real collapse kept a faint layout (identifiability ~1) and shared its
+    stripes; H3 must be able to see it. H3-texture confirms it (in the corrected family) while H3-layout
+    does not, and with no collapse H3-texture is refuted."""
+    from cyclegan.analysis.family import evaluate_family
+
+    study, runs = _planted_quick_runs(collapsed_seeds)
+    exploratory = [h.name for h in study.hypotheses if h.exploratory]
+    verdicts = {v.name: v for v in evaluate_family(runs, study.hypotheses, list(study.factors), exploratory=exploratory)}
+    assert verdicts["H3-texture"].verdict == texture_verdict, verdicts["H3-texture"].rule
+    assert verdicts["H3-layout"].verdict != "confirmed"
+    assert "Holm" in verdicts["H3-texture"].family and "H2-quality" in exploratory
+    assert all(h.scope for h in study.hypotheses if h.name.startswith("H3-"))

@@ -35,7 +35,10 @@ set -u
 : "${CYCLEGAN_STORAGE:?is not set: export the queue's postgresql:// URL before sbatch (docs/cluster.md)}"
 : "${MLFLOW_TRACKING_URI:?is not set: export the MLflow server's URL before sbatch (docs/cluster.md)}"
 {{setup}}
-echo "cyclegan: task ${SLURM_ARRAY_TASK_ID} (job ${SLURM_JOB_ID}, restart ${SLURM_RESTART_COUNT:-0}) on $(hostname) at $(date -Is)"
+# This task's own name: its SLURM_JOB_ID can be the whole array's id (one task holds it), and a
+# scontrol or scancel on that id acts on every task of the array, the running ones included.
+task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+echo "cyclegan: task ${task} (job ${SLURM_JOB_ID}, restart ${SLURM_RESTART_COUNT:-0}) on $(hostname) at $(date -Is)"
 # srun makes the worker a job step: SLURM's SIGTERM (time limit, preemption, scancel) reaches it there.
 srun --ntasks=1 --cpus-per-task="${SLURM_CPUS_PER_TASK:-1}" {{command}} {{worker}}
 status=$?
@@ -44,7 +47,7 @@ case $status in
         echo "cyclegan: task done at $(date -Is)"; exit 0 ;;
     4)  # stopped by SIGTERM: its cell is checkpointed and back in the queue; a requeued task resumes it
         echo "cyclegan: stopped by SIGTERM, the cell is back in the queue; requeueing this task"
-        scontrol requeue "$SLURM_JOB_ID" || echo "cyclegan: could not requeue (cancelled?): the cell waits for another task"
+        scontrol requeue "$task" || echo "cyclegan: could not requeue (cancelled?): the cell waits for another task"
         exit 0 ;;
     *)  # 1: a bug (traceback above), 2: bad input (one line above): requeueing would fail the same way
         echo "cyclegan: worker failed with status $status"; exit "$status" ;;

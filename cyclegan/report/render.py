@@ -269,6 +269,7 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
         out += ["## Each hypothesis", ""]
         for h, v in zip(s.hypotheses, report.verdicts, strict=True):
             out += [f"### {v.name}: **{v.label.upper()}**", "", f"> {h.claim}", ""]
+            out += [f"_Scope: {h.scope}_", ""] if h.scope else []
             out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
     out += ["## What this is based on", ""] + [f"- **{k}**: {v}" for k, v in report.basis.items()] + [""]
     out += ["## Comparison table", "",
@@ -336,7 +337,9 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
     if report.verdicts:
         out.append("<h2>Each hypothesis</h2>")
         for h, v in zip(s.hypotheses, report.verdicts, strict=True):
-            out += [f"<h3>{e(v.name)}: {_verdict_span(v.label)}</h3>", f"<blockquote>{e(h.claim)}</blockquote><ul>"]
+            out += [f"<h3>{e(v.name)}: {_verdict_span(v.label)}</h3>", f"<blockquote>{e(h.claim)}</blockquote>"]
+            out += [f"<p><i>Scope: {e(h.scope)}</i></p>"] if h.scope else []
+            out.append("<ul>")
             out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
     out += ["<h2>What this is based on</h2><ul>"] + [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report.basis.items()]
     out += ["</ul><h2>Comparison table</h2>",
@@ -373,6 +376,7 @@ def terminal(report: Report) -> str:
     lines = [f"study {report.study.name}: {report.basis.get('runs', '')}"]
     lines += [f"! {w}" for w in report.warnings]
     lines += ["", cell_table(report, KEY_METRICS, compact=True).to_string(index=False), ""]
+    scope = {h.name: h.scope for h in report.study.hypotheses}
     for v in report.verdicts:
         what = (f"{v.metric} at {v.levels[0]} {v.direction} {fmt(v.threshold)}: mean" if v.kind == "bound"
                 else f"{v.metric} {v.levels[0]}-{v.levels[1]} =")
@@ -382,6 +386,8 @@ def terminal(report: Report) -> str:
                      f"p {fmt(v.p_value)}" + (f" (adjusted {fmt(v.p_adjusted)})" if not math.isnan(v.p_adjusted) else
                                               " (exploratory)" if v.exploratory else "") + f", n {v.n_a}" + ("" if v.kind == "bound" else f"/{v.n_b}, g {fmt(v.hedges_g)}")
                      + (f", since mini-epoch {v.since}" if v.since and v.settled else "") + (f"; {step}" if step else ""))
+        if scope.get(v.name):
+            lines.append(f"  scope: {scope[v.name]}")
     return mask("\n".join(lines))
 
 

@@ -86,6 +86,9 @@ class Hypothesis(BaseModel):
     where: dict[str, str] = Field(default_factory=dict)
     settle: bool = True
     exploratory: bool = False  # outside the confirmatory family: decided alone, reported as exploratory
+    # Prose, like `claim`: what this study's budget can and cannot show about the claim (e.g. how often
+    # the effect appeared in calibration runs); printed with the verdict, not part of what is tested.
+    scope: str = ""
 
     @property
     def is_bound(self) -> bool:
