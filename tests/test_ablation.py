@@ -144,7 +144,9 @@ def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_complet
     assert queue.storage.get_trial(trial_id).user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
     queue.requeue(trial_id, "its heartbeat lapsed")  # what another worker's reaping does
     assert queue.complete(trial_id, 1.0) is False
+    assert queue.fail(trial_id, "x") is False and queue.requeue(trial_id, "interrupted") is False  # no second copy
     assert queue.cell_states() == {cell: "waiting"}
+    assert sum(t.state.name == "WAITING" for t in queue.storage.get_all_trials(queue._study_id)) == 1
     again, same = queue.claim()
     assert same == cell and again != trial_id and queue.complete(again, 1.0) is True
     assert queue.cell_states() == {cell: "done"}

@@ -182,24 +182,30 @@ class CellQueue:
     def any_running(self) -> bool:
         return bool(self._trials((TrialState.RUNNING,)))
 
+    # complete, fail and requeue return False when another worker failed the trial first (this worker's
+    # heartbeat lapsed past the grace period): the cell already waits in a fresh copy, so nothing is recorded.
     def complete(self, trial_id: int, value: float) -> bool:
-        """Record the cell done; False when another worker failed the trial first (this worker's
-        heartbeat lapsed past the grace period), so the cell waits in a fresh copy."""
         try:
             self.storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
         return True
 
-    def fail(self, trial_id: int, reason: str) -> None:
-        self.storage.set_trial_user_attr(trial_id, REASON_ATTR, masking.mask(reason)[:2000])  # an exception text may quote a URL
-        self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    def fail(self, trial_id: int, reason: str) -> bool:
+        try:
+            self.storage.set_trial_user_attr(trial_id, REASON_ATTR, masking.mask(reason)[:2000])  # an exception text may quote a URL
+            self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        return True
 
-    def requeue(self, trial_id: int, reason: str) -> None:
+    def requeue(self, trial_id: int, reason: str) -> bool:
         """An interrupted cell: failed with its reason, and a fresh copy waits to resume it."""
-        self.fail(trial_id, reason)
+        if not self.fail(trial_id, reason):
+            return False  # a second copy would train the cell twice
         frozen = self.storage.get_trial(trial_id)
         RetryHeartbeatStaleTrialCallback(max_retry=None)(self.optuna_study, frozen)
+        return True
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
         self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))
