@@ -46,6 +46,18 @@ def _with_password(url: str) -> str:
     return re.sub(r"^(postgresql://[^:@/]+)@", rf"\1:{SECRET}@", url)
 
 
+def _fresh_database(url: str, name: str) -> str:
+    """An empty database on the same server, so the submit must create the queue's tables itself."""
+    import sqlalchemy
+
+    database = name.replace("-", "_")
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
+    engine.dispose()
+    return str(sqlalchemy.engine.make_url(url).set(database=database).render_as_string(hide_password=False))
+
+
 def _run(command: list[str], env: dict) -> str:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
@@ -64,17 +76,15 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({"name": name, "base": base, "factors": {"discriminator.output": ["patch", "scalar"]},
                                     "seeds": [0, 1], "hypotheses": []}))
-    storage = _with_password(postgres_url)
+    storage = _with_password(_fresh_database(postgres_url, name))
     assert SECRET in storage
     env = {**os.environ, "SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
            "CUDA_VISIBLE_DEVICES": "", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
            "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
     held = tmp_path / "held"
     held.mkdir()
-    # Optuna creates the queue's tables on first use: tasks starting at once on an empty database race on
-    # that (UniqueViolation, the task fails with status 2). `launch slurm --submit` does not create them
-    # yet, so the test does, as a user's first `cyclegan worker` would.
-    CellQueue(load_study(path), open_storage(storage, QueueSettings()))
+    # The database is empty: `launch slurm --submit` must create the queue's tables and cells before the
+    # tasks start at once (else they race on Optuna's table creation and one fails with status 2).
     # Expanded by the task's shell: one marker per task, named as SLURM names an array task. Its
     # $SLURM_JOB_ID is no name for it: one task's is the array's id, and scancel on that signals every task.
     command = f"{sys.executable} {HOLD_AT_STEP} 3 {held}/task-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"

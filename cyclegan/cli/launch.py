@@ -77,6 +77,7 @@ def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: P
     sbatch = shutil.which("sbatch")
     if sbatch is None:
         raise ValueError("sbatch is not on PATH: run `cyclegan launch slurm --submit` on a SLURM login node (or --print the script)")
+    _prepare_queue(study)
     logs.mkdir(parents=True, exist_ok=True)
     script_file = logs / "job.sbatch"
     script_file.write_text(text)
@@ -133,6 +134,15 @@ def _check_timing(heartbeat: int, grace: int) -> None:
     """The rule of ``cyclegan.cli.options.queue_settings``, without importing Optuna for it."""
     if grace <= heartbeat:
         raise click.BadParameter(f"--grace ({grace}) must be longer than --heartbeat ({heartbeat})")
+
+
+def _prepare_queue(study) -> None:
+    """Create the queue's tables, the study and its cells before any task starts: Optuna creates its
+    tables on first use, and array tasks starting at once on an empty database race on that (one
+    fails on a unique-key violation)."""
+    from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+
+    CellQueue(study, open_storage(os.environ["CYCLEGAN_STORAGE"], QueueSettings())).enqueue_missing()
 
 
 def _check_cluster_stores() -> None:
