@@ -16,6 +16,13 @@ snapshot: inputs over outputs, 16 of them).
 
     python benchmarks/collapse_calibration.py nulls --data ../shared/data/monet2photo --sizes 64 128 256 --draws 40
     python benchmarks/collapse_calibration.py runs /tmp/calib/runs --sheets /tmp/calib/sheets
+
+``fixture``: one labelled snapshot into the test set (tests/data/collapse): its 64 outputs as one 8x8
+tiled PNG, the shared inputs once (``inputs.png``), and a row in ``labels.csv`` saying how the run was
+made and why it got its label (tests/test_collapse_real_runs.py reads them).
+
+    python benchmarks/collapse_calibration.py fixture /work/probe/scalarNone-s2 100 --label washed_out \
+        --why "grey-purple, gridded; each output keeps its own input's skyline"
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cyclegan.data.images import read_image, sample_grid, save_png
 from cyclegan.metrics import score_batch
@@ -80,6 +88,54 @@ def runs(root: Path, sheets: Path | None) -> None:
                 save_png(sample_grid([photos[:16], outputs[:16]]), sheets / name)
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "collapse"
+LABEL_COLUMNS = ("name", "label", "discriminator", "norm", "seed", "step", "why")
+
+
+def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
+    import csv
+
+    import yaml
+
+    photos = np.load(run / "inputs.npz")["photos"]
+    outputs = np.load(run / f"outputs_{step:05d}.npz")["outputs"]
+    side = int(np.sqrt(len(outputs)))
+    if side * side != len(outputs) or photos.shape != outputs.shape:
+        raise SystemExit(f"{run}: need a square number of outputs shaped like the inputs, got {outputs.shape}, {photos.shape}")
+    inputs_png = out / "inputs.png"
+    if inputs_png.exists():
+        kept = tiles(np.asarray(Image.open(inputs_png)), side)
+        if not np.array_equal(kept, photos):
+            raise SystemExit(f"{run}: its inputs differ from {inputs_png} (another data split or size)")
+    else:
+        save_png(tile(photos, side) / 255.0, inputs_png)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    name = f"{run.name}-{step:05d}"
+    save_png(tile(outputs, side) / 255.0, out / f"{name}.png")  # exact: k / 255 rounds back to k
+    labels = out / "labels.csv"
+    rows = [row for row in csv.DictReader(labels.open())] if labels.exists() else []
+    rows = [row for row in rows if row["name"] != name]
+    rows.append({"name": name, "label": label, "discriminator": config["discriminator"]["output"], "norm": config["generator"]["norm"],
+                 "seed": config["train"]["seed"], "step": step, "why": why})
+    with labels.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, LABEL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: row["name"]))
+    print(out / f"{name}.png", label)
+
+
+def tile(images: np.ndarray, side: int) -> np.ndarray:
+    """(side*side, H, W, 3) uint8 -> one (side*H, side*W, 3) picture, row-major."""
+    n, h, w, c = images.shape
+    return images.reshape(side, side, h, w, c).transpose(0, 2, 1, 3, 4).reshape(side * h, side * w, c)
+
+
+def tiles(picture: np.ndarray, side: int) -> np.ndarray:
+    """The inverse of :func:`tile`."""
+    h, w = picture.shape[0] // side, picture.shape[1] // side
+    return picture.reshape(side, h, side, w, -1).transpose(0, 2, 1, 3, 4).reshape(side * side, h, w, -1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -92,11 +148,19 @@ def main() -> None:
     r = sub.add_parser("runs")
     r.add_argument("root", type=Path)
     r.add_argument("--sheets", type=Path)
+    f = sub.add_parser("fixture")
+    f.add_argument("run", type=Path)
+    f.add_argument("step", type=int)
+    f.add_argument("--label", required=True, choices=("healthy", "washed_out", "texture_collapse", "layout_collapse", "total_collapse"))
+    f.add_argument("--why", required=True)
+    f.add_argument("--out", type=Path, default=FIXTURES)
     args = parser.parse_args()
     if args.part == "nulls":
         nulls(args.data, args.sizes, args.draws, args.n, args.seed)
-    else:
+    elif args.part == "runs":
         runs(args.root, args.sheets)
+    else:
+        fixture(args.run, args.step, args.label, args.why, args.out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ LAYOUT_ALPHA = 0.05
 # Texture face: the share of fine detail common to all outputs (grid lattice excluded). Measured
 # (docs/metrics.md "Collapse"; benchmarks/collapse_calibration.py): real paintings against unrelated
 # real photos and within each domain <= 0.002 at 64, 128 and 256 px (90 draws of 64 per size); this
-# project's real runs labelled healthy <= 0.032 (64 px, tests/data/collapse); planted outputs that
+# project's real runs labelled healthy or washed out by eye <= 0.052 (64 px, tests/data/collapse); planted outputs that
 # follow their inputs (strong grids, a washed-out gridded blur) <= 0.10 at 64 px; the one real
 # texture collapse on record (the original architecture's scalar discriminator, 64 px, measured
 # outside the project) 0.23, which the old limit of 0.35, fitted to planted stripes, missed.

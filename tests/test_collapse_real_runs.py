@@ -1,0 +1,77 @@
+"""The collapse indicators on real runs labelled by eye (tests/data/collapse/README.md).
+
+Planted cases (tests/test_metrics_collapse.py) pin the indicators' mechanics; these pin their limits
+to what real training produced: where the two disagree, the real run wins (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cyclegan.metrics.collapse import (
+    DEGENERATE_OUTPUT,
+    LAYOUT_ALPHA,
+    LAYOUT_COLLAPSE,
+    NOT_COLLAPSED,
+    SHARED_TEXTURE_LIMIT,
+    TEXTURE_COLLAPSE,
+    collapse_scores,
+)
+
+FIXTURES = Path(__file__).with_name("data") / "collapse"
+LABELS = list(csv.DictReader((FIXTURES / "labels.csv").open()))
+KIND_OF_LABEL = {"healthy": NOT_COLLAPSED, "washed_out": NOT_COLLAPSED, "texture_collapse": TEXTURE_COLLAPSE,
+                 "layout_collapse": LAYOUT_COLLAPSE, "total_collapse": DEGENERATE_OUTPUT}
+
+
+def _tiles(path: Path) -> np.ndarray:
+    """An 8 x 8 tiled PNG -> (64, H, W, 3) float32 in [0, 1], row-major."""
+    picture = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    side = 8
+    h, w = picture.shape[0] // side, picture.shape[1] // side
+    return picture.reshape(side, h, side, w, 3).transpose(0, 2, 1, 3, 4).reshape(side * side, h, w, 3)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    return _tiles(FIXTURES / "inputs.png")
+
+
+def test_the_set_has_real_runs_of_both_arms_and_their_labels_are_known():
+    assert len(LABELS) >= 5
+    assert {row["label"] for row in LABELS} <= set(KIND_OF_LABEL)
+    assert {"healthy", "washed_out"} <= {row["label"] for row in LABELS}
+    for row in LABELS:
+        assert (FIXTURES / f"{row['name']}.png").is_file(), row["name"]
+        assert row["why"].strip(), f"{row['name']} has no reason for its label"
+
+
+@pytest.mark.parametrize("row", LABELS, ids=[row["name"] for row in LABELS])
+def test_each_labelled_real_run_is_called_what_a_person_saw(row, inputs):
+    outputs = _tiles(FIXTURES / f"{row['name']}.png")
+    assert outputs.shape == inputs.shape
+    scores = collapse_scores(outputs, inputs)
+    expected = KIND_OF_LABEL[row["label"]]
+    assert scores["collapse_kind"] == expected, f"{row['name']} ({row['label']}): {scores}"
+    assert bool(scores["collapsed"]) == (expected != NOT_COLLAPSED)
+    if expected == NOT_COLLAPSED:
+        # Both faces clear, each with room: the layout test far beyond its level, the shared texture
+        # at most a third of the limit (the real texture collapse read 0.23, 1.5x the limit).
+        assert scores["identifiability_p"] < LAYOUT_ALPHA / 100, scores
+        assert scores["shared_texture"] < SHARED_TEXTURE_LIMIT / 2, scores
+
+
+def test_the_washed_out_gridded_run_follows_its_inputs_far_beyond_chance(inputs):
+    """Issue 35's second finding, on this project's own run: grey, gridded and low in contrast, but
+    most of its 64 outputs pick out their own input (chance 1/64), so it is not collapsed."""
+    washed = [row for row in LABELS if row["label"] == "washed_out" and row["norm"] == "none"]
+    assert washed, "the set needs a washed-out run without normalization"
+    for row in washed:
+        scores = collapse_scores(_tiles(FIXTURES / f"{row['name']}.png"), inputs)
+        assert scores["contrast_ratio"] < 0.6, scores  # it is washed out ...
+        assert scores["input_identifiability"] > 0.5, scores  # ... and still follows its inputs
+        assert not scores["collapsed"]
