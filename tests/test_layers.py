@@ -98,3 +98,46 @@ def test_reading_results_and_the_help_never_load_tensorflow():
 def test_the_layers_import_their_own_heavy_packages_only():
     loaded = _loaded_after("import cyclegan.spec.study, cyclegan.analysis.verdict, cyclegan.metrics, cyclegan.names")
     assert not loaded & {"tensorflow", "keras", "mlflow", "optuna"}
+
+
+def _module_edges() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (at module level or deferred), package __init__s resolved
+    to the module named in ``from package import module``."""
+    modules = dict(_modules())
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("cyclegan"):
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            edges[name] |= {t for t in targets if t in modules and t != name and not name.startswith(f"{t}.")}
+    return edges
+
+
+def test_no_module_imports_itself_back_also_through_deferred_imports():
+    """Import circles hidden by imports inside functions (issue 31) stay gone: depth-first search for a
+    back edge over every import, deferred ones included."""
+    edges = _module_edges()
+    assert edges["cyclegan.core.models"] >= {"cyclegan.core.norm", "cyclegan.core.resnet"}  # the search sees real edges
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+    circles: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(edges[module]):
+            if state.get(target) == 1:
+                circles.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module)
+    assert not circles, "import circles:\n" + "\n".join(circles)

@@ -119,14 +119,28 @@ def load_run_generator(run_dir: str | Path, name: str = names.GENERATORS[0]) -> 
     config = build_config(yaml.safe_load(run.config_file.read_text()), source=str(run.config_file))
     weights = _weights_file(run, name)
     if weights.suffix == ".keras":  # a run folder of an earlier version: a full model file
-        from cyclegan.core.translate import load_generator
-
         return load_generator(weights)
     _check_encoder_unchanged(run, config)
     model = build_generator(config.generator, config.data.image_size, name, fused_norm=config.train.fused_instance_norm,
                             seed=config.train.seed)
     trainable_part(model, encoder_left_out(run, config, (model,), starting=False)).load_weights(weights)
     return model
+
+
+def load_generator(path: str | Path, name: str | None = None) -> keras.Model:
+    """A generator from ``path``: a ``.keras`` file (``cyclegan export``), loaded in Keras safe mode
+    (no arbitrary code from the file runs); a run folder (generator ``name``, default G:
+    photo -> monet); or a run folder's ``models/<name>.weights.h5``."""
+    path = Path(path)
+    if path.is_dir():
+        return load_run_generator(path, name or names.GENERATORS[0])
+    if path.name.endswith(names.GENERATOR_WEIGHTS_SUFFIX) and path.parent.name == names.MODELS_DIR:
+        return load_run_generator(path.parent.parent, path.name.removesuffix(names.GENERATOR_WEIGHTS_SUFFIX))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such generator file or run folder")
+    # The custom layers (VGGPreprocess, InstanceNormalization, ReflectionPadding2D) are registered for
+    # deserialisation by this module's import of cyclegan.core.models (which imports norm and resnet).
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def _check_encoder_unchanged(run: RunDir, config: RunConfig) -> None:
@@ -146,8 +160,6 @@ def _check_encoder_unchanged(run: RunDir, config: RunConfig) -> None:
 def export_generator(run_dir: str | Path, output: str | Path, name: str = names.GENERATORS[0]) -> Path:
     """Write the generator as one self-contained ``.keras`` file (encoder included), checked by
     loading it back in safe mode."""
-    from cyclegan.core.translate import load_generator
-
     output = Path(output)
     if output.suffix != ".keras":
         raise ValueError(f"{output}: the exported file must end in .keras")

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
+from cyclegan.core.norm import InstanceNormalization, gan_init, instance_norm  # noqa: F401  (InstanceNormalization: re-exported)
+from cyclegan.core.resnet import build_resnet_generator
 from cyclegan.errors import CycleganError
 from cyclegan.spec.config import DiscriminatorConfig, GeneratorConfig
 
@@ -34,68 +35,6 @@ _VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 
 class EncoderWeightsError(CycleganError, RuntimeError):
     """The configured VGG16 weights cannot be had; raised before any training starts."""
-
-
-def _gan_init(seed: int | None = None) -> keras.initializers.Initializer:
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)
-
-
-def instance_norm(name: str, fused: bool = True) -> layers.Layer:
-    """Instance normalization as Keras 3 ships it: one group per channel. Gamma starts at N(0, 0.02)
-    as in the original (and keras-io's CycleGAN), which it inherited from tensorflow-addons.
-
-    ``fused`` computes the same layer with TensorFlow's fused batch-norm kernel
-    (:class:`InstanceNormalization`); ``False`` keeps Keras' own arithmetic, as the original ran."""
-    layer_class = InstanceNormalization if fused else layers.GroupNormalization
-    return layer_class(groups=-1, gamma_initializer=_gan_init(), name=name)
-
-
-@keras.saving.register_keras_serializable(package="cyclegan")
-class InstanceNormalization(layers.GroupNormalization):
-    """``GroupNormalization(groups=-1)``: the same weights, config and maths, on a faster kernel.
-
-    Keras' GroupNormalization takes moments and applies them with separate element-wise ops, in
-    float32 even under mixed precision, and its gradient is a chain of broadcasts; in a bfloat16
-    step at 256x256 on a CPU those took about 15% of all op time. Instance norm of an image is batch
-    norm in training mode over that image alone, so each image of the batch goes through the fused
-    batch-norm kernel (oneDNN on CPUs, cuDNN on GPUs), which keeps its statistics in float32, takes
-    bfloat16 and float16 tensors directly and has a fused gradient. Moving statistics are not
-    kept: instance norm uses the image's own statistics in training and inference alike."""
-
-    def __init__(self, groups: int = -1, **kwargs):
-        if groups != -1:
-            raise ValueError(f"InstanceNormalization has one group per channel (groups=-1), got groups={groups}")
-        super().__init__(groups=-1, **kwargs)
-
-    def get_config(self) -> dict:
-        # build() replaces groups=-1 by the channel count; the layer is defined by "one per channel".
-        return {**super().get_config(), "groups": -1}
-
-    def call(self, inputs):
-        if len(inputs.shape) != 4 or self.axis not in (-1, 3) or not (self.center and self.scale):
-            return super().call(inputs)  # not the layout the fused kernel serves: Keras' own arithmetic
-        # Like GroupNormalization, the layer does not autocast (gamma and beta stay float32) and
-        # returns its compute dtype; the kernel takes that dtype directly.
-        inputs = tf.cast(inputs, self.compute_dtype)
-        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
-        batch = inputs.shape[0]
-        if batch is None:
-            return self._call_dynamic_batch(inputs, gamma, beta)
-        if batch == 1:
-            return self._normalize(inputs, gamma, beta)
-        return tf.concat([self._normalize(image, gamma, beta) for image in tf.split(inputs, batch)], 0)
-
-    def _normalize(self, image, gamma, beta):
-        normalized, _, _ = tf.compat.v1.nn.fused_batch_norm(image, gamma, beta, epsilon=self.epsilon, is_training=True)
-        return normalized
-
-    def _call_dynamic_batch(self, inputs, gamma, beta):
-        """An unknown batch size: lay the images side by side as channels of one image."""
-        shape = tf.shape(inputs)
-        batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-        side_by_side = tf.reshape(tf.transpose(inputs, [1, 2, 0, 3]), [1, height, width, batch * channels])
-        normalized = self._normalize(side_by_side, tf.tile(gamma, [batch]), tf.tile(beta, [batch]))
-        return tf.transpose(tf.reshape(normalized, [height, width, batch, channels]), [2, 0, 1, 3])
 
 
 @keras.saving.register_keras_serializable(package="cyclegan")
@@ -243,7 +182,6 @@ def build_generator(
     :func:`instance_norm`; ``seed`` (the run's ``train.seed``) draws a random encoder from
     :func:`random_encoder_seed` so that it can be rebuilt rather than stored."""
     if config.arch == "resnet":  # no encoder to share: the reference's ResNet generator (cyclegan.core.resnet)
-        from cyclegan.core.resnet import build_resnet_generator
 
         return build_resnet_generator(config, image_size, name, fused_norm)
     if encoder is None:
@@ -293,7 +231,6 @@ def build_generators(config: GeneratorConfig, image_size: int, fused_norm: bool 
     ``seed`` as in :func:`build_generator`; ``generator.arch=resnet``: the reference's ResNet
     generators (cyclegan.core.resnet)."""
     if config.arch == "resnet":
-        from cyclegan.core.resnet import build_resnet_generator  # resnet.py uses this module's instance_norm
 
         return (build_resnet_generator(config, image_size, "gen_photo2monet", fused_norm),
                 build_resnet_generator(config, image_size, "gen_monet2photo", fused_norm))
@@ -310,7 +247,7 @@ def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str,
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
     for level in range(DISCRIMINATOR_DEPTH):
-        x = layers.Conv2D(config.base_filters * 2**level, 4, strides=2, padding="same", kernel_initializer=_gan_init(), name=f"conv_{level}")(x)
+        x = layers.Conv2D(config.base_filters * 2**level, 4, strides=2, padding="same", kernel_initializer=gan_init(), name=f"conv_{level}")(x)
         if config.norm == "instance":
             x = instance_norm(f"norm_{level}", fused_norm)(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu_{level}")(x)
@@ -320,7 +257,7 @@ def build_discriminator(config: DiscriminatorConfig, image_size: int, name: str,
         # per-location signal, which is what let the generator collapse (issue 35).
         x = layers.Dense(1, name="scalar_logit")(layers.Flatten(name="flatten")(x))
     else:
-        x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_gan_init(), name="patch_logits")(x)
+        x = layers.Conv2D(1, 3, padding="same", kernel_initializer=gan_init(), name="patch_logits")(x)
         if config.output == "patch_weighted":
             # One logit as a learned weighting of the patch logits: still nearly the patch map's local
             # signal, so it is not the original's scalar discriminator; kept as a level to compare.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cyclegan.core.norm import instance_norm
 from cyclegan.spec.config import GeneratorConfig
 
 BASE_FILTERS = 64
@@ -49,7 +50,6 @@ def _init() -> keras.initializers.Initializer:
 def build_resnet_generator(config: GeneratorConfig, image_size: int, name: str, fused_norm: bool = True) -> keras.Model:
     """[0, 1] images (B, S, S, 3) -> translated images (B, S, S, 3) in [0, 1] (float32 under mixed
     precision). S must be a multiple of 4 (two stride-2 levels); the config's 32 guarantees it."""
-    from cyclegan.core.models import instance_norm  # models.py dispatches here: import at call time
 
     def norm(x, label: str):
         return instance_norm(f"{label}_norm", fused_norm)(x) if config.norm == "instance" else x

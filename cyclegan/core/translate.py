@@ -10,9 +10,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from cyclegan.core.generator_files import load_generator
 from cyclegan.core.pipeline import load_images
 from cyclegan.data.images import open_image, save_png
-from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, IMAGE_SUFFIXES, MODELS_DIR
+from cyclegan.names import IMAGE_SUFFIXES
 from cyclegan.places import writable_folder
 
 
@@ -125,27 +126,6 @@ def _feature_bytes(encoder: keras.Model, n_images: int) -> int:
     """What the encoder's outputs for ``n_images`` images hold, in bytes."""
     per_image = sum(int(np.prod(out.shape[1:])) * tf.as_dtype(out.dtype).size for out in encoder.outputs)  # bfloat16 too
     return per_image * n_images
-
-
-def load_generator(path: str | Path, name: str | None = None) -> keras.Model:
-    """A generator from ``path``: a ``.keras`` file (``cyclegan export``), loaded in Keras safe mode
-    (no arbitrary code from the file runs); a run folder (generator ``name``, default G:
-    photo -> monet); or a run folder's ``models/<name>.weights.h5``."""
-    path = Path(path)
-    if path.is_dir():
-        from cyclegan.core.generator_files import load_run_generator
-
-        return load_run_generator(path, name or GENERATORS[0])
-    if path.name.endswith(GENERATOR_WEIGHTS_SUFFIX) and path.parent.name == MODELS_DIR:
-        from cyclegan.core.generator_files import load_run_generator
-
-        return load_run_generator(path.parent.parent, path.name.removesuffix(GENERATOR_WEIGHTS_SUFFIX))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such generator file or run folder")
-    # Registers the custom layers for deserialisation: VGGPreprocess, InstanceNormalization, ReflectionPadding2D.
-    from cyclegan.core import models, resnet  # noqa: F401
-
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,

@@ -37,7 +37,7 @@ def load_generator_file(path: str | Path, name: str | None = None):
     """THE one place an MLflow model turns its artifact into a Keras generator: a mini run folder
     (``config.yaml``, ``identity.json``, ``models/<name>.weights.h5``, for a random encoder
     ``random_encoders.json``; the frozen encoder is rebuilt from its weights file or its seed) or, for models logged by earlier versions, a ``.keras`` file."""
-    from cyclegan.core.translate import load_generator
+    from cyclegan.core.generator_files import load_generator
 
     return load_generator(path, name)
 

@@ -163,7 +163,7 @@ class TrainConfig(_Section):
     """Batch the generator calls on real inputs and share the frozen encoder: the same losses
     (tested against the original six-call step), fewer and larger calls."""
     fused_instance_norm: bool = True
-    """Run instance norm on TensorFlow's fused batch-norm kernel (cyclegan.core.models.InstanceNormalization):
+    """Run instance norm on TensorFlow's fused batch-norm kernel (cyclegan.core.norm.InstanceNormalization):
     the same layer and maths as Keras' GroupNormalization(groups=-1), which ``false`` uses as the original did."""
 
 
