@@ -32,3 +32,31 @@ def test_a_history_of_an_earlier_version_without_first_step_times_counts_all_min
     pd.DataFrame({"mini_epoch": [1, 2], "step": [4, 8], "seconds": [3.0, 2.0]}).to_csv(tmp_path / "history.csv", index=False)
     times = time_figures(RunDir(tmp_path), build_seconds=1.0, save_seconds=0.0, checkpoint_seconds=0.0)
     assert (times[names.TRAIN_SECONDS], times[names.OUTSIDE_SECONDS]) == (5.0, 1.0)
+
+
+def test_the_stopwatch_sums_laps_per_name_and_gives_each_lap_its_own_seconds(monkeypatch):
+    from cyclegan.core import timing
+
+    now = iter([10.0, 12.5, 20.0, 21.0, 30.0, 34.0])  # start/stop pairs: 2.5 s, 1 s, 4 s
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(now))
+    watch = timing.Stopwatch()
+    with watch.lap(names.CHECKPOINT_SECONDS) as first:
+        pass
+    with watch.lap(names.CHECKPOINT_SECONDS) as second:
+        pass
+    span = watch.start(names.BUILD_SECONDS)
+    assert span.stop() == 4.0
+    assert (first.seconds, second.seconds) == (2.5, 1.0)
+    assert watch.total(names.CHECKPOINT_SECONDS) == 3.5 and watch.total(names.BUILD_SECONDS) == 4.0
+    assert watch.total(names.SAVE_SECONDS) == 0.0
+
+
+def test_a_lap_that_raises_is_still_counted(monkeypatch):
+    from cyclegan.core import timing
+
+    now = iter([0.0, 3.0])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(now))
+    watch = timing.Stopwatch()
+    with pytest.raises(OSError), watch.lap(names.CHECKPOINT_SECONDS):
+        raise OSError("disk full")
+    assert watch.total(names.CHECKPOINT_SECONDS) == 3.0

@@ -1,8 +1,12 @@
-"""Where a run's wall time went: training steps, and everything outside them. Pure functions of the
-run's history and the trainer's clocks, without TensorFlow, so the tracker can use them too."""
+"""Where a run's wall time went: training steps, and everything outside them. One stopwatch the
+trainer passes its laps to, and pure functions of the run's history and that stopwatch, without
+TensorFlow, so the tracker can use them too."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from cyclegan.names import (
@@ -21,6 +25,53 @@ from cyclegan.names import (
 
 if TYPE_CHECKING:
     from cyclegan.core.rundir import RunDir
+
+
+class Lap:
+    """One timed span: :meth:`stop` adds it to its stopwatch's total for its name and returns its seconds."""
+
+    def __init__(self, watch: Stopwatch, name: str):
+        self.watch, self.name, self.seconds = watch, name, 0.0
+        self._start = time.perf_counter()
+
+    def stop(self) -> float:
+        self.seconds = time.perf_counter() - self._start
+        self.watch.add(self.name, self.seconds)
+        return self.seconds
+
+
+class Stopwatch:
+    """Seconds per named part of a run (the names of ``cyclegan.names``' time/* figures), summed over
+    laps: ``with watch.lap(NAME) as lap:`` times a block (``lap.seconds`` is that block's own, for a
+    per-row figure); ``watch.start(NAME)`` ... ``.stop()`` times a span that is no block."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, float] = {}
+
+    def start(self, name: str) -> Lap:
+        return Lap(self, name)
+
+    @contextmanager
+    def lap(self, name: str) -> Iterator[Lap]:
+        lap = Lap(self, name)
+        try:
+            yield lap
+        finally:
+            lap.stop()
+
+    def add(self, name: str, seconds: float) -> None:
+        self._totals[name] = self._totals.get(name, 0.0) + seconds
+
+    def total(self, name: str) -> float:
+        return self._totals.get(name, 0.0)
+
+
+def run_time_figures(run: RunDir, watch: Stopwatch) -> dict[str, float]:
+    """:func:`time_figures` from the trainer's stopwatch (laps named BUILD, SAVE, CHECKPOINT, CALLBACK
+    and FINISH_SECONDS)."""
+    return time_figures(run, build_seconds=watch.total(BUILD_SECONDS), save_seconds=watch.total(SAVE_SECONDS),
+                        checkpoint_seconds=watch.total(CHECKPOINT_SECONDS), callback_seconds=watch.total(CALLBACK_SECONDS),
+                        finish_seconds=watch.total(FINISH_SECONDS))
 
 
 def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, checkpoint_seconds: float,

@@ -10,7 +10,6 @@ neither.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,22 +42,28 @@ from cyclegan.core.step import (
     make_train_step,
 )
 from cyclegan.core.step_reuse import StepCache
-from cyclegan.core.timing import time_figures
+from cyclegan.core.timing import Stopwatch, run_time_figures
 from cyclegan.core.translate import FixedImagesTranslator
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
 from cyclegan.metrics.quality import epochs_to_within_margin
 from cyclegan.names import (
+    BUILD_SECONDS,
+    CALLBACK_SECONDS,
+    CHECKPOINT_SECONDS,
     EVAL_SECONDS,
+    FINISH_SECONDS,
     FIRST_STEP_SECONDS,
     KID,
     KID_EPOCHS_TO_MARGIN,
     KID_MARGIN,
     LR_DISCRIMINATOR,
     LR_GENERATOR,
+    MINI_EPOCH_SECONDS,
     QUALITY_SECONDS,
     SAMPLES_SECONDS,
+    SAVE_SECONDS,
     STEP_METRICS,
 )
 from cyclegan.signals import StopSignal, graceful_stop
@@ -88,7 +93,8 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     run folder has trained and starts over (the way out of a run whose checkpoints are all damaged).
     ``final_checkpoint=False`` skips the save after the last mini-epoch, for a study cell that drops its
     checkpoints once finished (a crash before that retrains from the last one kept, to the same numbers)."""
-    started = time.perf_counter()
+    watch = Stopwatch()
+    building = watch.start(BUILD_SECONDS)
     run = RunDir(Path(run_dir))
     run.check_compatible(config)
     device.configure(config.train.precision)
@@ -115,16 +121,14 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint)
-    build_seconds = time.perf_counter() - started
+    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint, watch)
+    building.stop()
     last_row = loop.run()
-    finishing = time.perf_counter()
-    final_metrics = {**last_row, **convergence_figures(run)}
-    saving = time.perf_counter()
-    save_run_generators(run, config, (nets.gen_g, nets.gen_f))
-    final_metrics.update(time_figures(run, build_seconds=build_seconds, save_seconds=time.perf_counter() - saving,
-                                      checkpoint_seconds=loop.checkpoint_seconds, callback_seconds=loop.callback_seconds,
-                                      finish_seconds=loop.close_seconds + (saving - finishing)))
+    with watch.lap(FINISH_SECONDS):
+        final_metrics = {**last_row, **convergence_figures(run)}
+    with watch.lap(SAVE_SECONDS):
+        save_run_generators(run, config, (nets.gen_g, nets.gen_f))
+    final_metrics.update(run_time_figures(run, watch))
     result = RunResult(run, config, int(state.mini_epoch.numpy()), int(state.step.numpy()), resumed_from, final_metrics)
     for callback in callbacks:
         callback.on_run_end(result)
@@ -152,8 +156,9 @@ HOST_SYNC_STEPS = 25
 
 class _Loop:
     def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, store: CheckpointStore,
-                 callbacks, progress, final_checkpoint: bool = True):
+                 callbacks, progress, final_checkpoint: bool = True, watch: Stopwatch | None = None):
         self.final_checkpoint = final_checkpoint
+        self.watch = watch or Stopwatch()  # laps: CHECKPOINT, CALLBACK, FINISH (closing the pipeline); per row: the rest
         self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
         self.step_fn, self.state, self.store, self.callbacks = step_fn, state, store, callbacks
         self.progress = progress
@@ -174,9 +179,6 @@ class _Loop:
         self.quality = training_quality(config, run, self.eval_monets, split.train["monet"])
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
-        self.checkpoint_seconds = 0.0  # this process's checkpoint saves (after the history row is written)
-        self.callback_seconds = 0.0  # this process's mini-epoch callbacks (MLflow logging, pruning)
-        self.close_seconds = 0.0  # closing the input pipeline after the last mini-epoch
         self.first_step_timed = False
 
     def run(self) -> dict[str, float]:
@@ -213,22 +215,22 @@ class _Loop:
         step = int(state.step.numpy())
         batches = iter(training_dataset(self.split, self.config.data, train, start_step=step))
         for mini_epoch in range(int(state.mini_epoch.numpy()) + 1, train.mini_epochs + 1):
-            started = time.perf_counter()
+            mini_epoch_lap = self.watch.start(MINI_EPOCH_SECONDS)
             rates = self._set_learning_rates(mini_epoch)
             done = int(state.partial_steps.numpy())
             bar = tqdm(range(done, self.steps_per_mini_epoch), desc=f"mini-epoch {mini_epoch}/{train.mini_epochs}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
             first_step = None
             for _ in bar:
-                clock = time.perf_counter()
+                first_lap = None if self.first_step_timed else self.watch.start(FIRST_STEP_SECONDS)
                 photo, monet = next(batches)
                 out = self.step_fn(photo, monet)
                 losses = tf.stack([out[k] for k in STEP_METRICS])  # stays on the device
-                if not self.first_step_timed:
+                if first_lap is not None:
                     # One host sync per process, so the first step's time (pipeline start, tracing,
                     # compiling) is measured rather than spilling into the steps after it.
                     losses.numpy()
-                    first_step, self.first_step_timed = time.perf_counter() - clock, True
+                    first_step, self.first_step_timed = first_lap.stop(), True
                 if not self.pending:
                     self.pending_first_step = step + 1
                 self.pending.append(losses)
@@ -240,7 +242,7 @@ class _Loop:
                     self._show(bar, self._sync())
                 self._honour_stop()
             self._show(bar, self._sync())
-            seconds = time.perf_counter() - started
+            seconds = mini_epoch_lap.stop()
             row = {"mini_epoch": mini_epoch, "step": step, "seconds": seconds, **rates}
             if first_step is not None:
                 row[FIRST_STEP_SECONDS] = first_step
@@ -249,35 +251,33 @@ class _Loop:
             state.partial_steps.assign(0)
             state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             is_last = mini_epoch == train.mini_epochs
-            clock = time.perf_counter()
+            eval_lap = self.watch.start(EVAL_SECONDS)
             eval_outputs = None
             if is_last or (self.config.eval.every and mini_epoch % self.config.eval.every == 0):
                 scores, eval_outputs = self._evaluate(save_outputs=is_last)
                 row.update(scores)
                 if self.quality is not None and (is_last or mini_epoch % self.config.eval.quality_every == 0):
-                    quality_clock = time.perf_counter()
-                    row.update(flat_row("eval/", self.quality(eval_outputs)))
-                    row[QUALITY_SECONDS] = time.perf_counter() - quality_clock
-            row[EVAL_SECONDS], clock = time.perf_counter() - clock, time.perf_counter()
-            grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
-            row[SAMPLES_SECONDS] = time.perf_counter() - clock
+                    with self.watch.lap(QUALITY_SECONDS) as quality_lap:
+                        row.update(flat_row("eval/", self.quality(eval_outputs)))
+                    row[QUALITY_SECONDS] = quality_lap.seconds
+            row[EVAL_SECONDS] = eval_lap.stop()
+            with self.watch.lap(SAMPLES_SECONDS) as samples_lap:
+                grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
+            row[SAMPLES_SECONDS] = samples_lap.seconds
             self.run_dir.append_history(row)
             if (is_last and self.final_checkpoint) or (not is_last and mini_epoch % train.checkpoint_every == 0):
-                clock = time.perf_counter()
-                self.store.save(step)
-                self.checkpoint_seconds += time.perf_counter() - clock
+                with self.watch.lap(CHECKPOINT_SECONDS):
+                    self.store.save(step)
             last_row = row
             record = MiniEpochRecord(mini_epoch, row["step"], row, grid_path)
-            clock = time.perf_counter()
-            for callback in self.callbacks:
-                callback.on_mini_epoch_end(record)
-            self.callback_seconds += time.perf_counter() - clock
+            with self.watch.lap(CALLBACK_SECONDS):
+                for callback in self.callbacks:
+                    callback.on_mini_epoch_end(record)
             self._honour_stop()
         # Dropped here and timed, not left to this frame's return: destroying the iterator waits for the
         # pipeline's threads to end (see pipeline.PREFETCH_BATCHES), and that wait belongs in the run's figures.
-        clock = time.perf_counter()
-        del batches
-        self.close_seconds = time.perf_counter() - clock
+        with self.watch.lap(FINISH_SECONDS):
+            del batches
         return last_row or self._completed_row()
 
     def _set_learning_rates(self, mini_epoch: int) -> dict[str, float]:
