@@ -157,3 +157,18 @@ def test_cell_ids_follow_content_not_paths(tmp_path, tiny_data, vgg_weights_file
     (moved_data / "data.csv").write_text((moved_data / "data.csv").read_text().rsplit("\n", 2)[0] + "\n")
     fewer = load_study(path, [f"data.root={moved_data}"])
     assert not set(c.cell_id for c in fewer.cells) & set(ids)  # other data: new cells
+
+
+def test_cells_that_train_the_same_run_are_named_before_training(tmp_path):
+    """The ResNet generator has no VGG16 encoder: crossing generator.arch with generator.encoder_weights
+    gives ResNet cells that differ only in a key they do not use (issue 33's leftover)."""
+    from cyclegan.spec.study import same_runs
+
+    crossed = load_study(_write(tmp_path, _spec(
+        factors={"generator.arch": ["vgg_unet", "resnet"], "generator.encoder_weights": ["random", "imagenet"]},
+        seeds=[0], hypotheses=[])))
+    (line,) = same_runs(crossed)
+    resnet_cells = sorted(c.cell_id for c in crossed.cells if c.levels["generator.arch"] == "resnet")
+    assert len(resnet_cells) == 2 and all(cell in line for cell in resnet_cells)
+    assert "generator.encoder_weights" in line and "vgg_unet" not in line.split(":")[0]
+    assert same_runs(load_study(_write(tmp_path, _spec(), "plain.yaml"))) == []

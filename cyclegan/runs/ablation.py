@@ -23,7 +23,7 @@ from cyclegan.runs.tracking import CellTracker, Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
 from cyclegan.spec import preregistration
-from cyclegan.spec.study import Study
+from cyclegan.spec.study import Study, same_runs
 
 
 def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
@@ -37,7 +37,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
     say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}")  # with or without bars
-    for line in design_warnings(study):  # before training: hypotheses this design cannot decide
+    for line in [*design_warnings(study), *same_runs(study)]:  # before training: what this design cannot decide, or repeats
         say(f"warning: {line}")
     if workers <= 1 and cells_per_process is None:
         run_worker(study, paths, settings=settings, progress=progress)

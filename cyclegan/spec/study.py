@@ -176,6 +176,22 @@ class Study:
         raise KeyError(f"{self.path}: no cell {cell_id!r} in study {self.name!r}")
 
 
+def same_runs(study: Study) -> list[str]:
+    """One line per group of cells that train the same run: their levels differ only in keys their
+    configuration does not use (``generator.encoder_weights`` under ``generator.arch: resnet``), so
+    their identities (:func:`cyclegan.spec.identity.identity_digest`) are equal and each is trained again."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in study.cells:
+        groups.setdefault(identity_digest(cell.config), []).append(cell)
+    lines = []
+    for cells in (group for group in groups.values() if len(group) > 1):
+        unused = sorted(key for key in cells[0].levels if len({c.levels[key] for c in cells}) > 1)
+        lines.append(f"cells {', '.join(c.cell_id for c in cells)} train the same run: they differ only in {', '.join(unused)}, "
+                     "which their configuration does not use; each trains it again (a factor crossed with one that "
+                     "makes it moot, e.g. generator.encoder_weights with generator.arch: resnet)")
+    return lines
+
+
 def level_text(value: Any) -> str:
     """Levels are compared and tagged as text: ``true``/``false`` for booleans, like YAML."""
     return str(value).lower() if isinstance(value, bool) else str(value)
