@@ -84,7 +84,8 @@ def runs(root: Path, sheets: Path | None) -> None:
             row = {"run": str(run.relative_to(root)), "step": step, **{k: scores[k] for k in FACE_KEYS if k in scores}}
             print(json.dumps(row), flush=True)
             if sheets is not None:
-                name = f"{str(run.relative_to(root)).replace('/', '_')}_{step:05d}.png"
+                label = run.name if run == root else str(run.relative_to(root)).replace("/", "_")  # not "." for one run's folder
+                name = f"{label}_{step:05d}.png"
                 save_png(sample_grid([photos[:16], outputs[:16]]), sheets / name)
 
 
