@@ -20,8 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 from pathlib import Path
 
 import pytest
-
-TINY_SIZE = 32
+from helpers import TINY_SIZE
 
 
 def pytest_addoption(parser):
@@ -106,14 +105,9 @@ def vgg_weights_file(tmp_path_factory) -> Path:
 
 
 def _tiny_tree(tiny_data: Path, vgg_weights_file: Path) -> dict:
-    return {
-        "data": {"root": str(tiny_data), "image_size": TINY_SIZE, "holdout": 4},
-        "generator": {"encoder_weights": str(vgg_weights_file)},
-        # float32 for repeatable numbers; the precision options have their own tests.
-        "train": {"seed": 3, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
-        "eval": {"images": 4},
-    }
+    from helpers import tiny_tree
+
+    return tiny_tree(tiny_data, vgg_weights_file)
 
 
 @pytest.fixture()

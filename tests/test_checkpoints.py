@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+from helpers import tiny_tree
 
 from cyclegan.cli.main import main
 from cyclegan.core.checkpoints import CheckpointDamagedError, CheckpointFallbackWarning, CheckpointStore, checkpoint_files
@@ -28,13 +29,7 @@ pytestmark = pytest.mark.slow
 def trained(straight_run, tiny_data, vgg_weights_file):
     """A 2-mini-epoch run checkpointed after each (keep_checkpoints=1 still keeps 2): the session's
     straight run of this config (tests copy it before they change anything)."""
-    tree = {
-        "data": {"root": str(tiny_data), "image_size": 32, "holdout": 4},
-        "generator": {"encoder_weights": str(vgg_weights_file)},
-        "train": {"seed": 3, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
-        "eval": {"images": 4},
-    }
+    tree = tiny_tree(tiny_data, vgg_weights_file)
     result = straight_run(2)
     assert result.config == build_config(tree)
     return tree, result.run_dir.root
@@ -83,14 +78,34 @@ def _corrupt_index(run_dir):
     return index
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda run: _truncate(_data_file(run)) or _data_file(run), "truncated"),
-    (lambda run: _zero(_data_file(run)) or _data_file(run), "SHA-256 differs"),
-    (lambda run: _data_file(run).unlink() or run / "checkpoints" / "ckpt-4.data-00000-of-00001", "missing"),
-    (_corrupt_index, "SHA-256 differs"),
-], ids=["truncate-data", "zero-data", "delete-data", "corrupt-index"])
-def test_damaged_newest_checkpoint_is_named_and_the_previous_one_resumes(trained, tmp_path, damage, reason):
+DAMAGES = {
+    "truncate-data": (lambda run: _truncate(_data_file(run)) or _data_file(run), "truncated"),
+    "zero-data": (lambda run: _zero(_data_file(run)) or _data_file(run), "SHA-256 differs"),
+    "delete-data": (lambda run: _data_file(run).unlink() or run / "checkpoints" / "ckpt-4.data-00000-of-00001", "missing"),
+    "corrupt-index": (_corrupt_index, "SHA-256 differs"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGES))
+def test_each_kind_of_damage_is_named_and_the_previous_checkpoint_is_intact(trained, tmp_path, kind):
+    """The check a resume makes before reading (files, sizes, SHA-256 against the manifest): the damaged
+    newest checkpoint is named with what is wrong, the one before passes. What a resume then does with
+    it is the same for every kind: the next test."""
+    from cyclegan.core.checkpoints import problem
+
+    _, run_dir = _copy(trained, tmp_path)
+    damage, reason = DAMAGES[kind]
+    damaged = damage(run_dir)
+    store = CheckpointStore(run_dir / "checkpoints", {}, {}, 1)
+    older, newest = store.recorded()
+    why = problem(store.directory, newest)
+    assert why and damaged.name in why and reason in why, why
+    assert problem(store.directory, older) is None
+
+
+def test_damaged_newest_checkpoint_is_named_and_the_previous_one_resumes(trained, tmp_path):
     tree, run_dir = _copy(trained, tmp_path)
+    damage, reason = DAMAGES["truncate-data"]
     damaged = damage(run_dir)
     with pytest.warns(CheckpointFallbackWarning) as caught:
         result = train(_extended(tree), run_dir, progress=False)

@@ -224,47 +224,7 @@ def test_ui_on_a_busy_port_fails_at_once_naming_the_port(tmp_path):
     assert "MLflow UI on" not in output and not (tmp_path / "runs").exists()  # nothing started
 
 
-@pytest.mark.slow
-def test_stopping_the_ui_stops_every_process_it_started(tmp_path):
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    import psutil
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path / "ui.log"
-    with log.open("w") as out:
-        ui = subprocess.Popen([sys.executable, "-m", "cyclegan", "ui", "--runs-dir", str(tmp_path / "runs"), "--port", str(port)],
-                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    started: list[psutil.Process] = []
-    try:
-        deadline, answered = time.monotonic() + 300, False
-        while not answered and time.monotonic() < deadline and ui.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
-                    answered = True
-            except OSError:
-                time.sleep(2)
-        assert answered, log.read_text()[-3000:]
-        started = psutil.Process(ui.pid).children(recursive=True)
-        assert started  # the server (and its workers) run in processes of their own
-        ui.send_signal(signal.SIGINT)  # Ctrl-C
-        assert ui.wait(timeout=180) == 130  # a loaded CI machine: the server stops its workers first (ui_server.STOP_SECONDS)
-        _, alive = psutil.wait_procs(started, timeout=5)
-        assert not alive, [p.cmdline() for p in alive]
-        assert "stopped the MLflow UI" in log.read_text()
-    finally:
-        for process in [psutil.Process(ui.pid), *started] if ui.poll() is None else started:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
+# That stopping the UI stops every process it started: test_mlflow_runs.py, with its start.
 
 
 # -- finding 4 (full disk) and finding 2 (moved runs folder), on one trained tiny cell -----------------

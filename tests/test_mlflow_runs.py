@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import mlflow
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import FAST_QUEUE, http_get, start_ui, wait_for
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -26,10 +21,8 @@ from cyclegan import names
 from cyclegan.cli.main import main
 from cyclegan.runs import provenance, tracking
 from cyclegan.runs.ablation import StudyPaths, run_worker
-from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.runs.queue import CellQueue, open_storage
 from cyclegan.spec.study import load_study
-
-FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
 
 
 def test_code_fingerprint_changes_with_any_source_file(tmp_path):
@@ -137,28 +130,28 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
     assert result.exit_code != 0 and "runs:/0123456789abcdef/gen_photo2monet" in result.output
 
 
-def test_ui_serves_the_local_store(tmp_path):
+def test_ui_serves_the_local_store_and_stopping_it_stops_every_process_it_started(tmp_path):
     """`cyclegan ui` answers HTTP on its port, on a fresh runs folder, on a busy 2-core machine too
     (with MLflow's default of several server processes, uvicorn killed workers still importing
-    MLflow and restarted them forever)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    MLflow and restarted them forever). Ctrl-C stops it and every process it started (issue 33)."""
+    import psutil
+
     log = tmp_path / "ui.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "cyclegan", "ui", "--runs-dir", str(tmp_path / "runs"), "--port", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    ui, port = start_ui(tmp_path / "runs", log)
+    started: list[psutil.Process] = []
     try:
-        deadline, status = time.monotonic() + 300, None
-        while status is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5", timeout=5) as reply:
-                    status = reply.status, json.loads(reply.read())
-            except OSError:
-                time.sleep(2)
-        assert status is not None, log.read_text()[-3000:]
-        assert status[0] == 200 and [e["name"] for e in status[1]["experiments"]] == ["Default"]
+        search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5"
+        wait_for(lambda: http_get(search) is not None, 300, "the MLflow UI to answer", ui, log, interval=1)
+        status, body = http_get(search)
+        assert status == 200 and [e["name"] for e in json.loads(body)["experiments"]] == ["Default"]
+        started = psutil.Process(ui.pid).children(recursive=True)
+        assert started  # the server (and its workers) run in processes of their own
+        ui.send_signal(signal.SIGINT)  # Ctrl-C
+        assert ui.wait(timeout=180) == 130  # a loaded CI machine: the server stops its workers first (ui_server.STOP_SECONDS)
+        _, alive = psutil.wait_procs(started, timeout=5)
+        assert not alive, [p.cmdline() for p in alive]
+        assert "stopped the MLflow UI" in log.read_text()
     finally:
-        with contextlib.suppress(ProcessLookupError):  # a server that died has nothing left to stop
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        for process in [psutil.Process(ui.pid), *started] if ui.poll() is None else started:
+            with contextlib.suppress(psutil.Error):
+                process.kill()

@@ -126,11 +126,17 @@ def test_every_command_takes_verbose():
 
 @pytest.mark.slow
 def test_a_default_study_prints_no_framework_line_and_keeps_our_warning_without_progress(tmp_path, tiny_tree):
-    """A one-cell study trained in a worker process (--cells-per-process), without progress bars: the
-    parent and the worker both import TensorFlow and MLflow and log the generators; the design
-    warning (one seed cannot bound a level) and the result line still show."""
+    """A two-cell study trained in worker processes of one cell each (--cells-per-process 1), without
+    progress bars: the parent and the workers all import TensorFlow and MLflow and log the generators;
+    the design warning (one seed cannot bound a level) and the result line still show. The worker
+    hands over to a fresh process after its cell (what frees the weights TensorFlow keeps of every
+    model a process trained), and no cell is trained twice."""
+    from cyclegan.runs.ablation import StudyPaths
+    from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+    from cyclegan.spec.study import load_study
+
     base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 1, "steps_per_mini_epoch": 1}}
-    study = {"name": "quiet", "base": base, "factors": {"generator.norm": ["instance"]}, "seeds": [0],
+    study = {"name": "quiet", "base": base, "factors": {"generator.norm": ["instance", "none"]}, "seeds": [0],
              "hypotheses": [{"name": "bounded", "claim": "c", "factor": "generator.norm", "level": "instance",
                              "metric": "eval/grid_score", "below": 5.0}]}
     (tmp_path / "quiet.yaml").write_text(yaml.safe_dump(study))
@@ -140,4 +146,9 @@ def test_a_default_study_prints_no_framework_line_and_keeps_our_warning_without_
     assert not MLFLOW_INFO.search(out), out
     assert PICKLE_WARNING not in out, out
     assert re.search(r"^warning: hypothesis 'bounded': with 1 seed", out, re.MULTILINE), out
-    assert "study quiet: 1/1 cells done, 0 failed" in out, out
+    assert "study quiet: 2/2 cells done, 0 failed" in out, out
+    loaded = load_study(tmp_path / "quiet.yaml")
+    queue = CellQueue(loaded, open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, QueueSettings()))
+    complete = [t for t in queue.storage.get_all_trials(queue._study_id) if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["cell"] for t in complete) == sorted(c.cell_id for c in loaded.cells)  # each once
+    assert len({t.user_attrs["worker"] for t in complete}) == 2  # host:pid of two processes

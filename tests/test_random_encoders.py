@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from helpers import tiny_tree
 
 from cyclegan.core import models
 from cyclegan.core.generator_files import load_run_generator
@@ -45,13 +46,7 @@ def test_the_random_draw_is_a_pure_function_of_its_seed_with_keras_initial_distr
 
 @pytest.fixture(scope="module")
 def random_tree(tiny_data):
-    return {
-        "data": {"root": str(tiny_data), "image_size": 32, "holdout": 4},
-        "generator": {"encoder_weights": "random"},
-        "train": {"seed": 5, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
-        "eval": {"images": 4},
-    }
+    return tiny_tree(tiny_data, "random", seed=5)
 
 
 def _config(tree, mini_epochs):

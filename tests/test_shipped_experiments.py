@@ -28,26 +28,55 @@ def test_every_shipped_file_is_covered():
     assert {"quick.yaml", "upsample.yaml", "monet.yaml", "tune.yaml"} <= set(kinds) and all(kinds.values()), kinds
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_a_shipped_experiment_trains_when_shrunk(path, tmp_path, tiny_data, vgg_weights_file):
-    from cyclegan.core.trainer import train
-
-    overrides = _shrink(tiny_data, vgg_weights_file)
+def _shrunk_configs(path: Path, overrides: tuple[str, ...]) -> dict[str, object]:
+    """A study's first and last cell (between them every level of every factor), a tuning file's base."""
     if "search_space" in read_extended_yaml(path):
         from cyclegan.spec.tune_space import load_tune_spec
 
-        configs = [load_tune_spec(path, overrides).base]
-    else:
-        from cyclegan.spec.study import load_study
+        return {"base": load_tune_spec(path, overrides).base}
+    from cyclegan.spec.study import load_study
 
-        cells = load_study(path, overrides).cells
-        configs = [cells[0].config, cells[-1].config]
-    for index, config in enumerate(configs):
-        assert config.data.image_size == 32 and config.train.mini_epochs == 1
-        result = train(config, tmp_path / str(index), progress=False)
-        assert result.mini_epochs == 1 and result.steps == 1
-        assert (tmp_path / str(index) / "history.csv").exists()
-        assert all(v == v for k, v in result.final_metrics.items() if k.startswith("loss/")), result.final_metrics
+    cells = load_study(path, overrides).cells
+    return {"first": cells[0].config, "last": cells[-1].config}
+
+
+def _distinct(overrides: tuple[str, ...]) -> dict[str, str]:
+    """``file-position`` -> identity of each shrunk config whose identity no earlier one has: quick's
+    first cell is also the first of monet (up to checkpoint cadence, which a one-step run never
+    reaches), reference and upsample, and the tuning file's base, so it trains once for all of them."""
+    from cyclegan.spec.identity import identity_digest
+
+    seen: dict[str, str] = {}
+    for path in sorted(SHIPPED, key=lambda p: p.stem != "quick"):  # quick's names first: the study users run first
+        for position, config in _shrunk_configs(path, overrides).items():
+            digest = identity_digest(config)
+            if digest not in seen.values():
+                seen[f"{path.stem}-{position}"] = digest
+    return seen
+
+
+# Placeholders for the paths: the tests' data and weights exist only once fixtures run, and no identity depends on them.
+DISTINCT = list(_distinct(_shrink(Path("/data-placeholder"), Path("/weights-placeholder.h5"))))
+
+
+def test_every_shipped_config_is_trained_once_here(tiny_data, vgg_weights_file):
+    """With the tests' real paths, the distinct identities are the ones the training test below covers."""
+    distinct = _distinct(_shrink(tiny_data, vgg_weights_file))
+    assert list(distinct) == DISTINCT and len(distinct) == len(set(distinct.values()))
+    assert {"quick-first", "quick-last"} <= set(DISTINCT)
+
+
+@pytest.mark.parametrize("which", DISTINCT)
+def test_a_shipped_experiment_trains_when_shrunk(which, tmp_path, tiny_data, vgg_weights_file):
+    from cyclegan.core.trainer import train
+
+    stem, position = which.rsplit("-", 1)
+    config = _shrunk_configs(EXPERIMENTS / f"{stem}.yaml", _shrink(tiny_data, vgg_weights_file))[position]
+    assert config.data.image_size == 32 and config.train.mini_epochs == 1
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.mini_epochs == 1 and result.steps == 1
+    assert (tmp_path / "run" / "history.csv").exists()
+    assert all(v == v for k, v in result.final_metrics.items() if k.startswith("loss/")), result.final_metrics
 
 
 @pytest.mark.parametrize("path", [p for p in SHIPPED if "factors" in read_extended_yaml(p)], ids=lambda p: p.stem)

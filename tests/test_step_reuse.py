@@ -60,8 +60,8 @@ def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_t
     for name in ("eval/grid_score", "eval/edge_sigma", "eval/swd"):
         assert reused.final_metrics[name] == pytest.approx(fresh.final_metrics[name], rel=1e-3, nan_ok=True), name
 
-    # A changed structure traces its own step, and a run after it traces again.
-    train(_config(tiny_tree, seed=4, steps_per_mini_epoch=3), tmp_path / "other", progress=False, steps=steps)
+    # A changed structure (here the steps per mini-epoch: a run of one step, the cheapest) traces its own step.
+    train(_config(tiny_tree, seed=4, mini_epochs=1, steps_per_mini_epoch=1), tmp_path / "other", progress=False, steps=steps)
     assert (steps.traces, steps.reuses) == (2, 1)
 
 

@@ -14,17 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import FAST_QUEUE
+from mlflow.tracking import MlflowClient
 
 from cyclegan import exit_codes
 from cyclegan.cli.main import main
 from cyclegan.core.checkpoints import CheckpointStore
 from cyclegan.runs.ablation import StudyPaths
-from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.runs.queue import CellQueue, open_storage
 from cyclegan.spec.study import load_study
 
 pytestmark = pytest.mark.slow
 HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
-FAST_QUEUE = QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
 
 
 def _study(tmp_path: Path, tiny_tree: dict, *, mini_epochs: int, steps: int) -> Path:
@@ -79,6 +80,20 @@ def test_sigterm_checkpoints_hands_the_cell_back_and_exits_4(tmp_path, tiny_tree
     assert [t.user_attrs["cell"] for t in trials if t.state.name == "WAITING"].count(stopped.user_attrs["cell"]) == 1  # back in the queue
     cell_dir = StudyPaths.default(runs, None).cell_dir(study, stopped.user_attrs["cell"])
     assert CheckpointStore(cell_dir / "checkpoints", {}, {}, 1).latest_step in (2, 3)  # written at the stop
+    client = MlflowClient(f"sqlite:///{(runs / 'mlflow.db').resolve()}")
+    experiment_id = client.get_experiment_by_name(study.name).experiment_id
+
+    def cell_runs():
+        return [r for r in client.search_runs([experiment_id]) if r.data.tags.get("role") == "cell"]
+
+    (killed,) = cell_runs()
+    assert killed.info.status == "KILLED" and killed.data.tags["cell"] == stopped.user_attrs["cell"]
     done = CliRunner().invoke(main, _arguments(path, runs))
     assert done.exit_code == 0, done.output
     assert "trained 2 cell(s)" in done.stdout and set(queue.cell_states().values()) == {"done"}
+    # The stopped cell resumed into its own MLflow run: no second run of it, its metrics logged once.
+    by_cell = {r.data.tags["cell"]: r for r in cell_runs()}
+    assert len(by_cell) == len(cell_runs()) == 2
+    resumed = by_cell[stopped.user_attrs["cell"]]
+    assert resumed.info.run_id == killed.info.run_id and resumed.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(resumed.info.run_id, "loss/cycle")] == [1]

@@ -1,0 +1,92 @@
+"""What several test files share: the tiny run config, the fast queue settings, and the helpers of
+the tests that start processes (hold one at a step, wait for a condition, start `cyclegan ui`)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+TINY_SIZE = 32
+CLI = [sys.executable, "-m", "cyclegan.cli.main"]
+HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
+
+
+def tiny_tree(data_root: Path, encoder_weights: Path | str, seed: int = 3) -> dict:
+    """A run config (as a YAML-like tree) that trains in seconds on the CPU: 2 mini-epochs of 2 steps
+    at 32x32, checkpointed after each, in float32 for repeatable numbers (the precision options have
+    their own tests)."""
+    return {
+        "data": {"root": str(data_root), "image_size": TINY_SIZE, "holdout": 4},
+        "generator": {"encoder_weights": str(encoder_weights)},
+        "train": {"seed": seed, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
+                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
+        "eval": {"images": 4},
+    }
+
+
+def __getattr__(name: str):
+    """``FAST_QUEUE``: a worker beats every second and its cell is taken over 4 s after the last beat
+    (the defaults are minutes). Made on first use: conftest imports this module, and the queue's
+    Optuna import would cost every test process seconds."""
+    if name == "FAST_QUEUE":
+        from cyclegan.runs.queue import QueueSettings
+
+        return QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
+    raise AttributeError(name)
+
+
+def start(command: list[str], log: Path, env: dict | None = None, **popen) -> subprocess.Popen:
+    """Output goes to a file: a pipe nobody reads blocks a chatty process once its buffer fills."""
+    with log.open("w") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, **popen)
+
+
+def held_at(step: int, marker: Path, arguments: list[str]) -> list[str]:
+    """The command line of ``arguments``, held before training step ``step`` until ``marker``.go exists (tests/hold_at_step.py)."""
+    return [sys.executable, str(HOLD_AT_STEP), str(step), str(marker), *arguments]
+
+
+def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None,
+             interval: float = 0.2) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` (and the process's log) on a timeout or
+    when ``process`` ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"process ended (status {process.returncode}) before {what}: {log.read_text()[-3000:] if log else ''}")
+        time.sleep(interval)
+    pytest.fail(f"timed out waiting for {what}: {log.read_text()[-3000:] if log else ''}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_ui(runs_dir: Path, log: Path) -> tuple[subprocess.Popen, int]:
+    """`cyclegan ui` on a free port, in a session of its own (so that a test can signal its group), with
+    Ctrl-C's default action: a shell that starts the suite in the background (`make test &`) makes its
+    children inherit SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    port = free_port()
+    ui = start([sys.executable, "-m", "cyclegan", "ui", "--runs-dir", str(runs_dir), "--port", str(port)], log, start_new_session=True,
+               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return ui, port
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes] | None:
+    """The status and body of a GET, or None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status, reply.read()
+    except OSError:
+        return None
