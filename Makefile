@@ -13,7 +13,7 @@ SYNTH  := data/synthetic/data.csv
 
 export MPLBACKEND := Agg
 
-.PHONY: install ablation report tune bench ui test test-fast test-floors lint data clean-runs help
+.PHONY: install ablation report tune bench bench-reference ui test test-fast test-floors lint data clean-runs help
 
 help:
 	@echo "make ablation [EXP=experiments/quick.yaml] [ARGS='--workers 2']  train a study, tracked in MLflow"
@@ -21,6 +21,7 @@ help:
 	@echo "make ui                                                          MLflow UI on http://$(UI_HOST):$(UI_PORT)"
 	@echo "make tune     [EXP=experiments/tune.yaml]                        Optuna search"
 	@echo "make bench                                                       train-step benchmark"
+	@echo "make bench-reference [ARGS='--rounds 5']                         the train step against the reference PyTorch CycleGAN (own venv)"
 	@echo "make test                                                        the whole test suite"
 	@echo "make lint                                                        ruff on the whole repository"
 	@echo "make test-floors                                                 fast tests on the lowest allowed versions (own venv)"
@@ -52,6 +53,19 @@ tune: $(STAMP) $(SYNTH)
 BENCH_DATA ?= $(if $(wildcard data/data.csv),data,data/synthetic)
 bench: $(STAMP) $(SYNTH)
 	$(BIN)/cyclegan bench --compare train.precision=float32,auto --compare train.fused_generator_calls=false,true --compare train.fused_instance_norm=false,true --data $(BENCH_DATA) $(ARGS)
+
+# The project's step against the reference PyTorch CycleGAN's, alternating rounds in one run
+# (benchmarks/reference/compare.py). PyTorch goes into its own venv: never a dependency of the package.
+REF_VENV  ?= .venv-reference
+REF_STAMP := $(REF_VENV)/.installed
+$(REF_STAMP): benchmarks/reference/requirements.txt
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(REF_VENV)/bin/python -m pip install --quiet -r benchmarks/reference/requirements.txt
+	touch $(REF_STAMP)
+
+bench-reference: $(STAMP) $(REF_STAMP)
+	$(BIN)/python benchmarks/reference/compare.py --reference-python $(REF_VENV)/bin/python $(ARGS)
 
 ui: $(STAMP)
 	$(BIN)/cyclegan ui --host $(UI_HOST) --port $(UI_PORT)

@@ -12,7 +12,17 @@ import yaml
 from click.testing import CliRunner
 
 from cyclegan.cli.main import main
-from cyclegan.core.bench import _with_available_weights, conv_throughput, count_step_flops, zip_comparisons
+from cyclegan.core.bench import (
+    BenchResult,
+    ConvProbe,
+    VariantResult,
+    conv_throughput,
+    count_step_flops,
+    format_result,
+    with_available_weights,
+    zip_comparisons,
+)
+from cyclegan.core.bench_stats import spread
 from cyclegan.spec.config import RunConfig
 
 
@@ -34,13 +44,33 @@ def test_conv_throughput_is_measured():
     assert conv_throughput(tf.float32, repeats=2) > 1.0  # GFLOP/s: any real CPU does more than one
 
 
+def test_a_conv_probe_is_built_once_and_measured_again():
+    probe = ConvProbe(tf.float32, repeats=1)
+    first, second = probe.measure(), probe.measure()
+    assert first > 1.0 and second > 1.0
+    assert probe.flop == 2.0 * 4 * 64 * 64 * 256 * 256 * 9  # 2 x outputs x multiply-adds per output
+
+
+def test_the_output_gives_each_figure_its_spread_over_rounds():
+    """The round lines come from the recorded rounds (made up here: formatting, not speed)."""
+    variant = VariantResult("config", 1000.0, 1.0, 100.0, 5.0, seconds_per_round=(0.9, 1.0, 1.25),
+                            conv_share=spread([0.5, 0.6, 0.7]), share_dtype="float32")
+    result = BenchResult("CPU: test", 64, 1, {"float32": 150.0, "bfloat16": 40.0}, [variant], 100.0, None,
+                         conv_rounds={"float32": spread([140.0, 150.0, 160.0])})
+    out = format_result(result)
+    assert "measured conv throughput: float32 150 GFLOP/s, bfloat16 40 GFLOP/s (medians of the probes between rounds" in out
+    assert "conv throughput probed before each round: float32 150 GFLOP/s (140-160 GFLOP/s, 3 rounds)" in out
+    assert re.search(r"config +ms/step 1000 \(900-1250, 3 rounds\) +share 60% \(50-70%, 3 rounds\) of float32", out)
+    assert re.search(r"^config\s.*\s67%\s+250%\s", out, re.M)  # 100 GFLOP/s over the medians 150 and 40
+
+
 def test_missing_weights_are_replaced_by_a_random_file_and_said(tmp_path, monkeypatch):
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     config = RunConfig.model_validate({"generator": {"imagenet_weights": str(tmp_path / "absent.h5")}, "data": {"image_size": 32}})
     notes: list[str] = []
-    replaced = _with_available_weights(config, notes)
+    replaced = with_available_weights(config, notes)
     assert replaced.generator.imagenet_weights == str(tmp_path / "cyclegan_bench_vgg16_random.weights.h5")
     assert (tmp_path / "cyclegan_bench_vgg16_random.weights.h5").is_file()
     assert len(notes) == 1 and "random weights" in notes[0]
@@ -70,6 +100,11 @@ def test_bench_compares_zipped_variants(tiny_tree, tmp_path):
     speedup = re.search(rf"speed-up of {fused} over {plain}: ([0-9.]+)x", out)
     assert speedup and float(speedup.group(1)) > 0
     assert re.search(r"measured conv throughput: float32 \d+ GFLOP/s, bfloat16 \d+ GFLOP/s", out)
+    # Two rounds: a float32 probe before each, and each variant's share of it with its range.
+    assert re.search(r"conv throughput probed before each round: float32 \d+ GFLOP/s \(\d+-\d+ GFLOP/s, 2 rounds\)$", out, re.M)
+    for label in (plain, fused):
+        share = re.search(rf"  {re.escape(label)} +ms/step \S+ \(\S+, 2 rounds\) +share (\d+)% \((\d+)-(\d+)%, 2 rounds\) of float32", out)
+        assert share and int(share.group(2)) <= int(share.group(1)) <= int(share.group(3)), out
     assert re.search(r"input pipeline alone: \d+ images/s", out)  # the config's data.root is indexed
     assert re.search(r"peak memory: \d+ MiB", out)
 

@@ -5,6 +5,12 @@ step's FLOPs counted by TensorFlow's profiler on the compiled graph (forward, ba
 the achieved GFLOP/s against the machine's measured convolution throughput in float32 and
 bfloat16, peak memory, and the input pipeline's own speed on real JPEGs. Variants (``--compare``)
 are built in one process and timed in alternating rounds, so background load hits them equally.
+
+The conv throughput is probed between rounds too (a short convolution before each round, in each
+precision the variants compute in): a machine shared with other work changes speed within minutes,
+and a probe measured once could fall in a fast or a slow minute. Each round's step is divided by
+the probe next to it (:mod:`cyclegan.core.bench_stats`), so the step's share of the conv throughput
+is reported as a median with its range over rounds, and holds still where either figure alone moves.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from cyclegan.core import device
+from cyclegan.core.bench_stats import Spread, round_shares, spread
 from cyclegan.core.models import EncoderWeightsError, build_vgg16
 from cyclegan.core.seeding import seed_weights
 from cyclegan.core.step import build_networks, build_optimizers, make_train_step
@@ -38,6 +45,11 @@ class VariantResult:
     pairs_per_second: float
     gflop_per_step: float
     compile_seconds: float
+    seconds_per_round: tuple[float, ...] = ()
+    """Seconds per step in each timed round, in round order."""
+    conv_share: Spread | None = None
+    """The step's GFLOP/s in each round over the conv probe of ``share_dtype`` taken before that round."""
+    share_dtype: str = "float32"
 
     @property
     def achieved_gflops(self) -> float:
@@ -54,22 +66,40 @@ class BenchResult:
     peak_memory_mb: float
     pipeline_images_per_second: float | None
     notes: list[str] = field(default_factory=list)
+    conv_rounds: dict[str, Spread] = field(default_factory=dict)
+    """Per precision probed between rounds: the probes' median and range (``conv_gflops`` holds the median)."""
+
+
+class ConvProbe:
+    """A 3x3, 256->256 channel convolution in ``dtype``, traced and warmed once; :meth:`measure`
+    times ``repeats`` calls and returns GFLOP/s: what this device can do, cheap enough to repeat
+    between a benchmark's rounds (about 10 GFLOP per call)."""
+
+    def __init__(self, dtype: tf.DType, repeats: int = 10):
+        batch, height, width = _PROBE_SHAPE
+        x = tf.random.normal((batch, height, width, _PROBE_CHANNELS), dtype=tf.float32)
+        kernel = tf.random.normal((3, 3, _PROBE_CHANNELS, _PROBE_CHANNELS), dtype=tf.float32)
+        self.x, self.kernel = tf.cast(x, dtype), tf.cast(kernel, dtype)
+        self.conv = tf.function(lambda a, k: tf.reduce_sum(tf.cast(tf.nn.conv2d(a, k, 1, "SAME"), tf.float32)))
+        self.repeats = repeats
+        self.flop = 2.0 * batch * height * width * _PROBE_CHANNELS * _PROBE_CHANNELS * 9
+        float(self.conv(self.x, self.kernel))  # trace, and let oneDNN pick its kernel
+
+    def measure(self) -> float:
+        started = time.perf_counter()
+        for _ in range(self.repeats):
+            float(self.conv(self.x, self.kernel))
+        seconds = (time.perf_counter() - started) / self.repeats
+        return self.flop / seconds / 1e9
 
 
 def conv_throughput(dtype: tf.DType, repeats: int = 10) -> float:
     """GFLOP/s of a 3x3, 256->256 channel convolution in ``dtype``: what this device can do."""
-    batch, height, width = _PROBE_SHAPE
-    x = tf.random.normal((batch, height, width, _PROBE_CHANNELS), dtype=tf.float32)
-    kernel = tf.random.normal((3, 3, _PROBE_CHANNELS, _PROBE_CHANNELS), dtype=tf.float32)
-    x, kernel = tf.cast(x, dtype), tf.cast(kernel, dtype)
-    conv = tf.function(lambda a, k: tf.reduce_sum(tf.cast(tf.nn.conv2d(a, k, 1, "SAME"), tf.float32)))
-    float(conv(x, kernel))
-    started = time.perf_counter()
-    for _ in range(repeats):
-        float(conv(x, kernel))
-    seconds = (time.perf_counter() - started) / repeats
-    flops = 2.0 * batch * height * width * _PROBE_CHANNELS * _PROBE_CHANNELS * 9
-    return flops / seconds / 1e9
+    return ConvProbe(dtype, repeats).measure()
+
+
+# The dtype a resolved ``train.precision`` computes its convolutions in.
+_COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def count_step_flops(step_fn, image_size: int, batch_size: int) -> float:
@@ -101,12 +131,17 @@ def count_step_flops(step_fn, image_size: int, batch_size: int) -> float:
     return total / 1e9
 
 
-class _Variant:
+class StepTimer:
+    """One config's compiled train step on fixed synthetic batches, built, traced and warmed up:
+    :meth:`run` times steps; ``gflop`` is the step's count, ``compute_dtype`` the precision of its
+    convolutions. The config's encoder weights must load: pass it through :func:`with_available_weights` first."""
+
     def __init__(self, label: str, config: RunConfig):
         self.label, self.config = label, config
-        device.configure(config.train.precision)  # the policy is read when layers are built
+        # The policy is read when layers are built.
+        self.compute_dtype = _COMPUTE_DTYPE[device.configure(config.train.precision)]
         seed_weights(config.train.seed)  # as the trainer seeds a run
-        nets = build_networks(config)
+        self.networks = nets = build_networks(config)
         self.step = make_train_step(config, nets, build_optimizers(config, nets))
         size, batch = config.data.image_size, config.train.batch_size
         rng = np.random.default_rng(0)
@@ -115,40 +150,54 @@ class _Variant:
         self.run(2)  # trace, compile and warm up
         self.compile_seconds = time.perf_counter() - started
         self.gflop = count_step_flops(self.step, size, batch)
-        self.samples: list[float] = []
 
     def run(self, steps: int) -> float:
+        """Seconds per step over ``steps`` steps."""
         started = time.perf_counter()
         for _ in range(steps):
             float(self.step(*self.inputs)["loss/cycle"])  # wait for the step to finish
         return (time.perf_counter() - started) / steps
 
 
-def bench(configs: dict[str, RunConfig], *, steps: int = 20, rounds: int = 4, data_root: Path | None = None) -> BenchResult:
-    """Time each labelled config's train step in alternating rounds; see the module docstring."""
+def bench(configs: dict[str, RunConfig], *, steps: int = 20, rounds: int = 4, data_root: Path | None = None,
+          probe_repeats: int = 10) -> BenchResult:
+    """Time each labelled config's train step in alternating rounds, each round after a conv probe
+    (``probe_repeats`` calls) in every precision the variants compute in; see the module docstring."""
     notes: list[str] = []
-    configs = {label: _with_available_weights(config, notes) for label, config in configs.items()}
+    configs = {label: with_available_weights(config, notes) for label, config in configs.items()}
     notes = list(dict.fromkeys(notes))
-    variants = [_Variant(label, config) for label, config in configs.items()]
+    variants = [StepTimer(label, config) for label, config in configs.items()]
     per_round = max(1, steps // rounds)
     for variant in variants:
         # Untimed: the first steps after building every variant are still slow (allocations,
         # oneDNN primitive caches), and would fall on whichever variant comes first.
         variant.run(per_round)
+    probes = {name: ConvProbe(tf.as_dtype(name), probe_repeats) for name in dict.fromkeys(v.compute_dtype for v in variants)}
+    probed: dict[str, list[float]] = {name: [] for name in probes}
+    samples: dict[str, list[float]] = {v.label: [] for v in variants}
     for _ in range(rounds):
+        for name, probe in probes.items():
+            probed[name].append(probe.measure())
         for variant in variants:
-            variant.samples.append(variant.run(per_round))
+            samples[variant.label].append(variant.run(per_round))
+    conv_rounds = {name: spread(values) for name, values in probed.items()}
+    # Both columns of the table: a precision no variant computes in is measured once, as before.
+    conv = {name: conv_rounds[name].median if name in conv_rounds else conv_throughput(tf.as_dtype(name), probe_repeats)
+            for name in ("float32", "bfloat16")}
     first = next(iter(configs.values()))
     batch = first.train.batch_size
-    results = [
-        VariantResult(v.label, 1000 * statistics.median(v.samples), batch / statistics.median(v.samples), v.gflop, v.compile_seconds)
-        for v in variants
-    ]
-    conv = {"float32": conv_throughput(tf.float32), "bfloat16": conv_throughput(tf.bfloat16)}
+    results = []
+    for v in variants:
+        seconds = samples[v.label]
+        share = spread(round_shares(v.gflop, seconds, probed[v.compute_dtype]))
+        median = statistics.median(seconds)
+        results.append(VariantResult(v.label, 1000 * median, batch / median, v.gflop, v.compile_seconds,
+                                     tuple(seconds), share, v.compute_dtype))
     pipeline = pipeline_throughput(first, data_root) if data_root is not None else None
     if data_root is None:
         notes.append("input pipeline not timed: no data folder (pass --data ROOT)")
-    return BenchResult(device.describe(), first.data.image_size, batch, conv, results, _peak_memory_mb(), pipeline, notes)
+    return BenchResult(device.describe(), first.data.image_size, batch, conv, results, _peak_memory_mb(), pipeline, notes,
+                       conv_rounds)
 
 
 def pipeline_throughput(config: RunConfig, data_root: Path, batches: int = 200) -> float:
@@ -166,7 +215,7 @@ def pipeline_throughput(config: RunConfig, data_root: Path, batches: int = 200) 
     return 2 * batches * config.train.batch_size / (time.perf_counter() - started)
 
 
-def _with_available_weights(config: RunConfig, notes: list[str]) -> RunConfig:
+def with_available_weights(config: RunConfig, notes: list[str]) -> RunConfig:
     """Timing does not depend on weight values: without the configured file or the ImageNet
     download, substitute random VGG16 weights saved to a temporary file (keeping the file-based,
     shared-encoder structure of the real run) and say so."""
@@ -225,7 +274,8 @@ def format_result(result: BenchResult) -> str:
     lines = [
         f"device: {result.device}",
         f"train step at {result.image_size}x{result.image_size}, batch {result.batch_size}, after warm-up",
-        f"measured conv throughput: float32 {result.conv_gflops['float32']:.0f} GFLOP/s, bfloat16 {result.conv_gflops['bfloat16']:.0f} GFLOP/s",
+        f"measured conv throughput: float32 {result.conv_gflops['float32']:.0f} GFLOP/s, bfloat16 {result.conv_gflops['bfloat16']:.0f} GFLOP/s"
+        + (" (medians of the probes between rounds where probed)" if result.conv_rounds else ""),
         "",
         f"{'variant':{width}s} {'pairs/s':>8s} {'ms/step':>9s} {'GFLOP/step':>11s} {'GFLOP/s':>8s} {'util f32':>9s} {'util bf16':>9s} {'compile s':>9s}",
     ]
@@ -234,6 +284,7 @@ def format_result(result: BenchResult) -> str:
             f"{v.label:{width}s} {v.pairs_per_second:8.2f} {v.ms_per_step:9.1f} {v.gflop_per_step:11.1f} {v.achieved_gflops:8.1f} "
             f"{v.achieved_gflops / result.conv_gflops['float32']:9.0%} {v.achieved_gflops / result.conv_gflops['bfloat16']:9.0%} {v.compile_seconds:9.1f}"
         )
+    lines += _round_lines(result)
     if len(result.variants) > 1:
         base = result.variants[0]
         for v in result.variants[1:]:
@@ -245,3 +296,21 @@ def format_result(result: BenchResult) -> str:
                      f"({result.pipeline_images_per_second / fastest:.0f}x what the fastest step consumes)")
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
+
+
+def _round_lines(result: BenchResult) -> list[str]:
+    """The figures' spread over rounds: the probes, each step's time, and its share of the probe."""
+    if not result.conv_rounds:
+        return []
+    lines = [
+        "conv throughput probed before each round: "
+        + ", ".join(f"{name} {probe.format(unit=' GFLOP/s')}" for name, probe in result.conv_rounds.items()),
+        "over rounds: ms/step, and the step's share of the conv throughput (its round's GFLOP/s over that round's probe):",
+    ]
+    width = max(len(v.label) for v in result.variants)
+    for v in result.variants:
+        if v.conv_share is None:
+            continue
+        ms = spread([1000 * s for s in v.seconds_per_round])
+        lines.append(f"  {v.label:{width}s}  ms/step {ms.format()}  share {v.conv_share.format(scale=100, unit='%')} of {v.share_dtype}")
+    return lines
