@@ -82,7 +82,16 @@ CALLBACK_SECONDS = "time/callback_seconds"
 # Once per process, after its last mini-epoch: closing the input pipeline (its threads end) and the
 # convergence figures read back from history.csv: outside training.
 FINISH_SECONDS = "time/finish_seconds"
+# Run totals of the per-row figures above (history.csv summed, a resumed run's earlier rows included):
+# what the report's machine-use line splits a study's time into.
+TRACING_TOTAL_SECONDS = "time/tracing_seconds"  # every process's first step: tracing, compiling
+EVAL_TOTAL_SECONDS, SAMPLES_TOTAL_SECONDS = "time/eval_total_seconds", "time/samples_total_seconds"
+# The work a run asked of the machine, and what the machine could do (cyclegan.runs.lifecycle):
+# GFLOP of one train step (TensorFlow's count), of all the run's steps, and the conv probe's GFLOP/s
+# measured by the process that trained it, in the precision its convolutions compute in.
+STEP_GFLOP, TRAIN_GFLOP, CONV_GFLOPS = "perf/step_gflop", "perf/train_gflop", "perf/conv_gflops"
 TUNE_OBJECTIVE = "tune/objective"
+VERBOSE_ENV = "CYCLEGAN_VERBOSE"  # set (to 1) in a command run with --verbose and the processes it starts (cyclegan.cli.quiet)
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 
 # -- a run folder -------------------------------------------------------------------------------
@@ -132,6 +141,7 @@ ROLE_PARENT, ROLE_CELL, ROLE_TRIAL = "parent", "cell", "trial"
 TRIAL_TAG = "trial"  # a tuning trial's Optuna number
 FAILURE_TAG = "failure_reason"
 MACHINE_TAG, PRECISION_TAG = "machine", "precision_resolved"  # where a cell last trained, and what "auto" became
+HOST_TAG = "host"  # the host name a cell last trained on: a study's machine use is stated for one machine
 TRIAL_STATE_TAG, PRUNE_REASON_TAG, RETRY_OF_TAG = "state", "prune_reason", "retry_of"
 # Provenance of every run (cyclegan.runs.provenance): the package version and a hash of its .py files.
 VERSION_TAG, CODE_TAG = "cyclegan.version", "cyclegan.code_fingerprint"

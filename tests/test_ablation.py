@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -69,6 +70,11 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
         assert sorted(steps) == [1, 2]
         assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/grid_score")] == [1, 2]
         assert "convergence/cycle_auc" in run.data.metrics
+        # What the run asked of the machine (2 steps) and what the machine could do (this process's probe).
+        metrics = run.data.metrics
+        assert metrics["perf/train_gflop"] == pytest.approx(2 * metrics["perf/step_gflop"]) and metrics["perf/step_gflop"] > 0
+        assert metrics["perf/conv_gflops"] > 1 and tags["host"] and tags["precision_resolved"] == "float32"
+        assert metrics["time/tracing_seconds"] >= 0 and metrics["time/eval_total_seconds"] > 0
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"history.csv", "config.yaml", "samples", "images"} <= artifacts and "models" not in artifacts, artifacts
         images = client.list_artifacts(run.info.run_id, "images")
@@ -80,9 +86,15 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
         pointer = json.loads((cell_dir / "models" / MODELS_POINTER).read_text())["models"]
         assert set(pointer) == set(GENERATORS)
         assert all((Path(folder) / f"{name}.weights.h5").is_file() and "mlartifacts" in folder for name, folder in pointer.items())
-    from cyclegan.core.generator_files import load_run_generator
+    from cyclegan.core.runfolder.generators import load_run_generator
 
     assert load_run_generator(cell_dir).output_shape == (None, 32, 32, 3)  # through the pointer to MLflow's copy
+
+    from cyclegan.report.build import collect, open_reader
+
+    # The report's machine-use line from the runs' perf/* and time/* records (its arithmetic: test_machine_use).
+    use = collect(study, open_reader(paths.runs_dir), paths.runs_dir).basis["machine use"]
+    assert re.match(r"this study used \d+% of the machine's measured conv throughput \(.* TFLOP of training steps in .* 4 runs on ", use), use
 
     again = run_study(study, paths, settings=FAST_QUEUE, progress=False)
     assert again["done"] == 4

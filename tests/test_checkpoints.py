@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from helpers import tiny_tree
 
 from cyclegan.cli.main import main
-from cyclegan.core.checkpoints import CheckpointDamagedError, CheckpointFallbackWarning, CheckpointStore, checkpoint_files
-from cyclegan.core.generator_files import GeneratorFileError, load_run_generator
-from cyclegan.core.retention import finish_study_cell, folder_bytes
-from cyclegan.core.rundir import RunDir, RunDirError
+from cyclegan.core.runfolder.checkpoints import CheckpointDamagedError, CheckpointFallbackWarning, CheckpointStore, checkpoint_files
+from cyclegan.core.runfolder.generators import GeneratorFileError, load_run_generator
+from cyclegan.core.runfolder.layout import RunDirError
+from cyclegan.core.runfolder.retention import finish_study_cell, folder_bytes
 from cyclegan.core.trainer import NonFiniteLossError, train
 from cyclegan.spec.config import build_config
 
@@ -52,7 +52,7 @@ def _data_file(run_dir, prefix="ckpt-4"):
 
 def test_two_checked_checkpoints_kept_without_the_frozen_encoder(trained):
     _, root = trained
-    store = CheckpointStore(root / "checkpoints", {}, {}, 1)
+    store = CheckpointStore(root / "checkpoints", {}, 1)
     assert [e.prefix for e in store.recorded()] == ["ckpt-2", "ckpt-4"]
     entry = store.recorded()[-1]
     assert set(entry.files) == {p.name for p in checkpoint_files(root / "checkpoints", "ckpt-4")}
@@ -91,12 +91,12 @@ def test_each_kind_of_damage_is_named_and_the_previous_checkpoint_is_intact(trai
     """The check a resume makes before reading (files, sizes, SHA-256 against the manifest): the damaged
     newest checkpoint is named with what is wrong, the one before passes. What a resume then does with
     it is the same for every kind: the next test."""
-    from cyclegan.core.checkpoints import problem
+    from cyclegan.core.runfolder.checkpoints import problem
 
     _, run_dir = _copy(trained, tmp_path)
     damage, reason = DAMAGES[kind]
     damaged = damage(run_dir)
-    store = CheckpointStore(run_dir / "checkpoints", {}, {}, 1)
+    store = CheckpointStore(run_dir / "checkpoints", {}, 1)
     older, newest = store.recorded()
     why = problem(store.directory, newest)
     assert why and damaged.name in why and reason in why, why
@@ -113,7 +113,7 @@ def test_damaged_newest_checkpoint_is_named_and_the_previous_one_resumes(trained
     assert damaged.name in message and reason in message and "after step 2 are trained again" in message, message
     assert (result.resumed_from, result.steps) == (1, 6)
     assert list(pd.read_csv(run_dir / "history.csv")["mini_epoch"]) == [1, 2, 3]
-    assert [e.prefix for e in CheckpointStore(run_dir / "checkpoints", {}, {}, 1).recorded()] == ["ckpt-4", "ckpt-6"]
+    assert [e.prefix for e in CheckpointStore(run_dir / "checkpoints", {}, 1).recorded()] == ["ckpt-4", "ckpt-6"]
     assert any(p.name.startswith("damaged-ckpt-4") for p in (run_dir / "checkpoints").iterdir())  # kept aside, not deleted
 
 
@@ -153,29 +153,23 @@ def test_changed_encoder_weights_file_is_refused_on_resume_and_load(trained, tmp
         load_run_generator(run_dir)
 
 
-def test_run_folder_of_the_earlier_full_checkpoint_format_resumes(trained, tmp_path):
-    """Before checked checkpoints: tf.train.CheckpointManager files with the whole generators, no manifest."""
-    from cyclegan.core.step import build_networks, build_optimizers
-    from cyclegan.core.trainer import _State, checkpoint_store
+def test_checkpoints_of_the_earlier_unchecked_format_are_refused_naming_the_way_out(trained, tmp_path):
+    """Before checked checkpoints: tf.train.CheckpointManager files, no manifest. Not resumed (nor
+    silently started over): one error names the folder and the two ways out, and nothing is removed."""
+    from cyclegan.core.runfolder.checkpoints import CheckpointDamagedError
 
     tree, run_dir = _copy(trained, tmp_path)
-    config = build_config(tree)
-    nets = build_networks(config)
-    opts, state = build_optimizers(config, nets), _State()
-    store = checkpoint_store(config, RunDir(run_dir), nets, opts, state)
-    store.restore(run_dir)
-    legacy = tmp_path / "legacy"
+    old = tmp_path / "old"
     for name in ("config.yaml", "identity.json", "history.csv"):
-        (legacy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(run_dir / name, legacy / name)
-    tf.train.CheckpointManager(tf.train.Checkpoint(**store.legacy), legacy / "checkpoints", max_to_keep=1).save(checkpoint_number=4)
-    from_legacy = train(_extended(tree), legacy, progress=False)
-    from_new = train(_extended(tree), run_dir, progress=False)
-    assert (from_legacy.resumed_from, from_legacy.steps) == (2, 6) == (from_new.resumed_from, from_new.steps)
-    a, b = pd.read_csv(legacy / "history.csv"), pd.read_csv(run_dir / "history.csv")
-    np.testing.assert_allclose(a["loss/cycle"], b["loss/cycle"], rtol=1e-5)
-    assert not (legacy / "checkpoints" / "checkpoint").exists()  # superseded by the checked ckpt-6
-    assert [e.prefix for e in CheckpointStore(legacy / "checkpoints", {}, {}, 1).recorded()] == ["ckpt-6"]
+        (old / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run_dir / name, old / name)
+    tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(4)), old / "checkpoints", max_to_keep=1).save(checkpoint_number=4)
+    before = sorted(p.name for p in (old / "checkpoints").iterdir())
+    with pytest.raises(CheckpointDamagedError) as refused:
+        train(_extended(tree), old, progress=False)
+    text = str(refused.value)
+    assert str(old) in text and "before checked checkpoints" in text and "--restart" in text and "version that began it" in text
+    assert sorted(p.name for p in (old / "checkpoints").iterdir()) == before
 
 
 def test_finished_study_cell_keeps_generators_samples_and_history_not_checkpoints(trained, tmp_path):
@@ -219,4 +213,4 @@ def test_non_finite_loss_inside_a_host_sync_block_names_its_first_step(trained, 
         with pytest.raises(NonFiniteLossError, match=r"step 6: loss/gen_f = nan") as err:
             train(extended, run_dir, progress=False)
     assert "ckpt-4" in str(err.value)
-    assert CheckpointStore(run_dir / "checkpoints", {}, {}, 1).latest_step == 4
+    assert CheckpointStore(run_dir / "checkpoints", {}, 1).latest_step == 4

@@ -111,7 +111,7 @@ def test_development_names_every_module_in_its_layer_row():
     text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
     rows = {}
     for line in text.splitlines():
-        match = re.match(r"^\| (?:`(\w+)/`|(bottom)) \|(.*)$", line)
+        match = re.match(r"^\| (?:`([\w/]+)/`|(bottom)) \|(.*)$", line)
         if match:
             rows[match.group(1) or ""] = match.group(3)
     package = ROOT / "cyclegan"

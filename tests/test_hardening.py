@@ -237,7 +237,7 @@ def test_full_disk_stops_the_cell_in_one_line_then_resumes_and_a_moved_folder_st
     from mlflow.tracking import MlflowClient
 
     from cyclegan import names
-    from cyclegan.core.checkpoints import CheckpointStore
+    from cyclegan.core.runfolder.checkpoints import CheckpointStore
     from cyclegan.places import DiskFull
     from cyclegan.runs.ablation import StudyPaths, run_worker
     from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage

@@ -15,9 +15,9 @@ import tensorflow as tf
 from helpers import tiny_tree
 
 from cyclegan.core import models
-from cyclegan.core.generator_files import load_run_generator
 from cyclegan.core.models import encoder_of, random_encoder_seed, seeded_random_vgg16, weights_fingerprint
-from cyclegan.core.random_encoders import RandomEncoderMismatchError
+from cyclegan.core.runfolder.generators import load_run_generator
+from cyclegan.core.runfolder.random_encoders import RandomEncoderMismatchError
 from cyclegan.core.trainer import train
 from cyclegan.names import GENERATORS
 from cyclegan.spec.config import build_config
@@ -108,7 +108,7 @@ def test_a_run_folder_of_an_earlier_version_keeps_its_stored_random_encoders(ran
     with monkeypatch.context() as old_version:
         old_version.setattr(models, "seeded_random_vgg16", lambda vgg, seed: vgg)
         old_version.setattr("cyclegan.core.trainer.encoder_left_out", lambda *a, **k: False)
-        old_version.setattr("cyclegan.core.generator_files.encoder_left_out", lambda *a, **k: False)
+        old_version.setattr("cyclegan.core.runfolder.generators.encoder_left_out", lambda *a, **k: False)
         train(_config(random_tree, 1), legacy, progress=False)
         old = {name: _outputs(legacy, name) for name in GENERATORS}
     assert not (legacy / "random_encoders.json").exists()

@@ -23,7 +23,7 @@ from helpers import CLI, FAST_QUEUE, held_at, start, wait_for
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
-from cyclegan.core.checkpoints import CheckpointStore
+from cyclegan.core.runfolder.checkpoints import CheckpointStore
 from cyclegan.core.trainer import train
 from cyclegan.runs.ablation import StudyPaths
 from cyclegan.runs.queue import CellQueue, open_storage
@@ -65,7 +65,7 @@ def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypat
     monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", interrupted_dataset)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False)
-    assert CheckpointStore(tmp_path / "resumed" / "checkpoints", {}, {}, 1).latest_step == 3  # written at the interrupt, not only at the mini-epoch's end
+    assert CheckpointStore(tmp_path / "resumed" / "checkpoints", {}, 1).latest_step == 3  # written at the interrupt, not only at the mini-epoch's end
     monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", real_dataset)
     result = train(config, tmp_path / "resumed", progress=False)
     assert (result.resumed_from, result.steps) == (1, 4)
@@ -92,7 +92,7 @@ def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp
     monkeypatch.setattr(tf.train.Checkpoint, "_write", crashing_write)
     with pytest.raises(OSError, match="simulated"):
         train(config, tmp_path / "run", progress=False)
-    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 2
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == 2
     monkeypatch.setattr(tf.train.Checkpoint, "_write", real_write)
     result = train(config, tmp_path / "run", progress=False)
     assert (result.resumed_from, result.steps) == (1, 4)
@@ -116,7 +116,7 @@ def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path)
     output = log.read_text()
     assert process.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
-    step = CheckpointStore(run_dir / "checkpoints", {}, {}, 1).latest_step
+    step = CheckpointStore(run_dir / "checkpoints", {}, 1).latest_step
     assert step == 3  # a checkpoint at the moment of the signal, mid mini-epoch 2
     # The resume is a plain `cyclegan train` (in this process: what is proven about processes ends at the exit).
     done = CliRunner().invoke(main, arguments)

@@ -294,6 +294,8 @@ def test_failures_missing_cells_and_basis_are_reported(built, fabricated):
             "every 'imagenet' encoder in this study is a random encoder" in text
         assert "3 mini-epochs x 2 steps = 6 steps, batch 1" in text
         assert str(fabricated[0].path) in text and "test machine" in text
+        # Runs without the perf/* records (these are logged by hand): no machine-use figure, and why.
+        assert "machine use" in text and "not stated: not recorded for 14 of 14 finished runs" in text
     assert len(built.report.interactions) == 3 * 3  # 3 pairs of two-level factors x 3 hypothesis metrics
     it = next(i for i in built.report.interactions if (i.factor_a, i.factor_b, i.metric) ==
               ("generator.norm", "discriminator.output", "eval/grid_score"))

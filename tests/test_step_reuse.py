@@ -41,7 +41,7 @@ def test_loading_values_refuses_variables_that_do_not_match():
         load_values(source, [tf.Variable(tf.zeros((2, 3))), tf.Variable(tf.zeros((2, 3)))])
 
 
-def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_tree, tmp_path):
+def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_tree, tmp_path, monkeypatch):
     # Random frozen encoders: the runs' encoders differ (drawn from each seed), so the kept networks'
     # frozen weights must be replaced too, and the rebuilt-encoder check of the run folder must pass.
     tiny_tree = copy.deepcopy(tiny_tree)
@@ -60,9 +60,23 @@ def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_t
     for name in ("eval/grid_score", "eval/edge_sigma", "eval/swd"):
         assert reused.final_metrics[name] == pytest.approx(fresh.final_metrics[name], rel=1e-3, nan_ok=True), name
 
+    # The kept step's FLOPs are counted on the graph it was traced as: no second trace.
+    kept_step = steps._compiled.step
+    traced = kept_step.experimental_get_tracing_count()
+    gflop = steps.step_gflop(_config(tiny_tree, seed=4))
+    assert gflop > 0 and kept_step.experimental_get_tracing_count() == traced
+    import cyclegan.core.machine_speed
+
+    counted, real_count = [], cyclegan.core.machine_speed.count_step_flops
+    monkeypatch.setattr(cyclegan.core.machine_speed, "count_step_flops", lambda *a: counted.append(a) or real_count(*a))
+    assert steps.step_gflop(_config(tiny_tree, seed=4)) == gflop and counted == []  # counted once per trace
+
     # A changed structure (here the steps per mini-epoch: a run of one step, the cheapest) traces its own step.
-    train(_config(tiny_tree, seed=4, mini_epochs=1, steps_per_mini_epoch=1), tmp_path / "other", progress=False, steps=steps)
+    other = _config(tiny_tree, seed=4, mini_epochs=1, steps_per_mini_epoch=1)
+    train(other, tmp_path / "other", progress=False, steps=steps)
     assert (steps.traces, steps.reuses) == (2, 1)
+    assert steps.step_gflop(_config(tiny_tree, seed=4)) is None and steps.step_gflop(other) == pytest.approx(gflop)
+    assert len(counted) == 1  # the new trace's count
 
 
 def test_the_loaded_state_includes_loss_scales_slots_and_frozen_weights(tiny_tree):

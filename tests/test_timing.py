@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from cyclegan import names
-from cyclegan.core.rundir import RunDir
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.core.timing import time_figures, with_outside_seconds
 
 

@@ -9,8 +9,8 @@ import tensorflow as tf
 from interrupts import InterruptAfter
 
 from cyclegan import names
-from cyclegan.core.checkpoints import CheckpointStore
-from cyclegan.core.rundir import RunDirError
+from cyclegan.core.runfolder.checkpoints import CheckpointStore
+from cyclegan.core.runfolder.layout import RunDirError
 from cyclegan.core.trainer import Callback, NonFiniteLossError, train
 from cyclegan.core.translate import load_generator
 from cyclegan.spec.config import build_config
@@ -33,7 +33,7 @@ def test_two_mini_epoch_run_writes_everything(tiny_config, straight_run):
     assert run.sample_grid(1).exists() and run.sample_grid(2).exists()
     grid = tf.io.decode_png(tf.io.read_file(str(run.sample_grid(2)))).numpy()
     assert grid.shape == (4 * 32, 2 * 32, 3)  # photos, G(photos), paintings, F(paintings) x 2 samples
-    assert CheckpointStore(run.checkpoints, {}, {}, 1).latest_step == 4  # numbered by step
+    assert CheckpointStore(run.checkpoints, {}, 1).latest_step == 4  # numbered by step
     # No frozen VGG16 in it: none of its first or last convolution kernels (the decoder has neither shape).
     shapes = [shape for _, shape in tf.train.list_variables(str(run.checkpoints / "ckpt-4"))]
     assert [3, 3, 3, 64] not in shapes and [3, 3, 512, 512] not in shapes and [3, 3, 512, 256] in shapes
@@ -81,10 +81,10 @@ def test_a_run_without_its_final_checkpoint_resumes_from_the_one_before_to_the_s
     config = build_config({**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": 2}})
     first = train(config, tmp_path / "run", progress=False, final_checkpoint=False)
     assert (first.mini_epochs, first.steps) == (2, 4)
-    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 2  # mini-epoch 1's, not 2's
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == 2  # mini-epoch 1's, not 2's
     again = train(config, tmp_path / "run", progress=False)
     assert (again.resumed_from, again.steps) == (1, 4)
-    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 4
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == 4
     history, straight = pd.read_csv(again.run_dir.history_file), pd.read_csv(straight_run(2).run_dir.history_file)
     assert list(history["step"]) == [2, 4]
     for column in ("loss/cycle", "loss/gen_g", "eval/grid_score"):
@@ -101,7 +101,7 @@ def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss/cycle = nan") as err:
         train(config, tmp_path / "run", progress=False)
     assert "ckpt-2" in str(err.value)
-    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, {}, 1).latest_step == 2
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == 2
 
 
 def test_run_dir_of_another_config_is_refused(tiny_tree, tiny_config, tmp_path):

@@ -258,6 +258,50 @@ def test_interrupted_trial_is_killed_and_a_copy_waits_with_its_params(tmp_path, 
     assert [(r.info.status, r.data.tags["state"]) for r in runs if r.data.tags.get("role") == "trial"] == [("KILLED", "FAIL")]
 
 
+def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tmp_path, monkeypatch):
+    """The run lifecycle shared with study cells: a training that raises ends its run FAILED with the
+    reason and the next trial trains; every trial of the process is handed the same step cache."""
+    caches = []
+
+    def failing(config, run_dir, callbacks=(), **kwargs):
+        caches.append(kwargs["steps"])
+        raise RuntimeError(f"planted failure {len(caches)}")
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", failing)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    assert run_trials(spec, paths, trials=2, settings=FAST_QUEUE, progress=False) == {"FAIL": 2}
+    assert len(caches) == 2 and caches[0] is caches[1] is not None
+    assert [t.user_attrs["reason"] for t in _trials(paths)] == ["RuntimeError: planted failure 1", "RuntimeError: planted failure 2"]
+    _, _, runs = _mlflow_runs(paths)
+    trial_runs = sorted((r for r in runs if r.data.tags.get("role") == "trial"), key=lambda r: int(r.data.tags["trial"]))
+    assert [(r.info.status, r.data.tags["state"]) for r in trial_runs] == [("FAILED", "FAIL")] * 2
+    assert trial_runs[0].data.tags["failure_reason"] == "RuntimeError: planted failure 1"
+    assert trial_runs[0].data.tags["machine"] and trial_runs[0].data.tags["precision_resolved"] in ("float32", "mixed_bfloat16")
+
+
+def test_a_full_disk_stops_the_tune_in_one_line_and_the_trial_waits_to_resume(tmp_path, monkeypatch):
+    import errno
+
+    from cyclegan.places import DiskFull
+
+    def full(config, run_dir, callbacks=(), **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", full)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(DiskFull) as stopped:
+        run_trials(spec, paths, trials=3, settings=FAST_QUEUE, progress=False)
+    text = str(stopped.value)
+    assert text.startswith("trial 0 stopped: no space left on device") and "\n" not in text and "run the same command again" in text
+    failed, waiting = _trials(paths)  # the other two trials never started
+    assert (failed.state.name, waiting.state.name) == ("FAIL", "WAITING") and waiting.params == failed.params
+    _, _, runs = _mlflow_runs(paths)
+    (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
+    assert run.info.status == "FAILED" and "no space left on device" in run.data.tags["failure_reason"]
+
+
 def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
     def diverging(config, run_dir, callbacks=(), **kwargs):
         raise NonFiniteLossError("run x: step 3: loss/cycle = nan (planted)")

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan import exit_codes
 from cyclegan.cli.main import main
-from cyclegan.core.checkpoints import CheckpointStore
+from cyclegan.core.runfolder.checkpoints import CheckpointStore
 from cyclegan.runs.ablation import StudyPaths
 from cyclegan.runs.queue import CellQueue, open_storage
 from cyclegan.spec.study import load_study
@@ -79,7 +79,7 @@ def test_sigterm_checkpoints_hands_the_cell_back_and_exits_4(tmp_path, tiny_tree
     assert "interrupted" in stopped.user_attrs["failure_reason"]
     assert [t.user_attrs["cell"] for t in trials if t.state.name == "WAITING"].count(stopped.user_attrs["cell"]) == 1  # back in the queue
     cell_dir = StudyPaths.default(runs, None).cell_dir(study, stopped.user_attrs["cell"])
-    assert CheckpointStore(cell_dir / "checkpoints", {}, {}, 1).latest_step in (2, 3)  # written at the stop
+    assert CheckpointStore(cell_dir / "checkpoints", {}, 1).latest_step in (2, 3)  # written at the stop
     client = MlflowClient(f"sqlite:///{(runs / 'mlflow.db').resolve()}")
     experiment_id = client.get_experiment_by_name(study.name).experiment_id
 

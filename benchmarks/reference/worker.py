@@ -77,7 +77,8 @@ class ProjectBackend:
         if threads != "default":  # before any op runs: TensorFlow fixes its thread pools then
             tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        from cyclegan.core.bench import ConvProbe, StepTimer, with_available_weights
+        from cyclegan.core.bench import StepTimer, with_available_weights
+        from cyclegan.core.machine_speed import ConvProbe
         from cyclegan.spec.config import apply_overrides, build_config
 
         self.timers = {}

@@ -155,7 +155,7 @@ def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int
 def export(run_dir: Path, output: Path, direction: str) -> None:
     """Write one of RUN_DIR's generators as a self-contained OUTPUT.keras (VGG16 encoder included)
     that loads in Keras safe mode anywhere: keras.saving.load_model(OUTPUT, safe_mode=True)."""
-    from cyclegan.core.generator_files import export_generator
+    from cyclegan.core.runfolder.generators import export_generator
 
     written = export_generator(run_dir, output, DIRECTIONS[direction])
     click.echo(f"{written}: {written.stat().st_size / 2**20:.1f} MiB")

@@ -27,7 +27,8 @@ import re
 import sys
 import threading
 
-VERBOSE_ENV = "CYCLEGAN_VERBOSE"
+from cyclegan.names import VERBOSE_ENV
+
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_LOGGING_LEVEL": "WARNING"}
 
 # A C++ log line: absl's "I0000 00:00:1796462663.346324    9154 cudart_stub.cc:31] ..." and TSL's

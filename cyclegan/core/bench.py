@@ -29,13 +29,11 @@ import tensorflow as tf
 
 from cyclegan.core import device
 from cyclegan.core.bench_stats import Spread, round_shares, spread
+from cyclegan.core.machine_speed import COMPUTE_DTYPE, ConvProbe, conv_throughput, count_step_flops
 from cyclegan.core.models import EncoderWeightsError, build_vgg16
 from cyclegan.core.seeding import seed_weights
 from cyclegan.core.step import build_networks, build_optimizers, make_train_step
 from cyclegan.spec.config import ConfigError, RunConfig, parse_override, set_dotted
-
-# The probe convolution: a VGG-like 3x3 layer, large enough to reach steady throughput.
-_PROBE_SHAPE, _PROBE_CHANNELS = (4, 64, 64), 256
 
 
 @dataclass(frozen=True)
@@ -70,66 +68,6 @@ class BenchResult:
     """Per precision probed between rounds: the probes' median and range (``conv_gflops`` holds the median)."""
 
 
-class ConvProbe:
-    """A 3x3, 256->256 channel convolution in ``dtype``, traced and warmed once; :meth:`measure`
-    times ``repeats`` calls and returns GFLOP/s: what this device can do, cheap enough to repeat
-    between a benchmark's rounds (about 10 GFLOP per call)."""
-
-    def __init__(self, dtype: tf.DType, repeats: int = 10):
-        batch, height, width = _PROBE_SHAPE
-        x = tf.random.normal((batch, height, width, _PROBE_CHANNELS), dtype=tf.float32)
-        kernel = tf.random.normal((3, 3, _PROBE_CHANNELS, _PROBE_CHANNELS), dtype=tf.float32)
-        self.x, self.kernel = tf.cast(x, dtype), tf.cast(kernel, dtype)
-        self.conv = tf.function(lambda a, k: tf.reduce_sum(tf.cast(tf.nn.conv2d(a, k, 1, "SAME"), tf.float32)))
-        self.repeats = repeats
-        self.flop = 2.0 * batch * height * width * _PROBE_CHANNELS * _PROBE_CHANNELS * 9
-        float(self.conv(self.x, self.kernel))  # trace, and let oneDNN pick its kernel
-
-    def measure(self) -> float:
-        started = time.perf_counter()
-        for _ in range(self.repeats):
-            float(self.conv(self.x, self.kernel))
-        seconds = (time.perf_counter() - started) / self.repeats
-        return self.flop / seconds / 1e9
-
-
-def conv_throughput(dtype: tf.DType, repeats: int = 10) -> float:
-    """GFLOP/s of a 3x3, 256->256 channel convolution in ``dtype``: what this device can do."""
-    return ConvProbe(dtype, repeats).measure()
-
-
-# The dtype a resolved ``train.precision`` computes its convolutions in.
-_COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
-
-
-def count_step_flops(step_fn, image_size: int, batch_size: int) -> float:
-    """GFLOP of one train step, counted op by op by TensorFlow's cost statistics on the traced graph.
-
-    Only live ops count: those the step's outputs or its variable updates depend on. The gradient
-    of every convolution also emits a filter gradient, which for the frozen encoder nobody uses;
-    TensorFlow prunes those at run time, so counting them would overstate the work."""
-    from tensorflow.python.framework import ops as tf_ops
-
-    spec = tf.TensorSpec((batch_size, image_size, image_size, 3), tf.float32)
-    graph = step_fn.get_concrete_function(spec, spec).graph
-    pending = [t.op for t in graph.outputs] + list(graph.control_outputs)
-    live = set()
-    while pending:
-        op = pending.pop()
-        if op.name in live:
-            continue
-        live.add(op.name)
-        pending.extend(t.op for t in op.inputs)
-        pending.extend(op.control_inputs)
-    total = 0
-    for op in graph.get_operations():
-        if op.name in live:
-            try:
-                total += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
-            except ValueError:  # no cost function registered for this op type: it does no float math worth counting
-                pass
-    return total / 1e9
-
 
 class StepTimer:
     """One config's compiled train step on fixed synthetic batches, built, traced and warmed up:
@@ -139,7 +77,7 @@ class StepTimer:
     def __init__(self, label: str, config: RunConfig):
         self.label, self.config = label, config
         # The policy is read when layers are built.
-        self.compute_dtype = _COMPUTE_DTYPE[device.configure(config.train.precision)]
+        self.compute_dtype = COMPUTE_DTYPE[device.configure(config.train.precision)]
         seed_weights(config.train.seed)  # as the trainer seeds a run
         self.networks = nets = build_networks(config)
         self.step = make_train_step(config, nets, build_optimizers(config, nets))

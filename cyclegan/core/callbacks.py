@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cyclegan.errors import CycleganError
 
 if TYPE_CHECKING:
-    from cyclegan.core.rundir import RunDir
+    from cyclegan.core.runfolder.layout import RunDir
     from cyclegan.spec.config import RunConfig
 
 

@@ -51,6 +51,3 @@ def describe() -> str:
     return describe_cpu()
 
 
-def clear_session() -> None:
-    """Drop Keras' global graph state between runs of one process (tuning trials)."""
-    keras.utils.clear_session()

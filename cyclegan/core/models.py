@@ -201,7 +201,7 @@ def encoder_is_shareable(config: GeneratorConfig) -> bool:
 def encoder_is_rebuildable(config: GeneratorConfig) -> bool:
     """A frozen VGG16 encoder need not be stored: it is rebuilt from its weights file (fingerprinted
     in the run's identity) or, when random, from its seed (fingerprinted by
-    :mod:`cyclegan.core.random_encoders`)."""
+    :mod:`cyclegan.core.runfolder.random_encoders`)."""
     return config.arch == "vgg_unet" and not config.encoder_trainable
 
 

@@ -51,6 +51,7 @@ class Compiled:
     optimizers: Optimizers
     pools: ImagePools
     step: StepFn
+    gflop: float | None = None  # one step's count, made when first asked for (StepCache.step_gflop)
 
 
 def state_variables(networks: Networks, optimizers: Optimizers, pools: ImagePools) -> list[tf.Variable]:
@@ -105,3 +106,18 @@ class StepCache:
         self._compiled, self._key = compiled, key
         self.traces += 1
         return compiled
+
+    def step_gflop(self, config: RunConfig) -> float | None:
+        """GFLOP of one step of the kept run, when ``config`` trained on it (None otherwise): counted
+        on its traced graph once per trace (:func:`cyclegan.core.machine_speed.count_step_flops`; the
+        step is not traced again, its input shapes are the ones it was traced for). None too when the
+        kept step never ran: counting would trace it for nothing."""
+        from cyclegan.core.machine_speed import count_step_flops
+
+        if self._compiled is None or structure_key(config) != self._key:
+            return None
+        if not self._compiled.step.experimental_get_tracing_count():  # never ran (a resumed run with nothing left)
+            return None
+        if self._compiled.gflop is None:
+            self._compiled.gflop = count_step_flops(self._compiled.step, config.data.image_size, config.train.batch_size)
+        return self._compiled.gflop

@@ -14,17 +14,20 @@ from cyclegan.names import (
     CALLBACK_SECONDS,
     CHECKPOINT_SECONDS,
     EVAL_SECONDS,
+    EVAL_TOTAL_SECONDS,
     FINISH_SECONDS,
     FIRST_STEP_SECONDS,
     OUTSIDE_SECONDS,
     OUTSIDE_SHARE,
     SAMPLES_SECONDS,
+    SAMPLES_TOTAL_SECONDS,
     SAVE_SECONDS,
+    TRACING_TOTAL_SECONDS,
     TRAIN_SECONDS,
 )
 
 if TYPE_CHECKING:
-    from cyclegan.core.rundir import RunDir
+    from cyclegan.core.runfolder.layout import RunDir
 
 
 class Lap:
@@ -89,7 +92,8 @@ def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, chec
                + column(EVAL_SECONDS) + column(SAMPLES_SECONDS))
     return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds,
             CALLBACK_SECONDS: callback_seconds, FINISH_SECONDS: finish_seconds, TRAIN_SECONDS: train_seconds,
-            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
+            TRACING_TOTAL_SECONDS: first_steps, EVAL_TOTAL_SECONDS: column(EVAL_SECONDS),
+            SAMPLES_TOTAL_SECONDS: column(SAMPLES_SECONDS), OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
 
 
 def with_outside_seconds(times: dict[str, float], seconds: float) -> dict[str, float]:

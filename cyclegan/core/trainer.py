@@ -19,8 +19,6 @@ from tqdm.auto import tqdm
 
 from cyclegan.core import device
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError, RunResult
-from cyclegan.core.checkpoints import CheckpointStore, trainable_part
-from cyclegan.core.generator_files import save_run_generators
 from cyclegan.core.pipeline import (
     DataSplit,
     load_images,
@@ -29,8 +27,10 @@ from cyclegan.core.pipeline import (
     training_dataset,
 )
 from cyclegan.core.quality_eval import training_quality
-from cyclegan.core.random_encoders import encoder_left_out
-from cyclegan.core.rundir import RunDir, flat_row
+from cyclegan.core.runfolder.checkpoints import CheckpointStore, trainable_part
+from cyclegan.core.runfolder.generators import save_run_generators
+from cyclegan.core.runfolder.layout import RunDir, flat_row
+from cyclegan.core.runfolder.random_encoders import encoder_left_out
 from cyclegan.core.schedule import learning_rates
 from cyclegan.core.seeding import seed_weights
 from cyclegan.core.step import (
@@ -137,7 +137,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
 
 def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state: _State, pools=None) -> CheckpointStore:
     """The checkpointed objects: trainable parts of the networks (no frozen, rebuildable encoder),
-    optimizer state and counters; ``legacy`` is the object graph of earlier versions' full checkpoints."""
+    optimizer state and counters."""
     rebuildable = encoder_left_out(run, config, (nets.gen_g, nets.gen_f), starting=True)
     counters = {"step": state.step, "mini_epoch": state.mini_epoch, "partial_steps": state.partial_steps, "partial_sums": state.partial_sums}
     shared = {"disc_monet": nets.disc_monet, "disc_photo": nets.disc_photo,
@@ -145,8 +145,7 @@ def checkpoint_store(config: RunConfig, run: RunDir, nets: Networks, opts, state
     if pools is not None and pools.capacity:  # the image pools (images, fill count, draws) resume exactly; without them checkpoints are as before
         shared["image_pools"] = pools
     objects = {"gen_g_trainable": trainable_part(nets.gen_g, rebuildable), "gen_f_trainable": trainable_part(nets.gen_f, rebuildable), **shared}
-    legacy = {"gen_g": nets.gen_g, "gen_f": nets.gen_f, **shared}
-    return CheckpointStore(run.checkpoints, objects, legacy, config.train.keep_checkpoints)
+    return CheckpointStore(run.checkpoints, objects, config.train.keep_checkpoints)
 
 
 # Loss values reach the host once per this many steps (and at every mini-epoch end or stop), not

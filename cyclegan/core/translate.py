@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from cyclegan.core.generator_files import load_generator
 from cyclegan.core.pipeline import load_images
+from cyclegan.core.runfolder.generators import load_generator
 from cyclegan.data.images import open_image, save_png
 from cyclegan.names import IMAGE_SUFFIXES
 from cyclegan.places import writable_folder

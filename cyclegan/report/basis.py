@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cyclegan.host import describe_cpu
 from cyclegan.names import CODE_TAG, INCEPTION_STANDIN_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
+from cyclegan.report import machine_use
 from cyclegan.report.model import Report
 from cyclegan.spec.identity import file_fingerprint
 from cyclegan.spec.study import Study
@@ -92,6 +93,7 @@ def basis(report: Report, machine: str | None) -> dict[str, str]:
                    f"imagenet_weights {_one(report, 'generator.imagenet_weights')}",
         "code": "; ".join(f"{version} ({len(cells)} runs)" for version, cells in code_versions(report.runs).items()) or "not recorded",
         "training machines": _tag_summary(report, MACHINE_TAG),
+        "machine use": machine_use.describe(report.runs),
         "precision used": _tag_summary(report, PRECISION_TAG),
         "machine (of this report)": machine if machine is not None else _describe_machine(),
         "statistics": "finished runs only; seed = unit of replication; effects within strata of the other factors",

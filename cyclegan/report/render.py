@@ -374,6 +374,8 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
 def terminal(report: Report) -> str:
     """Compact text for the console: warnings, the key-metric table, one line per verdict."""
     lines = [f"study {report.study.name}: {report.basis.get('runs', '')}"]
+    if "machine use" in report.basis:
+        lines.append(f"machine use: {report.basis['machine use']}")
     lines += [f"! {w}" for w in report.warnings]
     lines += ["", cell_table(report, KEY_METRICS, compact=True).to_string(index=False), ""]
     scope = {h.name: h.scope for h in report.study.hypotheses}

@@ -14,12 +14,11 @@ from collections import Counter
 from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
-from cyclegan.names import MACHINE_TAG, PRECISION_TAG, SEED_TAG
-from cyclegan.places import is_disk_full
-from cyclegan.runs import disk_full
+from cyclegan.names import SEED_TAG
+from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
-from cyclegan.runs.tracking import CellTracker, Tracker
+from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
 from cyclegan.spec import preregistration
@@ -91,13 +90,10 @@ def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, 
 
 def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tracker, queue: CellQueue,
           experiment_id: str, parent_id: str, bar: tqdm, progress: bool, max_cells: int | None = None) -> int:
-    from cyclegan.core import device
-    from cyclegan.core.retention import finish_study_cell
-    from cyclegan.core.step_reuse import StepCache
-    from cyclegan.core.trainer import train
+    from cyclegan.core.runfolder.retention import finish_study_cell
 
     trained = taken = 0
-    steps = StepCache()  # a cell's seeds follow each other: the second one trains on the first one's traced step
+    runs = RunLoop(tracker, progress=progress)  # a cell's seeds follow each other: the second trains on the first's traced step
     with sigterm_as_interrupt():
         while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
@@ -112,46 +108,34 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             trial_id, cell_id = claimed
             taken += 1
             cell = study.cell(cell_id)
-            tags = {**cell.levels, SEED_TAG: str(cell.seed)}
+            owner = Owner(f"cell {cell_id}", hand_back=lambda why, trial=trial_id: queue.requeue(trial, why),
+                          record_failure=lambda why, trial=trial_id: queue.fail(trial, why))
             # The heartbeat starts with the claim: setting up the run (MLflow, TensorFlow's first device
             # query) can outlast a short grace period on a loaded machine, and another worker would take the cell.
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:  # a stop between the claim and the training hands the cell straight back (not after the grace period)
                     run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
-                                               run_name=cell_id.rsplit("-", 1)[0], tags=tags, config=cell.config)
+                                               run_name=cell_id.rsplit("-", 1)[0], tags={**cell.levels, SEED_TAG: str(cell.seed)},
+                                               config=cell.config)
                     queue.set_attr(trial_id, "mlflow_run_id", run_id)
-                    tracker.set_tags(run_id, {MACHINE_TAG: device.describe(),
-                                              PRECISION_TAG: device.resolve_precision(cell.config.train.precision)})
+                    runs.tag_machine(run_id, cell.config)
                 except KeyboardInterrupt:
                     queue.requeue(trial_id, "interrupted before training")
                     raise
                 _refresh(bar, queue)
-                try:
-                    with tracker.training(run_id):
-                        cell_tracker = CellTracker(tracker, run_id)
-                        # A cell that drops its checkpoints when finished does not write a last one.
-                        result = train(cell.config, paths.cell_dir(study, cell_id), (cell_tracker,), progress=progress, steps=steps,
-                                       final_checkpoint=cell.config.train.keep_final_checkpoint)
-                except KeyboardInterrupt:
-                    tracker.end_run(run_id, "KILLED", "interrupted")
-                    queue.requeue(trial_id, "interrupted; resumes from its checkpoint")
-                    raise
-                except Exception as err:  # a failed cell must not stop the others
-                    if is_disk_full(err):  # ... but a full disk stops every cell: say so once and stop
-                        raise disk_full.stop_cell(cell_id, paths.cell_dir(study, cell_id),
-                                                  lambda why, run=run_id: tracker.end_run(run, "FAILED", why),
-                                                  lambda why, trial=trial_id: queue.requeue(trial, why)) from None
-                    reason = f"{type(err).__name__}: {err}"
-                    tracker.end_run(run_id, "FAILED", reason)
-                    queue.fail(trial_id, reason)
-                    say(f"cell {cell_id} failed: {reason}")
+                try:  # a cell that drops its checkpoints when finished does not write a last one
+                    trained_cell = runs.train(run_id, cell.config, paths.cell_dir(study, cell_id), owner,
+                                              final_checkpoint=cell.config.train.keep_final_checkpoint)
+                except RunFailed as failed:  # a failed cell must not stop the others
+                    say(f"cell {cell_id} failed: {failed.reason}")
                     _refresh(bar, queue)
                     continue
             # A stop now waits until the trained cell is recorded done: interrupted here, it would be
             # handed on with its checkpoints dropped and trained again from the start.
             with graceful_stop() as stop:
                 # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
-                finish_study_cell(result.run_dir.root, cell.config, models_stored_at=cell_tracker.generators_stored_at)
+                result = trained_cell.result
+                finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)
                 tracker.end_run(run_id, "FINISHED")
                 if not queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan")))):
                     say(f"warning: cell {cell_id}: another worker took it over while it trained here (no heartbeat for "

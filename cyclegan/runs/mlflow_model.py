@@ -37,7 +37,7 @@ def load_generator_file(path: str | Path, name: str | None = None):
     """THE one place an MLflow model turns its artifact into a Keras generator: a mini run folder
     (``config.yaml``, ``identity.json``, ``models/<name>.weights.h5``, for a random encoder
     ``random_encoders.json``; the frozen encoder is rebuilt from its weights file or its seed) or, for models logged by earlier versions, a ``.keras`` file."""
-    from cyclegan.core.generator_files import load_generator
+    from cyclegan.core.runfolder.generators import load_generator
 
     return load_generator(path, name)
 
@@ -80,7 +80,7 @@ def log_generators(run_dir: Path, image_size: int) -> dict[str, str]:
     generator's stored weights (without the frozen encoder) and the config and identity that rebuild
     it. Returns ``{name: local folder holding <name>.weights.h5 inside the logged model}`` for the
     models whose artifacts are on a local file system (empty for a remote store)."""
-    from cyclegan.core.rundir import RunDir
+    from cyclegan.core.runfolder.layout import RunDir
 
     run = RunDir(Path(run_dir))
     stored: dict[str, str] = {}

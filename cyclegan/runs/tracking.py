@@ -41,7 +41,7 @@ from cyclegan.runs.store import Store, connect, is_local
 from cyclegan.spec import preregistration
 
 if TYPE_CHECKING:
-    from cyclegan.core.rundir import RunDir
+    from cyclegan.core.runfolder.layout import RunDir
     from cyclegan.spec.config import RunConfig
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

@@ -11,14 +11,18 @@ Pruning: after every evaluated mini-epoch :class:`TrialPruning` reports the obje
 collapsed (after the warm-up) at once, and otherwise defers to Optuna's median rule. A NaN loss
 stops the trainer; the trial is pruned too (diverged), so TPE learns to avoid that region.
 
-Workers and failures follow the ablation (same storage, heartbeats, SIGTERM as Ctrl-C): a dead
-worker's trial is failed after the grace period and a copy with the same parameters waits; an
-interrupted trial is re-queued the same way. A copy resumes in its original's run directory.
+A trial trains through the run lifecycle it shares with study cells (:mod:`cyclegan.runs.lifecycle`:
+status mapping, full disk, the kept traced step). Workers follow the ablation (same storage,
+heartbeats, SIGTERM as Ctrl-C): a dead worker's trial is failed after the grace period and a copy with
+the same parameters waits; an interrupted trial, or one stopped by a full disk, is re-queued the same
+way. A copy resumes in its original's run directory.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -35,12 +39,15 @@ from optuna.trial import TrialState
 from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
 from cyclegan.masking import mask
-from cyclegan.names import RETRY_OF_TAG
-from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
+from cyclegan.names import RETRY_OF_TAG, VERBOSE_ENV
+from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
+from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import QueueSettings, open_storage
-from cyclegan.runs.tracking import CellTracker, Tracker
+from cyclegan.runs.tracking import Tracker
+from cyclegan.runs.tune_summary import TuneSummary, summarize
+from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import sigterm_as_interrupt
 from cyclegan.spec.config import ConfigError
 from cyclegan.spec.identity import OPERATIONAL_KEYS, differences
@@ -50,8 +57,6 @@ from cyclegan.spec.tune_space import (
     TuneSpec,
     objective_value,
 )
-from cyclegan.runs.tune_summary import TuneSummary, summarize
-from cyclegan.runs.workers import say, worker_command
 
 # Optuna user attributes of a trial. A retried copy inherits them, which is how it finds its
 # original's MLflow run (``RUN_DIR_ATTR`` only records the directory it used).
@@ -115,16 +120,15 @@ def trial_dir(paths: StudyPaths, spec: TuneSpec, number: int) -> Path:
 
 
 class _TrialObjective:
-    """One trial: suggest, train with tracking and pruning, return the final objective."""
+    """One trial: suggest, train with tracking and pruning (the run lifecycle of
+    :mod:`cyclegan.runs.lifecycle`, shared with study cells), return the final objective."""
 
     def __init__(self, spec: TuneSpec, paths: StudyPaths, tracker: Tracker, experiment_id: str, parent_id: str, progress: bool):
-        self.spec, self.paths, self.tracker, self.progress = spec, paths, tracker, progress
+        self.spec, self.paths, self.tracker = spec, paths, tracker
         self.experiment_id, self.parent_id = experiment_id, parent_id
+        self.runs = RunLoop(tracker, progress=progress)  # a retried trial trains on the kept traced step
 
     def __call__(self, trial: optuna.Trial) -> float:
-        # Looked up per call, so tests can substitute the core.
-        from cyclegan.core import trainer
-
         params = {key: distribution.suggest(trial, key) for key, distribution in self.spec.space.items()}
         try:
             config = self.spec.trial_config(params)
@@ -142,29 +146,18 @@ class _TrialObjective:
                                         config=config, tags=tags)
         trial.set_user_attr(RUN_DIR_ATTR, root)
         trial.set_user_attr(MLFLOW_ATTR, run_id)
+        self.runs.tag_machine(run_id, config)
         run_dir = trial_dir(self.paths, self.spec, root)
         pruning = TrialPruning(trial, self.spec, lambda values, step: self.tracker.log_metrics(run_id, values, step))
         try:
-            with self.tracker.training(run_id):
-                result = trainer.train(config, run_dir, (CellTracker(self.tracker, run_id), pruning), progress=self.progress)
+            result = self.runs.train(run_id, config, run_dir, self._owner(trial, run_id), callbacks=(pruning,),
+                                     passthrough=(optuna.TrialPruned, NonFiniteLossError)).result
         except optuna.TrialPruned as pruned:
             self._pruned(trial, run_id, run_dir, str(pruned))
             raise
         except NonFiniteLossError as err:  # diverged: as bad as a trial gets, so TPE should learn from it
             self._pruned(trial, run_id, run_dir, f"diverged: {err}")
             raise optuna.TrialPruned(f"diverged: {err}") from None
-        except KeyboardInterrupt:
-            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})  # as in Optuna; the copy gets its own run
-            self.tracker.end_run(run_id, "KILLED", "interrupted")
-            RetryHeartbeatStaleTrialCallback(max_retry=None)(trial.study, _frozen(trial))
-            trial.set_user_attr(REASON_ATTR, "interrupted; a copy waits to resume it")
-            raise
-        except Exception as err:
-            reason = f"{type(err).__name__}: {err}"
-            trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
-            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
-            self.tracker.end_run(run_id, "FAILED", reason)
-            raise
         value = objective_value(self.spec.objective, result.final_metrics)
         if value is None or not math.isfinite(value):
             reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
@@ -175,6 +168,24 @@ class _TrialObjective:
         self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
         self.tracker.end_run(run_id, "FINISHED")
         return value
+
+    def _owner(self, trial: optuna.Trial, run_id: str) -> Owner:
+        """The trial as the lifecycle's queue entry. Handed back (interrupted, full disk): this trial
+        fails, as Optuna records any trial that raised, and a copy with its parameters waits to resume
+        in its directory; its run is tagged FAIL as in Optuna, the copy gets its own run."""
+
+        def hand_back(why: str) -> None:
+            # The copy first: it is what resumes the trial; the tag is for the UI (and a store on a
+            # full disk may refuse it).
+            RetryHeartbeatStaleTrialCallback(max_retry=None)(trial.study, _frozen(trial))
+            trial.set_user_attr(REASON_ATTR, mask(f"{why}; a copy waits to resume it")[:2000])
+            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
+
+        def record_failure(reason: str) -> None:
+            trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
+            self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
+
+        return Owner(f"trial {trial.number}", hand_back=hand_back, record_failure=record_failure)
 
     def _pruned(self, trial: optuna.Trial, run_id: str, run_dir: Path, reason: str) -> None:
         trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
@@ -245,18 +256,35 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
     states: Counter = Counter()
 
     def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from cyclegan.core.device import clear_session
-
-        clear_session()  # many models per process: drop the last trial's graph state
         states[trial.state.name] += 1
         value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
         reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
         say(f"trial {trial.number} {trial.state.name}{value}{reason}")
 
     with sigterm_as_interrupt():
-        # catch: one failing trial (a bad combination, a broken file) must not stop the others.
-        study.optimize(objective, n_trials=trials, catch=(Exception,), callbacks=[say_outcome], gc_after_trial=True)
+        # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
+        # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
+        # and an error of the stores around the training (MLflow, Optuna), which every next trial would
+        # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
+        # trial, with its traceback, is shown with --verbose only.
+        if not _verbose():
+            _optimize_logger.addFilter(_drop_failed_trial_warning)
+        try:
+            study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
+        finally:
+            _optimize_logger.removeFilter(_drop_failed_trial_warning)
     return states
+
+
+_optimize_logger = logging.getLogger("optuna.study._optimize")  # the logger of Optuna's "Trial N failed ..." warning
+
+
+def _drop_failed_trial_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Trial ") or "failed with parameters" not in str(record.msg)
+
+
+def _verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false", "False")
 
 
 def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int]]:

@@ -149,7 +149,7 @@ class TrainConfig(_Section):
     """In mini-epochs; the last mini-epoch is always checkpointed."""
     keep_checkpoints: int = Field(3, ge=1)
     """Checked checkpoints kept during a run; at least 2 are kept whatever this says, so a damaged
-    newest one has a complete one to fall back to (cyclegan.core.checkpoints)."""
+    newest one has a complete one to fall back to (cyclegan.core.runfolder.checkpoints)."""
     keep_final_checkpoint: bool = False
     """A finished study cell keeps its checkpoints (optimizer state) instead of dropping them; a
     ``cyclegan train`` run always keeps them."""

@@ -6,13 +6,13 @@
     RUN_DIR/history.csv        one row per mini-epoch: losses, accuracies, eval metrics
     RUN_DIR/samples/           sample grid PNG per mini-epoch (inputs over outputs)
     RUN_DIR/checkpoints/       checked checkpoints (the last few, at least 2) and their manifest.json
-                               (cyclegan.core.checkpoints); a finished study cell drops them
+                               (cyclegan.core.runfolder.checkpoints); a finished study cell drops them
     RUN_DIR/models/            the two generators' trainable weights (<name>.weights.h5), written at
-                               the end; rebuilt with config.yaml (cyclegan.core.generator_files)
+                               the end; rebuilt with config.yaml (cyclegan.core.runfolder.generators)
     RUN_DIR/eval/photo2monet/  final translations of the held-out photos (lossless PNG)
     RUN_DIR/random_encoders.json  a frozen random encoder's fingerprint per generator: the
                                encoder is rebuilt from the run's seed, not stored
-                               (cyclegan.core.random_encoders)
+                               (cyclegan.core.runfolder.random_encoders)
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ import yaml
 
 from cyclegan import names
 from cyclegan.atomic import atomic_write_text
-from cyclegan.core.checkpoints import trainable_part
 from cyclegan.core.models import build_generator
-from cyclegan.core.random_encoders import encoder_left_out
-from cyclegan.core.rundir import RunDir
+from cyclegan.core.runfolder.checkpoints import trainable_part
+from cyclegan.core.runfolder.layout import RunDir
+from cyclegan.core.runfolder.random_encoders import encoder_left_out
 from cyclegan.errors import CycleganError
 from cyclegan.places import writable_folder
 from cyclegan.spec.config import RunConfig, build_config

@@ -5,15 +5,16 @@ progress counters. A frozen encoder is left out (~59 MB of VGG16 at any size): o
 ImageNet weights is rebuilt from its weights file, whose content fingerprint is part of the run's
 identity, so :meth:`RunDir.check_compatible` refuses a resume after that file changed; a random one
 is rebuilt from the run's seed and checked against its recorded fingerprint
-(:mod:`cyclegan.core.random_encoders`).
+(:mod:`cyclegan.core.runfolder.random_encoders`).
 
 After each save the checkpoint's files are hashed (size and SHA-256) into ``checkpoints/manifest.json``
 (written atomically). On resume the newest recorded checkpoint is verified first; a damaged one is
 named with the reason and the newest complete one is used instead. With none left,
 :class:`CheckpointDamagedError` names the run folder and the two ways out.
 
-Run folders written before the manifest existed hold full checkpoints (encoder included, no
-manifest): they are restored with that object graph, unverified, and later saves use the new format.
+Run folders written before the manifest existed (full checkpoints, encoder included, no manifest) are
+not resumed: the restore names the folder and the way out (start over, or finish the run with the
+version that began it). Their finished generators still load (docs/storage.md "Older run folders").
 """
 
 from __future__ import annotations
@@ -91,13 +92,11 @@ def problem(directory: Path, entry: Recorded) -> str | None:
 
 class CheckpointStore:
     """Saves and restores one run's checkpoints in ``directory``; ``objects`` are the tracked parts
-    (``tf.train.Checkpoint`` keyword arguments), ``legacy_objects`` the object graph of run folders
-    written before the manifest (full generators)."""
+    (``tf.train.Checkpoint`` keyword arguments)."""
 
-    def __init__(self, directory: Path, objects: dict, legacy_objects: dict, keep: int):
+    def __init__(self, directory: Path, objects: dict, keep: int):
         self.directory, self.keep = directory, max(keep, MIN_KEPT)
         self.checkpoint = tf.train.Checkpoint(**objects)
-        self.legacy = legacy_objects
         self.manifest_file = directory / names.CHECKPOINT_MANIFEST
 
     # -- manifest ---------------------------------------------------------------------------
@@ -136,19 +135,7 @@ class CheckpointStore:
         for entry in dropped:
             for name in entry.files:
                 (self.directory / name).unlink(missing_ok=True)
-        self._drop_legacy_state()
         return self.directory / prefix
-
-    def _drop_legacy_state(self) -> None:
-        """A legacy run folder's ``checkpoint`` state file and full checkpoints are superseded once a
-        checked checkpoint exists."""
-        state = self.directory / "checkpoint"
-        if state.exists():
-            recorded = {name for e in self.recorded() for name in e.files}
-            for path in self.directory.glob("ckpt-*"):
-                if path.name not in recorded:
-                    path.unlink()
-            state.unlink()
 
     # -- restore ----------------------------------------------------------------------------
     def restore(self, run_root: Path) -> int | None:
@@ -156,7 +143,8 @@ class CheckpointStore:
         Damaged newer ones are named in a warning, moved aside (``damaged-*``) and trained again."""
         entries = self.recorded()
         if not entries:
-            return self._restore_legacy(run_root)
+            self._refuse_unchecked(run_root)
+            return None
         skipped: list[str] = []
         for entry in reversed(entries):
             why = problem(self.directory, entry)
@@ -184,15 +172,17 @@ class CheckpointStore:
                 "(their files are kept as damaged-*)", CheckpointFallbackWarning, stacklevel=3,
             )
 
-    def _restore_legacy(self, run_root: Path) -> int | None:
-        latest = tf.train.latest_checkpoint(str(self.directory))
-        if latest is None:
-            return None
-        try:
-            tf.train.Checkpoint(**self.legacy).restore(latest).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as err:
-            raise CheckpointDamagedError(self._none_left(f"{latest}: a checkpoint of an earlier version that cannot be read ({type(err).__name__}: {err})", run_root)) from None
-        return int(latest.rsplit("-", 1)[1])
+    def _refuse_unchecked(self, run_root: Path) -> None:
+        """Checkpoints without a manifest were written by a version before checked checkpoints (their
+        object graph held the whole generators): say so instead of starting over silently."""
+        if tf.train.latest_checkpoint(str(self.directory)) is None:
+            return
+        raise CheckpointDamagedError(
+            f"{run_root}: its checkpoints in {self.directory} were written by a cyclegan version before checked "
+            f"checkpoints (no {names.CHECKPOINT_MANIFEST}); this version does not resume them. Either finish the run "
+            "with the version that began it, or start it over: `cyclegan train CONFIG --run-dir "
+            f"{run_root} --restart` (in a study: remove {run_root}, then run the study again with --retry-failed)."
+        )
 
     def _none_left(self, why: str, run_root: Path | None = None) -> str:
         root = run_root or self.directory.parent

@@ -21,7 +21,7 @@ import keras
 
 from cyclegan.atomic import atomic_write_text
 from cyclegan.core.models import encoder_is_rebuildable, encoder_of, weights_fingerprint
-from cyclegan.core.rundir import RunDir
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.errors import CycleganError
 from cyclegan.spec.config import RunConfig
 

@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 from cyclegan import names
-from cyclegan.core.generator_files import point_models_elsewhere
-from cyclegan.core.rundir import RunDir
+from cyclegan.core.runfolder.generators import point_models_elsewhere
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.spec.config import RunConfig
 
 

@@ -1,0 +1,148 @@
+"""One tracked training run, the same for a study's cell and a tuning trial.
+
+A worker process trains runs one after another (``cyclegan ablate``'s cells, ``cyclegan tune``'s
+trials). What happens to each is decided here once: the run is tagged with the machine and the
+precision it trains at, trains with MLflow's active run set (system metrics, logged generators), and
+ends in a status that says what happened:
+
+- finished: returned to the caller, who records it done and ends the run (what it keeps differs);
+- Ctrl-C or SIGTERM: the run is KILLED, its work handed back to the queue (it resumes from its last
+  checkpoint), and the interrupt goes on up;
+- a full disk: the run is FAILED with the device and what was kept, the work handed back, and
+  :class:`~cyclegan.places.DiskFull` raised (one line, the CLI's exit status 28): every later run
+  would fail the same way;
+- any other error: the run is FAILED with the error as its reason, the work recorded failed, and
+  :class:`RunFailed` raised, which the caller counts and goes on (one bad run must not stop the others).
+
+The caller's queue is behind :class:`Owner` (the ablation's cell queue, Optuna's trials). The
+process keeps the last run's traced step (:class:`~cyclegan.core.step_reuse.StepCache`): a study's
+seeds of one cell, or a retried trial, train on it without tracing again.
+
+A finished run also records what it asked of the machine and what the machine could do (the
+``perf/*`` metrics: its train FLOPs, counted on the traced step, and a short conv throughput probe,
+measured once per process and precision, before the process's first run of that precision trains):
+the report's machine-use line (:mod:`cyclegan.report.machine_use`) is made of them. Recording them is
+best effort: a failure there is a warning, never a failed run.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cyclegan.names import CONV_GFLOPS, HOST_TAG, MACHINE_TAG, PRECISION_TAG, STEP_GFLOP, TRAIN_GFLOP
+from cyclegan.places import is_disk_full
+from cyclegan.runs import disk_full
+from cyclegan.runs.tracking import CellTracker, Tracker
+from cyclegan.runs.workers import say
+
+if TYPE_CHECKING:
+    from cyclegan.core.callbacks import Callback, RunResult
+    from cyclegan.spec.config import RunConfig
+
+
+class RunFailed(Exception):
+    """The training raised: its MLflow run is FAILED and its owner has recorded ``reason``."""
+
+    def __init__(self, label: str, reason: str):
+        super().__init__(f"{label} failed: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The queue entry a run trains for, and how to update it when the run does not finish."""
+
+    label: str  # "cell <id>" or "trial <number>", in messages
+    hand_back: Callable[[str], None]  # interrupted or disk full: the work waits again, to resume from its checkpoint
+    record_failure: Callable[[str], None]  # failed: recorded with its reason, not retried by itself
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A finished training: the trainer's result and where the run's generators were logged as MLflow
+    models (name -> local folder; empty on a remote tracking server)."""
+
+    result: RunResult
+    generators_stored_at: dict[str, str] = field(default_factory=dict)
+
+
+class RunLoop:
+    """What a worker process keeps between the runs it trains one after another."""
+
+    def __init__(self, tracker: Tracker, *, progress: bool):
+        from cyclegan.core.step_reuse import StepCache
+
+        self.tracker, self.progress = tracker, progress
+        self.steps = StepCache()
+        self._probed: dict[str, float | None] = {}  # precision resolved -> this process's conv throughput (GFLOP/s)
+
+    def tag_machine(self, run_id: str, config: RunConfig) -> None:
+        """Where the run trains and what ``precision: auto`` became there (a resumed run: where it
+        trained last)."""
+        from cyclegan.core import device
+
+        self.tracker.set_tags(run_id, {MACHINE_TAG: device.describe(), HOST_TAG: socket.gethostname(),
+                                       PRECISION_TAG: device.resolve_precision(config.train.precision)})
+
+    def train(self, run_id: str, config: RunConfig, run_dir: Path, owner: Owner, *, callbacks: Iterable[Callback] = (),
+              final_checkpoint: bool = True, passthrough: tuple[type[BaseException], ...] = ()) -> Trained:
+        """Train ``config`` in ``run_dir`` into MLflow run ``run_id``; on anything but success, end the run
+        and update ``owner`` as the module docstring says. Exceptions of the ``passthrough`` types (a
+        pruned trial) leave the run open for the caller."""
+        from cyclegan.core import trainer  # looked up per call, so tests can substitute the core
+
+        mirror = CellTracker(self.tracker, run_id)
+        try:
+            probe = self._probe(config)  # before training: a stop here loses nothing
+            with self.tracker.training(run_id):
+                result = trainer.train(config, run_dir, (mirror, *callbacks), progress=self.progress, steps=self.steps,
+                                       final_checkpoint=final_checkpoint)
+        except passthrough:
+            raise
+        except KeyboardInterrupt:
+            self.tracker.end_run(run_id, "KILLED", "interrupted")
+            owner.hand_back("interrupted; resumes from its checkpoint")
+            raise
+        except Exception as err:
+            if is_disk_full(err):  # every later run would fail the same way: say so once and stop
+                raise disk_full.stop_run(owner.label, run_dir, lambda why: self.tracker.end_run(run_id, "FAILED", why),
+                                         owner.hand_back) from None
+            reason = f"{type(err).__name__}: {err}"
+            owner.record_failure(reason)
+            self.tracker.end_run(run_id, "FAILED", reason)
+            raise RunFailed(owner.label, reason) from err
+        self._record_machine_use(run_id, config, result, probe)
+        return Trained(result, mirror.generators_stored_at)
+
+    def _probe(self, config: RunConfig) -> float | None:
+        """This process's conv throughput in the precision ``config`` computes in (GFLOP/s), probed at
+        its first run of that precision: 3 calls of a 19 GFLOP convolution, about a second at 60
+        GFLOP/s. On a machine that other work shares (another worker of the same study, too) it reads
+        low; the report says so when a study's runs overlapped. None when it could not be measured."""
+        from cyclegan.core import device
+        from cyclegan.core.machine_speed import precision_throughput
+
+        precision = device.resolve_precision(config.train.precision)
+        if precision not in self._probed:
+            try:
+                self._probed[precision] = precision_throughput(precision, repeats=3)
+            except Exception as err:  # best effort: the run trains all the same
+                say(f"warning: the conv throughput probe failed ({type(err).__name__}: {err}); this process's runs record no machine use")
+                self._probed[precision] = None
+        return self._probed[precision]
+
+    def _record_machine_use(self, run_id: str, config: RunConfig, result: RunResult, probe: float | None) -> None:
+        """The run's ``perf/*`` metrics (see the module docstring); nothing when this process trained
+        no step of it (a resumed run with nothing left) or the probe failed."""
+        try:
+            gflop = self.steps.step_gflop(config)
+            if gflop is None or probe is None:
+                return
+            self.tracker.log_metrics(run_id, {STEP_GFLOP: gflop, TRAIN_GFLOP: gflop * result.steps, CONV_GFLOPS: probe},
+                                     step=result.mini_epochs)
+        except Exception as err:  # best effort: the training finished, and is recorded done by the caller
+            say(f"warning: {run_id}: machine use not recorded ({type(err).__name__}: {err})")
