@@ -38,14 +38,17 @@ def test_without_relaunch_every_process_is_waited_for():
 
 
 def test_an_error_while_relaunching_stops_the_other_workers_before_it_is_raised():
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # Ctrl-C's default action, as a worker has: a suite started in the background (`make test &`) makes
+    # its children inherit SIGINT ignored, and the sleeper would then sleep its 120 s out.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                                "time.sleep(120)"])
 
     def relaunch(index: int):
         raise RuntimeError("queue storage is down")
 
     with pytest.raises(RuntimeError, match="queue storage is down"):
         wait([_process(0), sleeper], on_tick=lambda: None, interval=0.05, relaunch=relaunch)
-    assert sleeper.returncode is not None  # interrupted and waited for, not left running
+    assert sleeper.returncode is not None and sleeper.returncode != 0  # interrupted and waited for, not left running
 
 
 def test_a_worker_that_stopped_with_cells_left_is_relaunched_and_not_reported_failed(capsys):
