@@ -302,6 +302,36 @@ def test_a_full_disk_stops_the_tune_in_one_line_and_the_trial_waits_to_resume(tm
     assert run.info.status == "FAILED" and "no space left on device" in run.data.tags["failure_reason"]
 
 
+def test_a_stop_while_a_finished_trial_is_recorded_waits_until_it_is_complete(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM after the training, while the trial is recorded: the trial still ends COMPLETE
+    with its run FINISHED, then the tune stops (no next trial), as a study cell does."""
+    import os
+    import signal
+
+    from cyclegan.core.callbacks import RunResult
+    from cyclegan.runs.lifecycle import RunLoop
+    from cyclegan.signals import StopSignal
+
+    def finished(config, run_dir, callbacks=(), **kwargs):
+        return RunResult(None, config, 2, 2, 0, {"eval/swd": 3.0, "eval/grid_score": 0.5})
+
+    def signalled(self, run_id, config, trained):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the finished trial is being recorded
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", finished)
+    monkeypatch.setattr(RunLoop, "record_machine_use", signalled)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(StopSignal) as stopped:
+        run_trials(spec, paths, trials=3, settings=FAST_QUEUE, progress=False)
+    assert stopped.value.signum == signal.SIGTERM
+    (trial,) = _trials(paths)
+    assert trial.state.name == "COMPLETE" and trial.value == pytest.approx(3.0)
+    _, _, runs = _mlflow_runs(paths)
+    (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
+    assert (run.info.status, run.data.tags["state"]) == ("FINISHED", "COMPLETE")
+
+
 def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
     def diverging(config, run_dir, callbacks=(), **kwargs):
         raise NonFiniteLossError("run x: step 3: loss/cycle = nan (planted)")

@@ -4,6 +4,7 @@ worker records with each run (:mod:`cyclegan.runs.lifecycle`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import tensorflow as tf
@@ -70,10 +71,18 @@ def count_step_flops(step_fn, image_size: int, batch_size: int) -> float:
         pending.extend(t.op for t in op.inputs)
         pending.extend(op.control_inputs)
     total = 0
-    for op in graph.get_operations():
-        if op.name in live:
-            try:
-                total += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
-            except ValueError:  # no cost function registered for this op type: it does no float math worth counting
-                pass
+    # TensorFlow's cost functions call a deprecated helper of theirs, whose warning ("tensor_shape_from_node_def_name
+    # is deprecated") would reach every study worker's output: it is about TensorFlow's code, not ours.
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        for op in graph.get_operations():
+            if op.name in live:
+                try:
+                    total += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
+                except ValueError:  # no cost function registered for this op type: it does no float math worth counting
+                    pass
+    finally:
+        tf_logger.setLevel(level)
     return total / 1e9

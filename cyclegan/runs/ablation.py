@@ -133,6 +133,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
             # A stop now waits until the trained cell is recorded done: interrupted here, it would be
             # handed on with its checkpoints dropped and trained again from the start.
             with graceful_stop() as stop:
+                runs.record_machine_use(run_id, cell.config, trained_cell)
                 # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
                 result = trained_cell.result
                 finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)

@@ -21,8 +21,9 @@ seeds of one cell, or a retried trial, train on it without tracing again.
 A finished run also records what it asked of the machine and what the machine could do (the
 ``perf/*`` metrics: its train FLOPs, counted on the traced step, and a short conv throughput probe,
 measured once per process and precision, before the process's first run of that precision trains):
-the report's machine-use line (:mod:`cyclegan.report.machine_use`) is made of them. Recording them is
-best effort: a failure there is a warning, never a failed run.
+the report's machine-use line (:mod:`cyclegan.report.machine_use`) is made of them. Recording them
+(:meth:`RunLoop.record_machine_use`, called by the caller where it records the run done) is best
+effort: a failure there is a warning, never a failed run.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ class Owner:
 
 @dataclass(frozen=True)
 class Trained:
-    """A finished training: the trainer's result and where the run's generators were logged as MLflow
-    models (name -> local folder; empty on a remote tracking server)."""
+    """A finished training: the trainer's result, where the run's generators were logged as MLflow
+    models (name -> local folder; empty on a remote tracking server), and the conv probe."""
 
     result: RunResult
     generators_stored_at: dict[str, str] = field(default_factory=dict)
+    conv_gflops: float | None = None  # this process's probe in the run's precision (None: not measured)
 
 
 class RunLoop:
@@ -115,8 +117,7 @@ class RunLoop:
             owner.record_failure(reason)
             self.tracker.end_run(run_id, "FAILED", reason)
             raise RunFailed(owner.label, reason) from err
-        self._record_machine_use(run_id, config, result, probe)
-        return Trained(result, mirror.generators_stored_at)
+        return Trained(result, mirror.generators_stored_at, probe)
 
     def _probe(self, config: RunConfig) -> float | None:
         """This process's conv throughput in the precision ``config`` computes in (GFLOP/s), probed at
@@ -135,14 +136,17 @@ class RunLoop:
                 self._probed[precision] = None
         return self._probed[precision]
 
-    def _record_machine_use(self, run_id: str, config: RunConfig, result: RunResult, probe: float | None) -> None:
-        """The run's ``perf/*`` metrics (see the module docstring); nothing when this process trained
-        no step of it (a resumed run with nothing left) or the probe failed."""
+    def record_machine_use(self, run_id: str, config: RunConfig, trained: Trained) -> None:
+        """The finished run's ``perf/*`` metrics (see the module docstring); nothing when this process
+        trained no step of it (a resumed run with nothing left) or the probe failed. The caller calls
+        it where a stop signal waits (its step that records the run done): the FLOP count takes a
+        moment, and a stop inside it must not leave a trained run unrecorded."""
         try:
             gflop = self.steps.step_gflop(config)
-            if gflop is None or probe is None:
+            if gflop is None or trained.conv_gflops is None:
                 return
-            self.tracker.log_metrics(run_id, {STEP_GFLOP: gflop, TRAIN_GFLOP: gflop * result.steps, CONV_GFLOPS: probe},
+            result = trained.result
+            self.tracker.log_metrics(run_id, {STEP_GFLOP: gflop, TRAIN_GFLOP: gflop * result.steps, CONV_GFLOPS: trained.conv_gflops},
                                      step=result.mini_epochs)
         except Exception as err:  # best effort: the training finished, and is recorded done by the caller
             say(f"warning: {run_id}: machine use not recorded ({type(err).__name__}: {err})")

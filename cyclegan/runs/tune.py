@@ -48,7 +48,7 @@ from cyclegan.runs.queue import QueueSettings, open_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.tune_summary import TuneSummary, summarize
 from cyclegan.runs.workers import say, worker_command
-from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
 from cyclegan.spec.config import ConfigError
 from cyclegan.spec.identity import OPERATIONAL_KEYS, differences
 from cyclegan.spec.tune_space import (
@@ -126,7 +126,8 @@ class _TrialObjective:
     def __init__(self, spec: TuneSpec, paths: StudyPaths, tracker: Tracker, experiment_id: str, parent_id: str, progress: bool):
         self.spec, self.paths, self.tracker = spec, paths, tracker
         self.experiment_id, self.parent_id = experiment_id, parent_id
-        self.runs = RunLoop(tracker, progress=progress)  # a retried trial trains on the kept traced step
+        self.runs = RunLoop(tracker, progress=progress)  # one traced step kept per process, as a study worker
+        self.stop_requested: int | None = None  # a signal that arrived while a finished trial was recorded
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = {key: distribution.suggest(trial, key) for key, distribution in self.spec.space.items()}
@@ -150,23 +151,30 @@ class _TrialObjective:
         run_dir = trial_dir(self.paths, self.spec, root)
         pruning = TrialPruning(trial, self.spec, lambda values, step: self.tracker.log_metrics(run_id, values, step))
         try:
-            result = self.runs.train(run_id, config, run_dir, self._owner(trial, run_id), callbacks=(pruning,),
-                                     passthrough=(optuna.TrialPruned, NonFiniteLossError)).result
+            trained = self.runs.train(run_id, config, run_dir, self._owner(trial, run_id), callbacks=(pruning,),
+                                      passthrough=(optuna.TrialPruned, NonFiniteLossError))
         except optuna.TrialPruned as pruned:
             self._pruned(trial, run_id, run_dir, str(pruned))
             raise
         except NonFiniteLossError as err:  # diverged: as bad as a trial gets, so TPE should learn from it
             self._pruned(trial, run_id, run_dir, f"diverged: {err}")
             raise optuna.TrialPruned(f"diverged: {err}") from None
-        value = objective_value(self.spec.objective, result.final_metrics)
-        if value is None or not math.isfinite(value):
-            reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
-            self._pruned(trial, run_id, run_dir, reason)
-            raise optuna.TrialPruned(reason)
-        if pruning.last_logged != result.mini_epochs:  # e.g. a resumed copy that had nothing left to train
-            self.tracker.log_metrics(run_id, {OBJECTIVE_METRIC: value}, result.mini_epochs)
-        self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
-        self.tracker.end_run(run_id, "FINISHED")
+        # A stop now waits until the trial is recorded complete (the signal is raised again by
+        # run_trials once Optuna has stored the trial): interrupted here, its training would be lost.
+        with graceful_stop() as stop:
+            result = trained.result
+            self.runs.record_machine_use(run_id, config, trained)
+            value = objective_value(self.spec.objective, result.final_metrics)
+            if value is None or not math.isfinite(value):
+                reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
+                self._pruned(trial, run_id, run_dir, reason)
+                self.stop_requested = stop.requested
+                raise optuna.TrialPruned(reason)
+            if pruning.last_logged != result.mini_epochs:  # e.g. a resumed copy that had nothing left to train
+                self.tracker.log_metrics(run_id, {OBJECTIVE_METRIC: value}, result.mini_epochs)
+            self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
+            self.tracker.end_run(run_id, "FINISHED")
+        self.stop_requested = stop.requested
         return value
 
     def _owner(self, trial: optuna.Trial, run_id: str) -> Owner:
@@ -256,10 +264,13 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
     states: Counter = Counter()
 
     def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        stopped, objective.stop_requested = objective.stop_requested, None
         states[trial.state.name] += 1
         value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
         reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
         say(f"trial {trial.number} {trial.state.name}{value}{reason}")
+        if stopped is not None:  # the stop that waited while this trial was recorded: now it stops the tune
+            raise StopSignal(stopped)
 
     with sigterm_as_interrupt():
         # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
