@@ -267,11 +267,20 @@ def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tm
         caches.append(kwargs["steps"])
         raise RuntimeError(f"planted failure {len(caches)}")
 
+    import cyclegan.core.device
+    import cyclegan.core.machine_speed
+
+    order = []
+    real_configure = cyclegan.core.device.configure
+    monkeypatch.setattr(cyclegan.core.device, "configure", lambda precision: order.append("configure") or real_configure(precision))
+    monkeypatch.setattr(cyclegan.core.machine_speed, "precision_throughput", lambda precision, repeats: order.append("probe") or 50.0)
     monkeypatch.setattr(cyclegan.core.trainer, "train", failing)
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)
     assert run_trials(spec, paths, trials=2, settings=FAST_QUEUE, progress=False) == {"FAIL": 2}
     assert len(caches) == 2 and caches[0] is caches[1] is not None
+    # The device is configured (GPU memory growth) before the probe's first op, and the probe runs once per process.
+    assert order[:2] == ["configure", "probe"] and order.count("probe") == 1
     assert [t.user_attrs["reason"] for t in _trials(paths)] == ["RuntimeError: planted failure 1", "RuntimeError: planted failure 2"]
     _, _, runs = _mlflow_runs(paths)
     trial_runs = sorted((r for r in runs if r.data.tags.get("role") == "trial"), key=lambda r: int(r.data.tags["trial"]))

@@ -127,7 +127,9 @@ class RunLoop:
         from cyclegan.core import device
         from cyclegan.core.machine_speed import precision_throughput
 
-        precision = device.resolve_precision(config.train.precision)
+        # configure first, as the trainer does: on a GPU the probe's first op would otherwise initialise the
+        # device without memory growth, and the process would take all of its memory from other workers.
+        precision = device.configure(config.train.precision)
         if precision not in self._probed:
             try:
                 self._probed[precision] = precision_throughput(precision, repeats=3)
