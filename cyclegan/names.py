@@ -91,7 +91,6 @@ EVAL_TOTAL_SECONDS, SAMPLES_TOTAL_SECONDS = "time/eval_total_seconds", "time/sam
 # measured by the process that trained it, in the precision its convolutions compute in.
 STEP_GFLOP, TRAIN_GFLOP, CONV_GFLOPS = "perf/step_gflop", "perf/train_gflop", "perf/conv_gflops"
 TUNE_OBJECTIVE = "tune/objective"
-VERBOSE_ENV = "CYCLEGAN_VERBOSE"  # set (to 1) in a command run with --verbose and the processes it starts (cyclegan.cli.quiet)
 HISTORY_INDEX = ("mini_epoch", "step")  # history.csv columns that are counters, not metrics
 
 # -- a run folder -------------------------------------------------------------------------------

@@ -100,6 +100,23 @@ def test_mlflow_info_only_with_verbose(tmp_path):
     assert MLFLOW_INFO.search(outputs["verbose"]), outputs["verbose"]
 
 
+def test_optunas_failed_trial_warning_only_with_verbose():
+    """A tune says each trial's outcome in its own line; Optuna's warning for a failed trial (with its
+    traceback) is hidden by default, its other warnings are not."""
+    script = ("import sys\nfrom cyclegan.cli.quiet import configure\nconfigure(verbose=sys.argv[1] == 'verbose')\n"
+              "import optuna\n"
+              "log = optuna.logging.get_logger('optuna.study._optimize')\n"
+              "log.warning('Trial 3 failed with parameters: {} because of the following error: RuntimeError().')\n"
+              "log.warning('Trial 4 finished with another warning')\n")
+    outputs = {}
+    for mode in ("quiet", "verbose"):
+        done = subprocess.run([sys.executable, "-c", script, mode], env=_env(), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs[mode] = done.stdout + done.stderr
+    assert "Trial 3 failed with parameters" not in outputs["quiet"] and "Trial 4 finished with another warning" in outputs["quiet"]
+    assert "Trial 3 failed with parameters" in outputs["verbose"], outputs["verbose"]
+
+
 def test_tensorflow_cpp_lines_only_with_verbose(tmp_path):
     """Through the command line: a command that builds a Keras model, as is and with -v. (On this
     machine kind, without CUDA drivers, TensorFlow always logs that it found none.)"""

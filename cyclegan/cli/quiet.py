@@ -11,6 +11,10 @@ both read their settings at import):
   formats (a fatal ``F`` line is kept) and passes everything else on unchanged.
 - MLflow's INFO records (database set-up, system-metrics monitor start and stop):
   ``MLFLOW_LOGGING_LEVEL=WARNING``, MLflow's documented switch, so its warnings still show.
+- Optuna's warning for each failed trial, with its traceback ("Trial N failed with parameters ...
+  because of the following error"): ``cyclegan tune`` says each trial's outcome in its own line
+  (``trial 3 FAIL: RuntimeError: ...``), and a failure that stops the tune is one line of the CLI's.
+  A filter on the logger that emits it; Optuna's other warnings still show.
 
 Our own output is untouched: progress bars, result lines, every warning and error. The choice is
 passed to worker processes through ``CYCLEGAN_VERBOSE`` (they run this same entry point) and the
@@ -27,8 +31,7 @@ import re
 import sys
 import threading
 
-from cyclegan.names import VERBOSE_ENV
-
+VERBOSE_ENV = "CYCLEGAN_VERBOSE"
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_LOGGING_LEVEL": "WARNING"}
 
 # A C++ log line: absl's "I0000 00:00:1796462663.346324    9154 cudart_stub.cc:31] ..." and TSL's
@@ -39,6 +42,15 @@ NATIVE_LOG_LINE = re.compile(
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [^\s:]+:\d+\] "
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)"
 )
+
+
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"  # the logger of Optuna's "Trial N failed ..." warning
+
+
+def drop_failed_trial_warning(record: logging.LogRecord) -> bool:
+    """False for Optuna's failed-trial warning (see the module docstring), True for anything else."""
+    message = str(record.msg)
+    return not (message.startswith("Trial ") and "failed with parameters" in message)
 
 
 def is_verbose() -> bool:
@@ -55,6 +67,7 @@ def configure(verbose: bool) -> None:
         os.environ.setdefault(name, value)
     if "mlflow" in sys.modules:  # imported already (in-process callers): its logger read the variable then
         logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"])
+    logging.getLogger(OPTUNA_TRIAL_LOGGER).addFilter(drop_failed_trial_warning)  # once: addFilter keeps one copy
     NativeLogFilter.install()
 
 

@@ -20,9 +20,7 @@ way. A copy resumes in its original's run directory.
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -40,16 +38,16 @@ from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
 from cyclegan.masking import mask
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
-from cyclegan.names import RETRY_OF_TAG, VERBOSE_ENV
+from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
-from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
+from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop, Trained
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import QueueSettings, open_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.tune_summary import TuneSummary, summarize
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
-from cyclegan.spec.config import ConfigError
+from cyclegan.spec.config import ConfigError, RunConfig
 from cyclegan.spec.identity import OPERATIONAL_KEYS, differences
 from cyclegan.spec.tune_space import (
     OBJECTIVE_METRIC,
@@ -162,19 +160,26 @@ class _TrialObjective:
         # A stop now waits until the trial is recorded complete (the signal is raised again by
         # run_trials once Optuna has stored the trial): interrupted here, its training would be lost.
         with graceful_stop() as stop:
-            result = trained.result
-            self.runs.record_machine_use(run_id, config, trained)
-            value = objective_value(self.spec.objective, result.final_metrics)
-            if value is None or not math.isfinite(value):
-                reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
-                self._pruned(trial, run_id, run_dir, reason)
+            try:
+                return self._finished(trial, run_id, run_dir, config, trained, pruning)
+            finally:  # complete or pruned: either way Optuna stores the trial before the stop goes on
                 self.stop_requested = stop.requested
-                raise optuna.TrialPruned(reason)
-            if pruning.last_logged != result.mini_epochs:  # e.g. a resumed copy that had nothing left to train
-                self.tracker.log_metrics(run_id, {OBJECTIVE_METRIC: value}, result.mini_epochs)
-            self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
-            self.tracker.end_run(run_id, "FINISHED")
-        self.stop_requested = stop.requested
+
+    def _finished(self, trial: optuna.Trial, run_id: str, run_dir: Path, config: RunConfig, trained: Trained,
+                  pruning: TrialPruning) -> float:
+        """Record a trial whose training finished: its machine use and objective; pruned when the
+        objective is not finite."""
+        result = trained.result
+        self.runs.record_machine_use(run_id, config, trained)
+        value = objective_value(self.spec.objective, result.final_metrics)
+        if value is None or not math.isfinite(value):
+            reason = f"final objective is {value} (metrics {', '.join(self.spec.objective.metrics())})"
+            self._pruned(trial, run_id, run_dir, reason)
+            raise optuna.TrialPruned(reason)
+        if pruning.last_logged != result.mini_epochs:  # e.g. a resumed copy that had nothing left to train
+            self.tracker.log_metrics(run_id, {OBJECTIVE_METRIC: value}, result.mini_epochs)
+        self.tracker.set_tags(run_id, {STATE_TAG: "COMPLETE"})
+        self.tracker.end_run(run_id, "FINISHED")
         return value
 
     def _owner(self, trial: optuna.Trial, run_id: str) -> Owner:
@@ -277,25 +282,9 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
         # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
         # and an error of the stores around the training (MLflow, Optuna), which every next trial would
         # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
-        # trial, with its traceback, is shown with --verbose only.
-        if not _verbose():
-            _optimize_logger.addFilter(_drop_failed_trial_warning)
-        try:
-            study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
-        finally:
-            _optimize_logger.removeFilter(_drop_failed_trial_warning)
+        # trial, with its traceback, is shown with --verbose only (cyclegan.cli.quiet).
+        study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
     return states
-
-
-_optimize_logger = logging.getLogger("optuna.study._optimize")  # the logger of Optuna's "Trial N failed ..." warning
-
-
-def _drop_failed_trial_warning(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Trial ") or "failed with parameters" not in str(record.msg)
-
-
-def _verbose() -> bool:
-    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false", "False")
 
 
 def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int]]:
