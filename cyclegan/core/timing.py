@@ -86,14 +86,13 @@ def time_figures(run: RunDir, *, build_seconds: float, save_seconds: float, chec
     saving the generators of this process."""
     history = run.read_history()
     column = lambda name: float(history[name].sum()) if name in history else 0.0  # noqa: E731
-    first_steps = column(FIRST_STEP_SECONDS)
+    first_steps, evaluation, samples = column(FIRST_STEP_SECONDS), column(EVAL_SECONDS), column(SAMPLES_SECONDS)
     train_seconds = column("seconds") - first_steps
-    outside = (build_seconds + save_seconds + checkpoint_seconds + callback_seconds + finish_seconds + first_steps
-               + column(EVAL_SECONDS) + column(SAMPLES_SECONDS))
+    outside = build_seconds + save_seconds + checkpoint_seconds + callback_seconds + finish_seconds + first_steps + evaluation + samples
     return {BUILD_SECONDS: build_seconds, SAVE_SECONDS: save_seconds, CHECKPOINT_SECONDS: checkpoint_seconds,
             CALLBACK_SECONDS: callback_seconds, FINISH_SECONDS: finish_seconds, TRAIN_SECONDS: train_seconds,
-            TRACING_TOTAL_SECONDS: first_steps, EVAL_TOTAL_SECONDS: column(EVAL_SECONDS),
-            SAMPLES_TOTAL_SECONDS: column(SAMPLES_SECONDS), OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
+            TRACING_TOTAL_SECONDS: first_steps, EVAL_TOTAL_SECONDS: evaluation, SAMPLES_TOTAL_SECONDS: samples,
+            OUTSIDE_SECONDS: outside, OUTSIDE_SHARE: _share(outside, train_seconds)}
 
 
 def with_outside_seconds(times: dict[str, float], seconds: float) -> dict[str, float]:
