@@ -37,6 +37,13 @@ def pytest_collection_modifyitems(config, items):
     run), so the whole suite in one pair of xdist workers once grew them to 14 GB each and the
     machine's 24 GiB ran out. Parts run in fresh processes. Files are dealt out greedily by their
     training weight (:func:`_training_weight`), the same on every xdist worker (each collects the same items)."""
+    weights: dict[str, int] = {}
+    for item in items:
+        weights[item.path] = weights.get(item.path, 0) + _training_weight(item)
+    # The files that train most go first, each file's tests together and in order (module fixtures are
+    # made once): xdist hands the rest out one by one as workers free up, so a part does not end with
+    # one worker on a long test while the other waits.
+    items.sort(key=lambda item: (-weights[item.path], str(item.path)))
     text = config.getoption("--part")
     if not text:
         return
@@ -46,9 +53,6 @@ def pytest_collection_modifyitems(config, items):
             raise ValueError
     except ValueError:
         raise pytest.UsageError(f"--part {text!r}: expected K/N with 1 <= K <= N, e.g. 2/3") from None
-    weights: dict[str, int] = {}
-    for item in items:
-        weights[item.path] = weights.get(item.path, 0) + _training_weight(item)
     loads, part_of = [0] * n, {}
     for file, weight in sorted(weights.items(), key=lambda fw: (-fw[1], str(fw[0]))):
         smallest = loads.index(min(loads))

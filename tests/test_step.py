@@ -24,20 +24,44 @@ def _setup(tree: dict, **train):
     return config, nets, make_train_step(config, nets, opts)
 
 
-def test_step_returns_named_scalars_and_moves_only_trainable_parts(tiny_tree):
-    _, nets, step = _setup(tiny_tree)
-    encoder = nets.gen_g.get_layer("shared_encoder")
-    decoder = nets.gen_g.get_layer("gen_photo2monet_decoder")
-    before_enc = [w.numpy().copy() for w in encoder.weights]
-    before_dec = [w.numpy().copy() for w in decoder.trainable_weights]
-    before_disc = [w.numpy().copy() for w in nets.disc_monet.trainable_weights]
-    out = step(_batch(0), _batch(1))
+def _two_steps(tree: dict, photo: np.ndarray, monet: np.ndarray, **train) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+    """Two steps of the step ``train`` selects on one batch pair: each step's losses, and the
+    generator's initial weights."""
+    _, nets, step = _setup(tree, **train)
+    initial = [w.numpy().copy() for w in nets.gen_g.weights]
+    return [{k: float(v) for k, v in step(photo, monet).items()} for _ in range(2)], initial
+
+
+PHOTO, MONET = _batch(5), _batch(6)
+
+
+@pytest.fixture(scope="module")
+def default_step(tiny_data, vgg_weights_file):
+    """The default (fused) step with the file encoder, traced once for this file: its two steps'
+    losses, and which weights of each part its first step moved."""
+    from helpers import tiny_tree
+
+    _, nets, step = _setup(tiny_tree(tiny_data, vgg_weights_file))
+    parts = {"encoder": nets.gen_g.get_layer("shared_encoder").weights,
+             "decoder": nets.gen_g.get_layer("gen_photo2monet_decoder").trainable_weights,
+             "discriminator": nets.disc_monet.trainable_weights}
+    before = {name: [w.numpy().copy() for w in weights] for name, weights in parts.items()}
+    initial = [w.numpy().copy() for w in nets.gen_g.weights]
+    first = step(PHOTO, MONET)
+    moved = {name: [not np.array_equal(b, w.numpy()) for b, w in zip(before[name], weights, strict=True)]
+             for name, weights in parts.items()}
+    losses = [{k: float(v) for k, v in first.items()}, {k: float(v) for k, v in step(PHOTO, MONET).items()}]
+    return {"losses": losses, "moved": moved, "initial_gen_g": initial}
+
+
+def test_step_returns_named_scalars_and_moves_only_trainable_parts(default_step):
+    out, moved = default_step["losses"][0], default_step["moved"]
     assert set(out) == set(STEP_METRICS)
-    assert all(np.isfinite(float(v)) for v in out.values())
-    assert 0.0 <= float(out["acc/d_monet_real"]) <= 1.0
-    assert all(np.array_equal(b, w.numpy()) for b, w in zip(before_enc, encoder.weights, strict=True))
-    assert sum(not np.array_equal(b, w.numpy()) for b, w in zip(before_dec, decoder.trainable_weights, strict=True)) > len(before_dec) // 2
-    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before_disc, nets.disc_monet.trainable_weights, strict=True))
+    assert all(np.isfinite(v) for v in out.values())
+    assert 0.0 <= out["acc/d_monet_real"] <= 1.0
+    assert moved["encoder"] and not any(moved["encoder"])
+    assert sum(moved["decoder"]) > len(moved["decoder"]) // 2
+    assert any(moved["discriminator"])
 
 
 def test_trainable_encoder_moves(tiny_tree):
@@ -59,16 +83,16 @@ def test_trainable_encoder_moves(tiny_tree):
     ],
     ids=["six-calls", "six-calls-random-encoders", "keras-norm", "original-step"],
 )
-def test_fused_step_equals_plain_step(tiny_tree, weights, plain_settings):
+def test_fused_step_equals_plain_step(tiny_tree, default_step, weights, plain_settings):
     if weights == "random":
         tiny_tree = {**tiny_tree, "generator": {**tiny_tree["generator"], "encoder_weights": "random"}}
-    photo, monet = _batch(5), _batch(6)
-    _, plain_nets, plain = _setup(tiny_tree, **plain_settings)
-    _, fused_nets, fused = _setup(tiny_tree, fused_generator_calls=True, fused_instance_norm=True)
-    for a, b in zip(plain_nets.gen_g.weights, fused_nets.gen_g.weights, strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())  # same seed, same initial weights
-    for _ in range(2):  # the second step also compares the updated weights' losses
-        expected = {k: float(v) for k, v in plain(photo, monet).items()}
-        got = {k: float(v) for k, v in fused(photo, monet).items()}
+        fused_losses, _ = _two_steps(tiny_tree, PHOTO, MONET, fused_generator_calls=True, fused_instance_norm=True)
+    else:  # the default step is the fused one
+        fused_losses = default_step["losses"]
+    plain_losses, plain_initial = _two_steps(tiny_tree, PHOTO, MONET, **plain_settings)
+    if weights == "file":
+        for a, b in zip(plain_initial, default_step["initial_gen_g"], strict=True):
+            np.testing.assert_array_equal(a, b)  # same seed, same initial weights
+    for step, (expected, got) in enumerate(zip(plain_losses, fused_losses, strict=True)):  # the second step compares the updated weights' losses
         for key in STEP_METRICS:
-            assert got[key] == pytest.approx(expected[key], rel=2e-4, abs=1e-5), key
+            assert got[key] == pytest.approx(expected[key], rel=2e-4, abs=1e-5), f"step {step + 1}: {key}"

@@ -5,12 +5,13 @@ scratch learns; any other difference in the config traces anew."""
 from __future__ import annotations
 
 import copy
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan.core.step_reuse import StepCache, load_values, structure_key
+from cyclegan.core.step_reuse import RUN_LOOP_KEYS, StepCache, load_values, structure_key
 from cyclegan.core.trainer import train
 from cyclegan.names import STEP_METRICS
 from cyclegan.spec.config import build_config
@@ -22,13 +23,39 @@ def _config(tree: dict, **train_keys):
     return build_config(tree, source="tiny")
 
 
-def test_only_the_seed_may_differ_and_only_without_an_image_pool(tiny_tree):
-    base = structure_key(_config(tiny_tree))
-    assert structure_key(_config(tiny_tree, seed=11)) == base
-    assert structure_key(_config(tiny_tree, steps_per_mini_epoch=3)) != base
-    changed = copy.deepcopy(tiny_tree)
-    changed["loss"] = {"lambda_cycle": 5.0}  # a Python constant of the traced graph
-    assert structure_key(build_config(changed, source="tiny")) != base
+# A value other than the tiny config's for every config key that is not a bool (bools are negated):
+# a key added to the config must be added here, so that the test below decides on it.
+OTHER_VALUES = {
+    "data": {"root": "/elsewhere", "image_size": 64, "holdout": 3, "max_image_pixels": 10**6},
+    "generator": {"arch": "resnet", "resnet_blocks": 6, "encoder_weights": "random", "imagenet_weights": "/vgg.h5",
+                  "norm": "none", "upsample": "resize_conv"},
+    "discriminator": {"output": "scalar", "norm": "none", "base_filters": 32},
+    "loss": {"adversarial": "lsgan", "lambda_cycle": 5.0, "lambda_identity": 0.0},
+    "optimizer": {"lr_generator": 1e-3, "lr_discriminator": 1e-3, "beta_1": 0.9, "schedule": "linear_decay", "decay_start": 0.3},
+    "train": {"seed": 11, "batch_size": 2, "image_pool": 2, "mini_epochs": 7, "mini_epoch_fraction": 0.5,
+              "steps_per_mini_epoch": 3, "checkpoint_every": 2, "keep_checkpoints": 2, "sample_images": 1,
+              "precision": "mixed_float16"},
+    "eval": {"every": 2, "images": 3, "quality_every": 1, "quality_train_images": 8, "inception_weights": "/inception.h5"},
+}
+
+
+def _with(config, section: str, key: str):
+    """``config`` with one key changed (unvalidated: only the structure key reads it)."""
+    part = getattr(config, section)
+    value = getattr(part, key)
+    other = (not value) if isinstance(value, bool) else OTHER_VALUES[section][key]
+    assert other != value, f"{section}.{key}"
+    return config.model_copy(update={section: part.model_copy(update={key: other})})
+
+
+def test_exactly_the_run_loop_keys_and_the_seed_without_a_pool_may_differ(tiny_tree):
+    config = _config(tiny_tree)
+    base = structure_key(config)
+    for section, keys in config.model_dump().items():
+        for key in keys:
+            changed = structure_key(_with(config, section, key))
+            may_differ = key in RUN_LOOP_KEYS.get(section, ()) or (section, key) == ("train", "seed")
+            assert (changed == base) == may_differ, f"{section}.{key}"
     pooled = _config(tiny_tree, image_pool=2)
     assert structure_key(_config(tiny_tree, image_pool=2, seed=11)) != structure_key(pooled)  # the pool's stream is keyed by it
 
@@ -42,40 +69,55 @@ def test_loading_values_refuses_variables_that_do_not_match():
 
 
 def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_tree, tmp_path, monkeypatch):
+    # The reused run differs from the kept one in its seed and in every run-loop key that training
+    # reads (RUN_LOOP_KEYS less evaluation's quality keys, which need an Inception file and never reach
+    # the step): its data folder and pipeline, its length, a decaying learning rate, its checkpoints.
     # Random frozen encoders: the runs' encoders differ (drawn from each seed), so the kept networks'
     # frozen weights must be replaced too, and the rebuilt-encoder check of the run folder must pass.
     tiny_tree = copy.deepcopy(tiny_tree)
     tiny_tree["generator"]["encoder_weights"] = "random"
+    other_data = shutil.copytree(tiny_tree["data"]["root"], tmp_path / "data")
+    reused_tree = copy.deepcopy(tiny_tree)
+    reused_tree["data"].update(root=str(other_data), flip=False, random_crop=True, holdout=3, max_image_pixels=10**6)
+    reused_tree["generator"]["imagenet_weights"] = tiny_tree["generator"]["encoder_weights"]
+    reused_tree["optimizer"] = {"lr_generator": 1e-3, "lr_discriminator": 5e-4, "schedule": "linear_decay", "decay_start": 0.3}
+    reused_tree["train"].update(seed=4, mini_epochs=3, steps_per_mini_epoch=1, mini_epoch_fraction=0.5, checkpoint_every=2,
+                                keep_checkpoints=2, keep_final_checkpoint=True, sample_images=1)
+    reused_tree["eval"] = {"every": 1, "images": 3}
     steps = StepCache()
-    first = train(_config(tiny_tree, seed=3), tmp_path / "first", progress=False, steps=steps)
-    reused = train(_config(tiny_tree, seed=4), tmp_path / "reused", progress=False, steps=steps)
+    train(_config(tiny_tree, seed=3), tmp_path / "first", progress=False, steps=steps)
+    reused = train(build_config(reused_tree), tmp_path / "reused", progress=False, steps=steps)
     assert (steps.traces, steps.reuses) == (1, 1)
-    fresh = train(_config(tiny_tree, seed=4), tmp_path / "fresh", progress=False)
+    fresh = train(build_config(reused_tree), tmp_path / "fresh", progress=False, steps=StepCache())
 
     columns = list(STEP_METRICS)
     reused_history, fresh_history = reused.run_dir.read_history(), fresh.run_dir.read_history()
+    assert len(reused_history) == 3 and reused_history["lr/generator"].iloc[-1] < 1e-3  # the decay reached the kept step
     # Equal to float rounding, as a resumed run equals a straight one (oneDNN's threaded sums).
     np.testing.assert_allclose(reused_history[columns], fresh_history[columns], rtol=1e-4)
-    assert not np.allclose(first.run_dir.read_history()[columns], reused_history[columns], rtol=1e-2)  # the seed did matter
     for name in ("eval/grid_score", "eval/edge_sigma", "eval/swd"):
         assert reused.final_metrics[name] == pytest.approx(fresh.final_metrics[name], rel=1e-3, nan_ok=True), name
 
     # The kept step's FLOPs are counted on the graph it was traced as: no second trace.
+    reused_config = build_config(reused_tree)
     kept_step = steps._compiled.step
     traced = kept_step.experimental_get_tracing_count()
-    gflop = steps.step_gflop(_config(tiny_tree, seed=4))
+    gflop = steps.step_gflop(reused_config)
     assert gflop > 0 and kept_step.experimental_get_tracing_count() == traced
     import cyclegan.core.machine_speed
 
     counted, real_count = [], cyclegan.core.machine_speed.count_step_flops
     monkeypatch.setattr(cyclegan.core.machine_speed, "count_step_flops", lambda *a: counted.append(a) or real_count(*a))
-    assert steps.step_gflop(_config(tiny_tree, seed=4)) == gflop and counted == []  # counted once per trace
+    assert steps.step_gflop(reused_config) == gflop and counted == []  # counted once per trace
 
-    # A changed structure (here the steps per mini-epoch: a run of one step, the cheapest) traces its own step.
-    other = _config(tiny_tree, seed=4, mini_epochs=1, steps_per_mini_epoch=1)
+    # A changed structure (a loss weight: a constant of the graph; a run of one step, the cheapest) traces its own step.
+    other_tree = copy.deepcopy(reused_tree)
+    other_tree["loss"] = {"lambda_identity": 0.25}
+    other_tree["train"].update(mini_epochs=1)
+    other = build_config(other_tree)
     train(other, tmp_path / "other", progress=False, steps=steps)
     assert (steps.traces, steps.reuses) == (2, 1)
-    assert steps.step_gflop(_config(tiny_tree, seed=4)) is None and steps.step_gflop(other) == pytest.approx(gflop)
+    assert steps.step_gflop(reused_config) is None and steps.step_gflop(other) == pytest.approx(gflop)
     assert len(counted) == 1  # the new trace's count
 
 

@@ -11,6 +11,7 @@ from interrupts import InterruptAfter
 from cyclegan import names
 from cyclegan.core.runfolder.checkpoints import CheckpointStore
 from cyclegan.core.runfolder.layout import RunDirError
+from cyclegan.core.step_reuse import StepCache
 from cyclegan.core.trainer import Callback, NonFiniteLossError, train
 from cyclegan.core.translate import load_generator
 from cyclegan.spec.config import build_config
@@ -99,7 +100,8 @@ def test_non_finite_loss_names_step_and_loss_and_keeps_checkpoint(tiny_tree, tmp
     real_l1 = losses.l1
     monkeypatch.setattr(losses, "l1", lambda a, b: real_l1(a, b) * float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss/cycle = nan") as err:
-        train(config, tmp_path / "run", progress=False)
+        # Its own step cache: the process's kept step was traced before the poisoned loss.
+        train(config, tmp_path / "run", progress=False, steps=StepCache())
     assert "ckpt-2" in str(err.value)
     assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == 2
 

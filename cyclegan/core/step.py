@@ -212,4 +212,7 @@ def make_train_step(config: RunConfig, nets: Networks, opts: Optimizers,
         del tape
         return metrics
 
-    return tf.function(step, jit_compile=config.train.jit_compile, reduce_retracing=True)
+    # No AutoGraph: the step has no data-dependent Python control flow (a Python `if` on a tensor would
+    # raise here, not pass silently), and converting it and the Keras code it calls is about a tenth of
+    # its trace (benchmarks/PERFORMANCE.md 2026-12-06 "tracing").
+    return tf.function(step, autograph=False, jit_compile=config.train.jit_compile, reduce_retracing=True)

@@ -12,10 +12,19 @@ was instantiated again; runs are now seeded without it (``cyclegan.core.seeding`
 process holds: every traced step stays alive with its variables (docs/scaling.md "Memory over a long study"),
 so each reuse is one leak fewer.
 
-What may differ between two runs sharing a step is exactly ``train.seed``, and only while the image
-pool is off: the pool's random stream is keyed by the seed inside the graph. Every other config key is
-compared, so a run whose step could differ in any way (a loss weight, a precision, a kernel) traces
-its own.
+What may differ between two runs sharing a step is what the step never reads (:data:`RUN_LOOP_KEYS`:
+paths, the data pipeline's options, the run's length and schedule, checkpointing, evaluation) and the
+seed while the image pool is off (the pool's random stream is keyed by the seed inside the graph).
+The learning rates are among them: the trainer assigns them to the optimizers' variables every
+mini-epoch, which the kept optimizers receive like any other value. Every other key is compared, so a
+run whose step could differ in any way (a loss weight, a precision, a kernel) traces its own; so does
+a run whose step is built by another function (a test's replacement of :func:`make_train_step`).
+tests/test_step_reuse.py trains a run that differs from the kept one in every key of the list that
+training reads (all but the quality evaluation's) and checks it learns what the same run built from
+scratch learns; it also checks that changing any other key changes the structure key.
+
+A process keeps one step (:func:`process_steps`): a study worker's cells, a tuning worker's trials, and
+runs a program trains one after another with :func:`cyclegan.core.trainer.train` share it.
 """
 
 from __future__ import annotations
@@ -34,10 +43,26 @@ StepFn = Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
 StepBuilder = Callable[[RunConfig, Networks, Optimizers, ImagePools], StepFn]
 
 
+# Config keys the compiled step never reads: two runs that differ only in these train the same graph.
+RUN_LOOP_KEYS: dict[str, frozenset[str]] = {
+    "data": frozenset({"root", "flip", "random_crop", "holdout", "max_image_pixels"}),  # the input pipeline
+    "generator": frozenset({"imagenet_weights"}),  # where the weights are read from (their values are loaded)
+    "optimizer": frozenset({"lr_generator", "lr_discriminator", "schedule", "decay_start"}),  # variables, set per mini-epoch
+    "train": frozenset({"mini_epochs", "mini_epoch_fraction", "steps_per_mini_epoch", "checkpoint_every",
+                        "keep_checkpoints", "keep_final_checkpoint", "sample_images"}),
+    "eval": frozenset({"every", "images", "quality_every", "quality_train_images", "inception_weights"}),
+}
+
+
 def structure_key(config: RunConfig) -> str:
-    """What must be equal for two runs to share one compiled step: the whole config, less the seed
-    when nothing in the graph depends on it (no image pool)."""
+    """What must be equal for two runs to share one compiled step: the config less
+    :data:`RUN_LOOP_KEYS`, and less the seed when nothing in the graph depends on it (no image pool).
+    A key not in the list (a new one too) is compared: a wrong sharing would train the wrong graph
+    silently, a missed one only traces again."""
     tree = config.model_dump(mode="json")
+    for section, keys in RUN_LOOP_KEYS.items():
+        for key in keys:
+            tree[section].pop(key)
     if config.train.image_pool == 0:
         tree["train"].pop("seed")
     return json.dumps(tree, sort_keys=True)
@@ -82,11 +107,10 @@ def _name(variable) -> str:
 class StepCache:
     """The last compiled run of this process, handed to the next run of the same structure.
 
-    Owned by a loop that trains runs one after another (a study worker); :func:`cyclegan.core.trainer.train`
-    without one traces its own step, as a single ``cyclegan train`` does."""
+    A process has one (:func:`process_steps`); a test that must trace anew makes its own."""
 
     def __init__(self) -> None:
-        self._key: str | None = None
+        self._key: tuple[str, StepBuilder] | None = None
         self._compiled: Compiled | None = None
         self.traces = 0  # steps this cache has built: runs minus reuses
         self.reuses = 0
@@ -96,7 +120,7 @@ class StepCache:
         """The compiled run for ``config``, whose ``networks``, ``optimizers`` and ``pools`` were just
         built from it: the kept run loaded with their values when the structures match, else these
         parts with a newly traced step (then kept for the next run)."""
-        key = structure_key(config)
+        key = (structure_key(config), build_step)
         if self._compiled is not None and key == self._key:
             kept = self._compiled
             load_values(state_variables(networks, optimizers, pools), state_variables(kept.networks, kept.optimizers, kept.pools))
@@ -114,10 +138,19 @@ class StepCache:
         kept step never ran: counting would trace it for nothing."""
         from cyclegan.core.machine_speed import count_step_flops
 
-        if self._compiled is None or structure_key(config) != self._key:
+        if self._compiled is None or self._key is None or structure_key(config) != self._key[0]:
             return None
         if not self._compiled.step.experimental_get_tracing_count():  # never ran (a resumed run with nothing left)
             return None
         if self._compiled.gflop is None:
             self._compiled.gflop = count_step_flops(self._compiled.step, config.data.image_size, config.train.batch_size)
         return self._compiled.gflop
+
+
+_PROCESS_STEPS = StepCache()
+
+
+def process_steps() -> StepCache:
+    """This process's kept step: one per process, because every traced step stays in memory for the
+    life of the process anyway (docs/scaling.md "Memory over a long study")."""
+    return _PROCESS_STEPS

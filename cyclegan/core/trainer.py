@@ -41,7 +41,7 @@ from cyclegan.core.step import (
     build_pools,
     make_train_step,
 )
-from cyclegan.core.step_reuse import StepCache
+from cyclegan.core.step_reuse import StepCache, process_steps
 from cyclegan.core.timing import Stopwatch, run_time_figures
 from cyclegan.core.translate import FixedImagesTranslator
 from cyclegan.data.images import sample_grid, save_png
@@ -92,7 +92,9 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     KeyboardInterrupt is raised (a second signal interrupts at once). ``restart`` discards what the
     run folder has trained and starts over (the way out of a run whose checkpoints are all damaged).
     ``final_checkpoint=False`` skips the save after the last mini-epoch, for a study cell that drops its
-    checkpoints once finished (a crash before that retrains from the last one kept, to the same numbers)."""
+    checkpoints once finished (a crash before that retrains from the last one kept, to the same numbers).
+    ``steps``: where the traced step is kept for the next run of the same structure (default: this
+    process's, :func:`cyclegan.core.step_reuse.process_steps`)."""
     watch = Stopwatch()
     building = watch.start(BUILD_SECONDS)
     run = RunDir(Path(run_dir))
@@ -104,11 +106,8 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     nets = build_networks(config)
     opts = build_optimizers(config, nets)
     pools = build_pools(config)
-    if steps is None:
-        step_fn = make_train_step(config, nets, opts, pools)
-    else:
-        compiled = steps.compiled(config, nets, opts, pools, make_train_step)
-        nets, opts, pools, step_fn = compiled.networks, compiled.optimizers, compiled.pools, compiled.step
+    compiled = (steps if steps is not None else process_steps()).compiled(config, nets, opts, pools, make_train_step)
+    nets, opts, pools, step_fn = compiled.networks, compiled.optimizers, compiled.pools, compiled.step
     if restart:
         run.start_over()
     run.claim(config)

@@ -76,10 +76,10 @@ class RunLoop:
     """What a worker process keeps between the runs it trains one after another."""
 
     def __init__(self, tracker: Tracker, *, progress: bool):
-        from cyclegan.core.step_reuse import StepCache
+        from cyclegan.core.step_reuse import process_steps
 
         self.tracker, self.progress = tracker, progress
-        self.steps = StepCache()
+        self.steps = process_steps()
         self._probed: dict[str, float | None] = {}  # precision resolved -> this process's conv throughput (GFLOP/s)
 
     def tag_machine(self, run_id: str, config: RunConfig) -> None:
