@@ -20,6 +20,11 @@ def _collected(*args: str) -> list[str]:
 
 def test_the_parts_split_the_tests_by_file_each_test_in_exactly_one():
     everything = _collected()
+    # Each file's tests together, the files that weigh most (here: that have most tests, none trains) first.
+    files_in_order = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in everything))
+    counts = [sum(nodeid.startswith(f"{file}::") for nodeid in everything) for file in files_in_order]
+    assert len(files_in_order) == len(FILES) and counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
+    assert [nodeid.split("::")[0] for nodeid in everything] == [f for f, n in zip(files_in_order, counts, strict=True) for _ in range(n)]
     parts = [_collected("--part", f"{k}/3") for k in (1, 2, 3)]
     assert sorted(sum(parts, [])) == sorted(everything)
     files = [{nodeid.split("::")[0] for nodeid in part} for part in parts]
