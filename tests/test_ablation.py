@@ -101,7 +101,7 @@ def test_tiny_matrix_creates_parent_children_metrics_images_and_reruns_nothing(t
     _, _, runs_after = _runs(paths)
     assert len(runs_after) == len(runs)  # no new run: nothing was trained again
     storage = open_storage(paths.storage_url, FAST_QUEUE)
-    trials = storage.get_all_trials(CellQueue(study, storage)._study_id)
+    trials = storage.get_all_trials(CellQueue(study, storage).study_id)
     assert Counter(t.state.name for t in trials) == {"COMPLETE": 4}
     # 2 seeds x 1 stratum cannot decide H2; ablate says so before training, also beside progress bars
     # (the floor's arithmetic for other designs: test_verdict_rules, test_stats_findings).
@@ -139,7 +139,7 @@ def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tr
     assert sum(trained) == 4 and all(n >= 1 for n in trained), trained
     states = queue.cell_states()
     assert set(states.values()) == {"done"}
-    trials = queue.storage.get_all_trials(queue._study_id)
+    trials = queue.storage.get_all_trials(queue.study_id)
     assert Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE") == Counter({c.cell_id: 1 for c in study.cells})
     _, _, runs = _runs(paths)
     assert len([r for r in runs if r.data.tags.get("role") == "cell"]) == 4
@@ -161,7 +161,7 @@ def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_complet
     assert queue.complete(trial_id, 1.0) is False
     assert queue.fail(trial_id, "x") is False and queue.requeue(trial_id, "interrupted") is False  # no second copy
     assert queue.cell_states() == {cell: "waiting"}
-    assert sum(t.state.name == "WAITING" for t in queue.storage.get_all_trials(queue._study_id)) == 1
+    assert sum(t.state.name == "WAITING" for t in queue.storage.get_all_trials(queue.study_id)) == 1
     again, same = queue.claim()
     assert same == cell and again != trial_id and queue.complete(again, 1.0) is True
     assert queue.cell_states() == {cell: "done"}

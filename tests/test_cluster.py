@@ -139,7 +139,7 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
 
     study = load_study(path)
     queue = CellQueue(study, open_storage(storage, QueueSettings()))
-    trials = queue.storage.get_all_trials(queue._study_id)
+    trials = queue.storage.get_all_trials(queue.study_id)
     completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
     assert completed == Counter({cell.cell_id: 1 for cell in study.cells})  # every cell exactly once
     (stopped,) = [t for t in trials if t.state.name == "FAIL"]

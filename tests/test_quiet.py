@@ -167,6 +167,6 @@ def test_a_default_study_prints_no_framework_line_and_keeps_our_warning_without_
     assert "study quiet: 2/2 cells done, 0 failed" in out, out
     loaded = load_study(tmp_path / "quiet.yaml")
     queue = CellQueue(loaded, open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, QueueSettings()))
-    complete = [t for t in queue.storage.get_all_trials(queue._study_id) if t.state.name == "COMPLETE"]
+    complete = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "COMPLETE"]
     assert sorted(t.user_attrs["cell"] for t in complete) == sorted(c.cell_id for c in loaded.cells)  # each once
     assert len({t.user_attrs["worker"] for t in complete}) == 2  # host:pid of two processes

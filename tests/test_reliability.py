@@ -168,7 +168,7 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
 
     def is_training(worker: subprocess.Popen) -> bool:
         return any(t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
-                   for t in queue.storage.get_all_trials(queue._study_id))
+                   for t in queue.storage.get_all_trials(queue.study_id))
 
     wait_for(marker.exists, 600, "the victim to train a step of its cell", victim, victim_log)
     assert is_training(victim)
@@ -180,7 +180,7 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
     victim.wait()
     survivor.wait(timeout=900)
     assert survivor.returncode == 0, survivor_log.read_text()
-    trials = queue.storage.get_all_trials(queue._study_id)
+    trials = queue.storage.get_all_trials(queue.study_id)
     completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
     assert completed == Counter({c.cell_id: 1 for c in study.cells})  # every cell exactly once
     dead = [t for t in trials if t.state.name == "FAIL"]

@@ -71,7 +71,8 @@ def test_loading_values_refuses_variables_that_do_not_match():
 def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_tree, tmp_path, monkeypatch):
     # The reused run differs from the kept one in its seed and in every run-loop key that training
     # reads (RUN_LOOP_KEYS less evaluation's quality keys, which need an Inception file and never reach
-    # the step): its data folder and pipeline, its length, a decaying learning rate, its checkpoints.
+    # the step, and generator.imagenet_weights, which a random encoder does not read): its data folder
+    # and pipeline, its length, a decaying learning rate, its checkpoints.
     # Random frozen encoders: the runs' encoders differ (drawn from each seed), so the kept networks'
     # frozen weights must be replaced too, and the rebuilt-encoder check of the run folder must pass.
     tiny_tree = copy.deepcopy(tiny_tree)
@@ -79,7 +80,6 @@ def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_t
     other_data = shutil.copytree(tiny_tree["data"]["root"], tmp_path / "data")
     reused_tree = copy.deepcopy(tiny_tree)
     reused_tree["data"].update(root=str(other_data), flip=False, random_crop=True, holdout=3, max_image_pixels=10**6)
-    reused_tree["generator"]["imagenet_weights"] = tiny_tree["generator"]["encoder_weights"]
     reused_tree["optimizer"] = {"lr_generator": 1e-3, "lr_discriminator": 5e-4, "schedule": "linear_decay", "decay_start": 0.3}
     reused_tree["train"].update(seed=4, mini_epochs=3, steps_per_mini_epoch=1, mini_epoch_fraction=0.5, checkpoint_every=2,
                                 keep_checkpoints=2, keep_final_checkpoint=True, sample_images=1)
@@ -134,3 +134,14 @@ def test_the_loaded_state_includes_loss_scales_slots_and_frozen_weights(tiny_tre
     assert sum(p.endswith("_momentum") for p in paths) >= trainable  # Adam's slots of every generator variable
     frozen = [v for v in networks.gen_g.variables if not v.trainable]
     assert frozen and all(getattr(v, "path", v.name) in paths for v in frozen)  # the encoder's weights
+
+
+def test_runs_trained_without_a_cache_share_the_process_one(tiny_tree, tmp_path, monkeypatch):
+    """A program that calls train() several times (a notebook, these tests) keeps one traced step."""
+    import cyclegan.core.step_reuse
+
+    process = StepCache()
+    monkeypatch.setattr(cyclegan.core.step_reuse, "_PROCESS_STEPS", process)
+    train(_config(tiny_tree, mini_epochs=1, steps_per_mini_epoch=1), tmp_path / "one", progress=False)
+    train(_config(tiny_tree, mini_epochs=1, steps_per_mini_epoch=2, seed=5), tmp_path / "two", progress=False)
+    assert (process.traces, process.reuses) == (1, 1)

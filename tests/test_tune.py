@@ -188,7 +188,7 @@ def test_collapse_and_non_finite_prune_at_once_after_the_warm_up(tmp_path):
     callback.on_mini_epoch_end(_record(1, **{"eval/swd": math.nan}))
     with pytest.raises(optuna.TrialPruned, match="not finite at mini-epoch 2"):
         callback.on_mini_epoch_end(_record(2, **{"eval/swd": math.inf}))
-    assert study._storage.get_trial(nan_trial._trial_id).intermediate_values == {}  # never reported NaN to TPE
+    assert study.trials[nan_trial.number].intermediate_values == {}  # never reported NaN to TPE
 
 
 def test_median_rule_prunes_a_clearly_worse_trial_but_not_a_better_one(tmp_path):
@@ -278,7 +278,9 @@ def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tm
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)
     assert run_trials(spec, paths, trials=2, settings=FAST_QUEUE, progress=False) == {"FAIL": 2}
-    assert len(caches) == 2 and caches[0] is caches[1] is not None
+    from cyclegan.core.step_reuse import process_steps
+
+    assert len(caches) == 2 and caches[0] is caches[1] is process_steps()  # the process's kept step
     # The device is configured (GPU memory growth) before the probe's first op, and the probe runs once per process.
     assert order[:2] == ["configure", "probe"] and order.count("probe") == 1
     assert [t.user_attrs["reason"] for t in _trials(paths)] == ["RuntimeError: planted failure 1", "RuntimeError: planted failure 2"]
@@ -441,7 +443,7 @@ def test_a_dead_workers_trial_is_failed_and_retried_in_its_run_dir(tmp_path, tin
     storage = open_storage(paths.storage_url, settings)
     dead = open_tune_study(spec, storage).ask()  # a worker took this trial, beat once, and died
     params = {key: distribution.suggest(dead, key) for key, distribution in spec.space.items()}
-    storage.record_heartbeat(dead._trial_id)
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(spec.name), dead.number))
     time.sleep(settings.grace_seconds + 1)
     summary = run_tune(spec, paths, trials=1, settings=settings, progress=False)
     failed, retried = _trials(paths)

@@ -74,7 +74,7 @@ def test_sigterm_checkpoints_hands_the_cell_back_and_exits_4(tmp_path, tiny_tree
     output = log.read_text()
     assert "stopped by SIGTERM" in output and "Traceback" not in output
     queue = CellQueue(study, open_storage(StudyPaths.default(runs, None).storage_url, FAST_QUEUE))
-    trials = queue.storage.get_all_trials(queue._study_id)
+    trials = queue.storage.get_all_trials(queue.study_id)
     (stopped,) = [t for t in trials if t.state.name == "FAIL"]
     assert "interrupted" in stopped.user_attrs["failure_reason"]
     assert [t.user_attrs["cell"] for t in trials if t.state.name == "WAITING"].count(stopped.user_attrs["cell"]) == 1  # back in the queue

@@ -96,12 +96,16 @@ class CellQueue:
         self.study = study
         self.storage = storage
         self.optuna_study = optuna.create_study(study_name=study.name, storage=storage, load_if_exists=True, direction="minimize")
-        self._study_id = self.optuna_study._study_id
+        self.study_id = storage.get_study_id_from_name(study.name)  # Optuna's public storage API
         self._order = [cell.cell_id for cell in study.cells]  # enqueue and report in the study's order
         self._wanted = set(self._order)
 
+    def _trial_id(self, trial: optuna.trial.FrozenTrial) -> int:
+        """The storage's id of ``trial`` (Optuna keeps it in a private attribute; this is the public way)."""
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+
     def _trials(self, states: tuple[TrialState, ...] | None = None):
-        return [t for t in self.storage.get_all_trials(self._study_id, deepcopy=False, states=states) if t.user_attrs.get(CELL_ATTR) in self._wanted]
+        return [t for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=states) if t.user_attrs.get(CELL_ATTR) in self._wanted]
 
     def cell_states(self) -> dict[str, str]:
         """Each cell's state: ``done`` > ``running`` > ``waiting`` > ``failed`` > ``new``."""
@@ -147,28 +151,29 @@ class CellQueue:
         for trial in self._trials((TrialState.RUNNING,)):
             worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
             if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-                self.requeue(trial._trial_id, f"its worker (process {pid} on this machine) ended without handing it back")
+                self.requeue(self._trial_id(trial), f"its worker (process {pid} on this machine) ended without handing it back")
                 requeued += 1
         return requeued
 
     def claim(self) -> tuple[int, str] | None:
         """Atomically take a waiting cell: (trial id, cell id), or None when nothing waits."""
         for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
+            trial_id = self._trial_id(trial)
             try:
-                if not self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                     continue  # another worker was faster
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
-            self.storage.record_heartbeat(trial._trial_id)
+            self.storage.record_heartbeat(trial_id)
             # At once: a requeued copy carries its dead worker's attribute, which would make the claimed
             # cell look abandoned to reap_dead_local_workers.
-            self.storage.set_trial_user_attr(trial._trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+            self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
             cell = trial.user_attrs[CELL_ATTR]
             if self._taken_elsewhere(trial.number, cell):
-                self.storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "duplicate of another trial of this cell")
-                self.storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
+                self.storage.set_trial_user_attr(trial_id, REASON_ATTR, "duplicate of another trial of this cell")
+                self.storage.set_trial_state_values(trial_id, state=TrialState.PRUNED)
                 continue
-            return trial._trial_id, cell
+            return trial_id, cell
         return None
 
     def _taken_elsewhere(self, number: int, cell: str) -> bool:

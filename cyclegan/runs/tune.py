@@ -209,7 +209,9 @@ class _TrialObjective:
 
 def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     """The trial as stored, with the system attributes that record retries."""
-    return trial.storage.get_trial(trial._trial_id)
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
 
 
 def open_tune_study(spec: TuneSpec, storage: RDBStorage, worker_index: int = 0) -> optuna.Study:
