@@ -44,15 +44,21 @@ def test_the_driver_times_both_frameworks_in_alternating_rounds_and_reports_the_
     # The project's VGG16 weights from the tests' own file: nothing is downloaded.
     env = {**os.environ, "CYCLEGAN_IMAGENET_WEIGHTS": str(vgg_weights_file), "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, str(COMPARE), "--reference-python", str(stand_in), "--size", "32", "--rounds", "2",
-                           "--steps", "1", "--modes", "default", "--probe-repeats", "1", "--json", str(figures)],
+                           "--steps", "1", "--modes", "default", "--probe-repeats", "1", "--json", str(figures),
+                           "--precision", "mixed_bfloat16"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "reference default: stand-in reference, 2 threads in ops, 1 between" in out, out
     assert re.search(r"^project default: cyclegan on TensorFlow \S+", out, re.M), out
+    # --precision reaches the project's worker (its step computes in bfloat16); the reference stays float32.
+    assert "32x32, batch 1, reference float32, project mixed_bfloat16 (computes in bfloat16);" in out, out
     # The seed's U-Net is the same network in both: its counts must agree with the reference's layout.
     assert "vgg_unet: parameters per generator / discriminator: reference 11,378,179 / 2,764,737, project 4,455,675 / 1,556,209" in out
 
+    project_models = json.loads(figures.read_text())["info"]["project/default"]["models"]
+    assert {m["compute_dtype"] for m in project_models.values()} == {"bfloat16"}
+    assert "train.precision=mixed_bfloat16" in project_models["resnet"]["overrides"]
     recorded = json.loads(figures.read_text())["samples"]
     for model, reference_ms in REFERENCE_MS.items():
         assert recorded["reference/default"][model] == [reference_ms / 1000] * 2  # one sample per round

@@ -6,11 +6,14 @@ Four kinds of timing process (benchmarks/reference/worker.py): the PyTorch step 
 this project's (`cyclegan bench`'s StepTimer), each with its framework's default threads and with
 equal thread counts (--threads, default: the core count; 1 thread between ops). Each builds both
 models: the paper's ResNet-9 CycleGAN and the project's seed U-Net on VGG16, at 256x256, batch 1,
-float32. Then rounds alternate between them: in each round every process first measures its
-framework's float32 conv throughput (a short probe), then each model's step runs ``--steps`` steps
+float32 (the project's step in ``--precision``: ``auto`` times what the project would run on this
+machine, bfloat16 where the CPU has it, against the reference as its users run it). Then rounds
+alternate between them: in each round every process first measures its framework's float32 conv
+throughput (a short probe), then each model's step runs ``--steps`` steps
 in every process, the framework that goes first swapping from round to round. Figures are medians
 over rounds with their range; the ratio project/reference is taken round by round (the two ran
-minutes apart at most), as is each step's share of its own framework's conv probe.
+minutes apart at most), as is each step's share of its own framework's float32 conv probe (a
+bfloat16 step can read above 100%).
 
 Run it under the project's Python (it imports cyclegan.core.bench_stats); how to read the figures:
 docs/development.md "Speed against the reference".
@@ -44,6 +47,8 @@ class Worker:
         kind = "torch" if framework == "reference" else "project"
         command = [python, str(HERE / "worker.py"), kind, "--size", str(args.size), "--threads", threads,
                    "--probe-repeats", str(args.probe_repeats)]
+        if kind == "project":
+            command += ["--precision", args.precision]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=HERE)
         self.info = self._read()
@@ -77,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="The equal thread count (default: the cores).")
     parser.add_argument("--modes", default="default,equal", help="Thread settings to time: default, equal or both (default).")
     parser.add_argument("--models", default=",".join(MODELS), help="Models to time (default: resnet,vgg_unet).")
+    parser.add_argument("--precision", default="float32", choices=("float32", "auto", "mixed_bfloat16", "mixed_float16"),
+                        help="The project's train.precision (default float32, the reference's; auto: the machine's best).")
     parser.add_argument("--probe-repeats", type=int, default=10, help="Convolutions per conv probe (default 10).")
     parser.add_argument("--json", type=Path, default=None, help="Also write every round's figures to this file.")
     parser.add_argument("-v", "--verbose", action="store_true", help="A line per round on stderr.")
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
 def report(args, info: dict, samples: dict, load_start, load_end, seconds: float) -> str:
     lines = [
         f"machine: {describe_cpu()}; load average (1, 5, 15 min) {_load(load_start)} at start, {_load(load_end)} at end",
-        f"{args.size}x{args.size}, batch 1, float32; {args.rounds} rounds of {args.steps} steps per model and framework; "
+        f"{args.size}x{args.size}, batch 1, reference float32, project {_precision(args, info)}; {args.rounds} rounds of {args.steps} steps per model and framework; "
         f"{seconds / 60:.1f} min in all",
     ]
     for (framework, mode), worker_info in info.items():
@@ -171,6 +178,13 @@ def report(args, info: dict, samples: dict, load_start, load_end, seconds: float
 def ratio_spread(samples: dict, model: str, mode: str) -> Spread:
     """Round-by-round pairs/s of the project over the reference's (seconds per step the other way)."""
     return spread(round_ratios(samples["reference", mode][model], samples["project", mode][model]))
+
+
+def _precision(args, info: dict) -> str:
+    """What the project computed in: ``--precision`` and, for ``auto``, what it resolved to here."""
+    dtypes = sorted({m.get("compute_dtype", "?") for (framework, _), i in info.items() if framework == "project"
+                     for m in i["models"].values()})
+    return args.precision if dtypes == [args.precision] else f"{args.precision} (computes in {', '.join(dtypes)})"
 
 
 def _load(load: tuple[float, float, float]) -> str:
