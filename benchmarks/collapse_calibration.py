@@ -12,7 +12,7 @@ Two parts, both printing figures (nothing is asserted here; the tests hold the l
 ``runs``: every saved snapshot of runs made by benchmarks/collapse_probe.py (``outputs_<step>.npz``
 beside ``inputs.npz``), with the face indicators, the layout test's p-value and the decision, one
 JSON line per snapshot, for labelling against contact sheets (``--sheets DIR`` writes one PNG per
-snapshot: inputs over outputs, 16 of them).
+snapshot: the inputs' 8 x 8 tiles beside the outputs').
 
     python benchmarks/collapse_calibration.py nulls --data ../shared/data/monet2photo --sizes 64 128 256 --draws 40
     python benchmarks/collapse_calibration.py runs /tmp/calib/runs --sheets /tmp/calib/sheets
@@ -86,7 +86,7 @@ def runs(root: Path, sheets: Path | None) -> None:
             if sheets is not None:
                 label = run.name if run == root else str(run.relative_to(root)).replace("/", "_")  # not "." for one run's folder
                 name = f"{label}_{step:05d}.png"
-                save_png(sample_grid([photos[:16], outputs[:16]]), sheets / name)
+                save_png(contact_sheet(photos, outputs), sheets / name)
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "collapse"
@@ -123,6 +123,16 @@ def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda row: row["name"]))
     print(out / f"{name}.png", label)
+
+
+def contact_sheet(photos: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Every input and every output, to label a snapshot by eye: with a square number of them, the
+    inputs' tiles beside the outputs' (same places); otherwise 16 inputs over their 16 outputs."""
+    side = int(np.sqrt(len(outputs)))
+    if side * side != len(outputs):
+        return sample_grid([photos[:16], outputs[:16]])
+    gap = np.ones((side * photos.shape[1], photos.shape[2] // 4, 3), np.float32)
+    return np.concatenate([tile(photos, side), gap, tile(outputs, side)], axis=1)
 
 
 def tile(images: np.ndarray, side: int) -> np.ndarray:
