@@ -90,7 +90,7 @@ def runs(root: Path, sheets: Path | None) -> None:
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "collapse"
-LABEL_COLUMNS = ("name", "label", "discriminator", "norm", "seed", "step", "why")
+LABEL_COLUMNS = ("name", "label", "discriminator", "norm", "seed", "step", "precision", "why")
 
 
 def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
@@ -117,7 +117,7 @@ def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
     rows = [row for row in csv.DictReader(labels.open())] if labels.exists() else []
     rows = [row for row in rows if row["name"] != name]
     rows.append({"name": name, "label": label, "discriminator": config["discriminator"]["output"], "norm": config["generator"]["norm"],
-                 "seed": config["train"]["seed"], "step": step, "why": why})
+                 "seed": config["train"]["seed"], "step": step, "precision": config["train"]["precision"], "why": why})
     with labels.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, LABEL_COLUMNS)
         writer.writeheader()

@@ -17,7 +17,13 @@ import numpy as np
 
 from cyclegan.metrics.batches import check_pair, luma, map_chunks
 from cyclegan.metrics.grid import PERIODS, period_supported
-from cyclegan.metrics.input_dependence import fine_energy_sums, identifiability_matches, layout_p_value, shared_texture
+from cyclegan.metrics.input_dependence import (
+    fine_energy_sums,
+    identifiability_matches,
+    layout_p_value,
+    shared_texture,
+    texture_window,
+)
 
 BLACK_LEVEL = 0.05
 BLACK_FRACTION_LIMIT = 0.9
@@ -29,14 +35,10 @@ FLAT_RATIO = 0.1
 # A layout collapse is called only when the count is NOT significantly above chance at this level:
 # 27 of 64 (p ~ 1e-30) is overwhelming evidence of input dependence, however washed-out the output.
 LAYOUT_ALPHA = 0.05
-# Texture face: the share of fine detail common to all outputs (grid lattice excluded). Measured
-# (docs/metrics.md "Collapse"; benchmarks/collapse_calibration.py): real paintings against unrelated
-# real photos and within each domain <= 0.002 at 64, 128 and 256 px (90 draws of 64 per size); this
-# project's real runs labelled healthy or washed out by eye <= 0.052 (64 px, tests/data/collapse); planted outputs that
-# follow their inputs (strong grids, a washed-out gridded blur) <= 0.10 at 64 px; the one real
-# texture collapse on record (the original architecture's scalar discriminator, 64 px, measured
-# outside the project) 0.23, which the old limit of 0.35, fitted to planted stripes, missed.
-# 0.15 is the geometric middle of 0.10 and 0.23.
+# Texture face: the share of fine detail common to all outputs inside a frame (grid lattice and the
+# border band excluded: input_dependence.texture_window). Derived from real-image nulls and checked on
+# this project's real runs labelled by eye; the figures and the derivation are in one place,
+# docs/metrics.md "How the collapse limits were set".
 SHARED_TEXTURE_LIMIT = 0.15
 # eval/collapse_kind codes.
 NOT_COLLAPSED, LAYOUT_COLLAPSE, TEXTURE_COLLAPSE, DEGENERATE_OUTPUT = 0, 1, 2, 3
@@ -171,12 +173,14 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool | int]:
     std_in = float(np.median(per_image[:, 1]))
     black = float(per_image[:, 2].sum() / (n * h * w))
     diff_out, diff_in = inter_image_diff(y_out), inter_image_diff(y_in)
-    keep = _grid_free_mask(h, w)
+    rows, cols = texture_window(h, w)
+    window_h, window_w = rows.stop - rows.start, cols.stop - cols.start
+    keep = _grid_free_mask(window_h, window_w)
     spectrum_sum, energy_out = fine_energy_sums(y_out, keep)
     _, energy_in = fine_energy_sums(y_in, keep)
     matches = identifiability_matches(y_out, y_in)
     identifiability_p = layout_p_value(matches, n)
-    texture = shared_texture(spectrum_sum, energy_out, energy_in, n, keep, w)
+    texture = shared_texture(spectrum_sum, energy_out, energy_in, n, keep, window_w)
     # NaN comparisons are False, so indicators that are undefined never trigger.
     degenerate = black > BLACK_FRACTION_LIMIT or (std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in)
     kind = collapse_kind(identifiability_p, texture, bool(degenerate))

@@ -9,7 +9,8 @@ DESIGN section 5 defines collapse as input-independence. It has two faces:
 - texture: the coarse layout still follows the input but the fine detail is one picture
   pasted onto every output (the DESIGN probe's stripes). `shared_texture` is the share of the
   fine-scale energy that is common to all outputs, the grid lattice excluded (a grid is
-  input-independent by nature and is H2's business, not H3's).
+  input-independent by nature and is H2's business, not H3's), and so is a frame along the
+  border (padding makes every output's border alike: a frame, not a collapse).
 
 Both are pure functions of (N, H, W) luma in [0, 1].
 """
@@ -23,6 +24,7 @@ from scipy import stats
 from skimage.transform import resize
 
 from cyclegan.metrics.batches import map_chunks
+from cyclegan.metrics.grid import PERIODS, period_supported
 
 # Coarse structure: luma blurred and resampled to COARSE_SIDE x COARSE_SIDE. 8 x 8 keeps the
 # placement of large masses (sky, figure, ground) and drops everything a texture or a grid
@@ -30,6 +32,33 @@ from cyclegan.metrics.batches import map_chunks
 COARSE_SIDE = 8
 # Fine scale: y - Gaussian(y, FINE_SIGMA), the same high-pass as the cross-correlation.
 FINE_SIGMA = 2.0
+# The texture face looks at the picture inside a frame of about 1/8 of each side: zero padding
+# leaves a band along every output's border that is alike across outputs. In real healthy runs at
+# 64 px the frame held most of the shared fine energy (a gridded run read 0.136 with it and 0.003
+# without: benchmarks/RESULTS.md, 2026-12-06); a texture collapse covers the picture, so the centre
+# keeps it. The frame is a multiple of half the largest grid period the image supports, so the window
+# keeps that period's lattice on FFT bins and excluded (64 -> 48, 128 -> 96, 256 -> 192 px); where
+# a frame would leave the window too small for that period (32 px and below), there is none.
+TEXTURE_FRAME = 8
+
+
+def texture_window(h: int, w: int) -> tuple[slice, slice]:
+    """The rows and columns the texture face reads: all but a frame of about 1/TEXTURE_FRAME of each
+    side, as above."""
+    supported = [p for p in PERIODS if period_supported(h, w, p)]
+    period = max(supported, default=0)
+    step = max(period // 2, 1)
+
+    def frame(side: int) -> int:
+        width = -(-(side // TEXTURE_FRAME) // step) * step  # rounded up to a multiple of step
+        while width > 0 and side - 2 * width < max(2 * period, 1):
+            width -= step
+        return width
+
+    mh, mw = frame(h), frame(w)
+    return slice(mh, h - mh), slice(mw, w - mw)
+
+
 # Below this norm (far under one 8-bit level per coarse cell) a residual is float round-off of
 # an image that equals the batch mean: it says nothing about its input.
 _TINY = 1e-6
@@ -114,20 +143,23 @@ def _half_plane_weights(keep: np.ndarray, w: int) -> np.ndarray:
 
 
 def fine_energy_sums(y: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
-    """(sum of the fine-scale spectra, sum of their energies) over the batch, on the kept bins.
+    """(sum of the fine-scale spectra, sum of their energies) over the batch, on the kept bins,
+    inside :func:`texture_window` (the high-pass is taken on the whole image first, so the window's
+    edge sees real neighbours, not the filter's padding).
 
     Args:
         y: (N, H, W) luma.
-        keep: (H, W // 2 + 1) boolean rfft mask of the frequencies to count.
+        keep: (h, w // 2 + 1) boolean rfft mask of the frequencies to count, for the window's (h, w).
     Returns:
-        ((H, W // 2 + 1) complex sum of rfft2(y_i - Gaussian(y_i)), sum_i ||kept part||^2),
-        energies in Parseval units (H W x the spatial sum of squares).
+        ((h, w // 2 + 1) complex sum of rfft2 of the windowed y_i - Gaussian(y_i), sum_i ||kept
+        part||^2), energies in Parseval units (h w x the spatial sum of squares).
     """
     n, h, w = y.shape
-    weights = _half_plane_weights(keep, w)
+    rows, cols = texture_window(h, w)
+    weights = _half_plane_weights(keep, cols.stop - cols.start)
 
     def chunk(part: slice) -> tuple[np.ndarray, float]:
-        fine = y[part] - ndi.gaussian_filter(y[part], sigma=(0, FINE_SIGMA, FINE_SIGMA))
+        fine = (y[part] - ndi.gaussian_filter(y[part], sigma=(0, FINE_SIGMA, FINE_SIGMA)))[:, rows, cols]
         spectra = scipy.fft.rfft2(fine.astype(np.float64), axes=(1, 2))
         energy = float((weights * (spectra.real**2 + spectra.imag**2)).sum())
         return spectra.sum(axis=0), energy
