@@ -321,7 +321,7 @@ def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: st
 
 def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[str], *,
                     status_col: str = "status", finished: str = "FINISHED",
-                    level: float = 0.95) -> pd.DataFrame:
+                    level: float = LEVEL) -> pd.DataFrame:
     """One row per cell (combination of factor levels, as strings).
 
     Columns: the factors, `n_runs`; with a `status_col` column also `n_finished` and `n_failed`

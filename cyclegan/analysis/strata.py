@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import scipy.stats
 
+from cyclegan.analysis.rules import LEVEL
 from cyclegan.analysis.stats import Effect
 
 
@@ -45,7 +46,7 @@ def _label(factors, key) -> str:
     return ", ".join(f"{f.rsplit('.', 1)[-1]}={k}" for f, k in zip(factors, key, strict=True)) or "all runs"
 
 
-def heterogeneity(effect: Effect, level: float = 0.95) -> Heterogeneity:
+def heterogeneity(effect: Effect, level: float = LEVEL) -> Heterogeneity:
     """Q test of equal effects across `effect.strata` and every stratum's effect with its CI."""
     sd, dfw = effect.sd_within, effect.df_within
     t = float(scipy.stats.t.ppf((1 + level) / 2, dfw)) if dfw >= 1 else float("nan")

@@ -32,7 +32,7 @@ import scipy.stats
 
 from cyclegan.analysis.bound import LevelMean, level_mean
 from cyclegan.analysis.power import bound_power, seeds_for, seeds_to_decide, smallest_exact_p, undecidable
-from cyclegan.analysis.rules import ALPHA, MIN_G
+from cyclegan.analysis.rules import ALPHA, LEVEL_LABEL, MIN_G
 from cyclegan.analysis.stats import Effect, equivalence_p, rows_at, stratified_effect
 from cyclegan.analysis.strata import Heterogeneity, StratumEffect, heterogeneity
 
@@ -167,7 +167,7 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA, adjus
                 kind="bound", where=tuple(hypothesis_where(hypothesis).items()),
                 p_adjusted=adjusted.p if adjusted else NAN, p_equivalence_adjusted=adjusted.p_refute if adjusted else NAN)
     strata = f"{estimate.n_strata} strata, equal weights" if estimate.n_strata > 1 else "1 stratum"
-    txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided 95% t bounds "
+    txt = (f"mean {m:.3g} over {strata} ({estimate.n} runs), one-sided {LEVEL_LABEL} t bounds "
            f"[{lo:.3g}, {hi:.3g}] (df {estimate.df})")
     if not math.isfinite(lo):
         return Verdict(**base, verdict="inconclusive", seeds_needed=None,
@@ -298,7 +298,7 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
     if p_eq <= alpha:
         return Verdict(**base, verdict="refuted", seeds_needed=None, basis="equivalence",
                        rule=(f"equivalent: {pe_name}={p_eq:.3g}{raw_eq_txt} <= {alpha} that |diff| < threshold "
-                             f"{thr_txt} (diff={d:.3g}, 95% CI [{effect.ci_low:.3g}, {effect.ci_high:.3g}])"))
+                             f"{thr_txt} (diff={d:.3g}, {LEVEL_LABEL} CI [{effect.ci_low:.3g}, {effect.ci_high:.3g}])"))
     failed = [f"{p_name}={p:.3g}{raw_txt} > {alpha}" if not p <= alpha else "",
               f"{g_txt} < {min_g}" if not abs(g) >= min_g else "",
               f"|diff|={abs(d):.3g} < threshold {thr_txt}" if not abs(d) >= thr else "",

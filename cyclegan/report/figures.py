@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from cyclegan.analysis.rules import LEVEL_LABEL
 from cyclegan.analysis.settle import window
 from cyclegan.analysis.stats import rows_at
 from cyclegan.metrics.folders import load_folder, read_image
@@ -77,7 +78,7 @@ def _effects(report: Report, out_dir: Path) -> list[FigureFile]:
         fig = Figure(figsize=(5.6, 3.6), dpi=DPI, layout="constrained")
         ax = fig.subplots()
         ax.fill_between(x, lo, hi, color="C0", alpha=0.2, lw=0,
-                        label="one-sided 95% bounds" if v.kind == "bound" else "95% CI")
+                        label=f"one-sided {LEVEL_LABEL} bounds" if v.kind == "bound" else f"{LEVEL_LABEL} CI")
         ax.plot(x, y, color="C0", lw=2, marker="o", ms=3,
                 label=f"mean at {v.levels[0]}" if v.kind == "bound" else f"{v.levels[0]} − {v.levels[1]}")
         for px, py, p in zip(x, y, points, strict=True):
@@ -254,7 +255,7 @@ def _evidence(report: Report, out_dir: Path) -> FigureFile | None:
         if v.kind == "bound":
             ax.axhline(v.threshold, color="#cf222e", ls="--", lw=1.2)
             ax.set_title(f"{h.name}: {v.label} (claimed {v.direction} {v.threshold:.3g})\n"
-                         f"mean {v.difference:.3g}, one-sided 95% [{v.ci_low:.3g}, {v.ci_high:.3g}]", fontsize=9, color=colour)
+                         f"mean {v.difference:.3g}, one-sided {LEVEL_LABEL} [{v.ci_low:.3g}, {v.ci_high:.3g}]", fontsize=9, color=colour)
         else:
             ax.set_title(f"{h.name}: {v.label} (predicted {h.levels[0]} {h.direction})\n"
                          f"diff {v.difference:.3g} [{v.ci_low:.3g}, {v.ci_high:.3g}], g {v.hedges_g:.2g}, p {v.p_value:.2g}",

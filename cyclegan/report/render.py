@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclegan.analysis.rules import ALPHA, LEVEL, MIN_G
+from cyclegan.analysis.rules import ALPHA, LEVEL, LEVEL_LABEL, MIN_G
 from cyclegan.analysis.settle import SHARE
 from cyclegan.analysis.verdict import strata_by_outcome
 from cyclegan.masking import mask
@@ -131,8 +131,8 @@ def verdict_rows(report: Report) -> pd.DataFrame:
     rows = [{"hypothesis": v.name, "verdict": v.label, "decided by": v.basis or "—",
              "since": f"mini-epoch {v.since}" if v.since else "—",
              "metric": v.metric, "claim tested": _compared(v),
-             ("estimate [95% CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
-             "Hedges' g": fmt(v.hedges_g), "P(A>B) [95%]": _superiority(v), "p": fmt(v.p_value),
+             (f"estimate [{LEVEL_LABEL} CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
+             "Hedges' g": fmt(v.hedges_g), f"P(A>B) [{LEVEL_LABEL}]": _superiority(v), "p": fmt(v.p_value),
              "p adjusted": fmt(v.p_adjusted) if not math.isnan(v.p_adjusted) else ("exploratory" if v.exploratory else "—"),
              "n": f"{v.n_a}" if v.kind == "bound" else f"{v.n_a} / {v.n_b}",
              "next step": _next_step(v)} for v in report.verdicts]
@@ -176,7 +176,7 @@ def _verdict_facts(v, factors) -> list[tuple[str, str]]:
     if v.kind == "bound":
         facts = [("claim tested", f"{v.metric} at {v.factor} = {v.levels[0]} {v.direction} {fmt(v.threshold)} "
                                   f"(n={v.n_a} finished runs, {strata}, strata weighted equally{where})"),
-                 ("level mean", f"{fmt(v.difference)}, one-sided 95% t bounds [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
+                 ("level mean", f"{fmt(v.difference)}, one-sided {LEVEL_LABEL} t bounds [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
                  ("p-value", f"{fmt(v.p_value)} (one-sided t, H0: the mean is not {v.direction} the bound)")]
     else:
         facts = [("compared", (f"{v.metric} at {v.factor} = {v.levels[0]} (n={v.n_a} finished runs) vs {v.levels[1]} "
@@ -273,7 +273,7 @@ def markdown(report: Report, figures: list[FigureFile]) -> str:
             out += [f"- **{k}**: {val}" for k, val in _verdict_facts(v, report.factors)] + [""]
     out += ["## What this is based on", ""] + [f"- **{k}**: {v}" for k, v in report.basis.items()] + [""]
     out += ["## Comparison table", "",
-            "Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds].", "",
+            f"Final metrics per combination: mean over finished seeds [{LEVEL_LABEL} t-interval; n/a with fewer than 2 seeds].", "",
             _md_table(cell_table(report)), "", "Every metric of every cell: `cells.csv`.", ""]
     if report.interactions:
         out += ["## Interactions", "", INTERACTIONS_NOTE, ""]
@@ -343,7 +343,7 @@ def to_html(report: Report, figures: list[FigureFile]) -> str:
             out += [f"<li><b>{e(k)}</b>: {e(val)}</li>" for k, val in _verdict_facts(v, report.factors)] + ["</ul>"]
     out += ["<h2>What this is based on</h2><ul>"] + [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report.basis.items()]
     out += ["</ul><h2>Comparison table</h2>",
-            ("<p>Final metrics per combination: mean over finished seeds [95% t-interval; n/a with fewer than 2 seeds]. "
+            (f"<p>Final metrics per combination: mean over finished seeds [{LEVEL_LABEL} t-interval; n/a with fewer than 2 seeds]. "
              "Every metric of every cell: <a href='cells.csv'>cells.csv</a>.</p>"), _html_table(cell_table(report))]
     if report.interactions:
         out.append(f"<h2>Interactions</h2><p>{e(INTERACTIONS_NOTE)}</p>")
