@@ -27,9 +27,10 @@ from PIL import Image
 from cyclegan.analysis.rules import LEVEL_LABEL
 from cyclegan.analysis.settle import window
 from cyclegan.analysis.stats import rows_at
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
-from cyclegan.names import IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, SAMPLES_DIR
+from cyclegan.names import ARTIFACT_EVAL_OUTPUTS, IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, cell_dir
 from cyclegan.report.model import Report, combinations
 from cyclegan.runs.reader import RunReader
 from cyclegan.spec.study import Study
@@ -278,7 +279,7 @@ class RunArtifacts:
         self.tracker, self.study, self.runs_dir, self.work = tracker, study, runs_dir, work
 
     def local_dir(self, run) -> Path:
-        return self.runs_dir / self.study.name / "cells" / str(run["cell"])
+        return cell_dir(self.runs_dir, self.study.name, str(run["cell"]))
 
     def sample_grid(self, run) -> Path | None:
         """The last sample grid PNG: the run's ``samples/mini_epoch_<k>.png`` artifact with the highest
@@ -289,22 +290,22 @@ class RunArtifacts:
             path = self.tracker.download_artifact(run["run_id"], logged[-1], self.work / run["run_id"] / "grid")
             if path is not None:
                 return path
-        local = sorted((self.local_dir(run) / SAMPLES_DIR).glob(SAMPLE_GRID_GLOB))
+        local = sorted(RunDir(self.local_dir(run)).samples.glob(SAMPLE_GRID_GLOB))
         return local[-1] if local else None
 
     def eval_outputs(self, run) -> Path | None:
         """Folder of the final translations of the held-out photos (PNG)."""
-        path = self.tracker.download_artifact(run["run_id"], "eval/photo2monet", self.work / run["run_id"] / "eval")
+        path = self.tracker.download_artifact(run["run_id"], ARTIFACT_EVAL_OUTPUTS, self.work / run["run_id"] / "eval")
         if path is not None and any(path.glob("*.png")):
             return path
-        local = self.local_dir(run) / "eval" / "photo2monet"
+        local = RunDir(self.local_dir(run)).eval_outputs
         return local if any(local.glob("*.png")) else None
 
     def data_root(self, run) -> Path | None:
         """``data.root`` of the run (params, else the local config.yaml), resolved against the cwd or the study file."""
         root = run.get("params.data.root")
         root = root if isinstance(root, str) and root else None
-        config = self.local_dir(run) / "config.yaml"
+        config = RunDir(self.local_dir(run)).config_file
         if root is None and config.exists():
             root = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("root")
         if not root:

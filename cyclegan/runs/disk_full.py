@@ -10,32 +10,17 @@ which :meth:`cyclegan.runs.queue.CellQueue.reap_dead_local_workers` sees without
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from cyclegan import names
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.places import DiskFull, describe_device
-
-
-def kept(run_dir: Path) -> str:
-    """What the run's folder holds that a resume starts from, in words."""
-    try:
-        entries = json.loads((run_dir / names.CHECKPOINTS_DIR / names.CHECKPOINT_MANIFEST).read_text())["checkpoints"]
-        checkpoint = f"checkpoint {entries[-1]['prefix']}" if entries else "no checkpoint yet"
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        checkpoint = "no readable checkpoint"
-    try:
-        rows = max(0, len((run_dir / names.HISTORY_FILE).read_text().splitlines()) - 1)
-    except OSError:
-        rows = 0
-    return f"kept {checkpoint} and {rows} mini-epoch(s) of {names.HISTORY_FILE} in {run_dir}"
 
 
 def stop_run(label: str, run_dir: Path, end_run, hand_back) -> DiskFull:
     """Record the full disk on the run (``end_run(reason)``: its MLflow run FAILED; ``hand_back(reason)``:
     its queue entry waits again) as far as the disk allows; returns the error to raise. ``label`` names
     the run in the message ("cell <id>", "trial <number>")."""
-    reason = f"no space left on device {describe_device(run_dir)}; {kept(run_dir)}"
+    reason = f"no space left on device {describe_device(run_dir)}; {RunDir(run_dir).describe_kept()}"
     unrecorded = []
     for what, record in (("MLflow run", end_run), ("queue", hand_back)):
         try:

@@ -25,7 +25,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Schema, TensorSpec
 
 import cyclegan
-from cyclegan.names import GENERATOR_WEIGHTS_SUFFIX, GENERATORS, MODELS_DIR
+from cyclegan.names import GENERATORS, MODELS_DIR
 from cyclegan.runs import provenance
 
 GENERATOR_ARTIFACT = "generator"  # the wrapped generator file inside each MLflow model
@@ -64,7 +64,9 @@ class GeneratorModel(PythonModel):
 
 def _staged_generator(artifact: Path) -> str | None:
     """The generator whose weights a logged mini run folder holds (None for a ``.keras`` file)."""
-    staged = [name for name in GENERATORS if (artifact / MODELS_DIR / f"{name}{GENERATOR_WEIGHTS_SUFFIX}").is_file()]
+    from cyclegan.core.runfolder.layout import RunDir
+
+    staged = [name for name in GENERATORS if RunDir(artifact).generator_weights(name).is_file()]
     return staged[0] if len(staged) == 1 else None
 
 
@@ -92,13 +94,14 @@ def log_generators(run_dir: Path, image_size: int) -> dict[str, str]:
             if not weights.is_file():
                 continue
             with tempfile.TemporaryDirectory(prefix="cyclegan-model-") as tmp:
-                staged = Path(tmp) / GENERATOR_ARTIFACT
-                (staged / MODELS_DIR).mkdir(parents=True)
-                for file in (run.config_file, run.identity_file, run.random_encoders_file):
+                staged = RunDir(Path(tmp) / GENERATOR_ARTIFACT)
+                staged.models.mkdir(parents=True)
+                for file, copy in ((run.config_file, staged.config_file), (run.identity_file, staged.identity_file),
+                                   (run.random_encoders_file, staged.random_encoders_file)):
                     if file.is_file():
-                        shutil.copy2(file, staged / file.name)
-                shutil.copy2(weights, staged / MODELS_DIR / weights.name)
-                info = _log_one(name, staged, image_size)
+                        shutil.copy2(file, copy)
+                shutil.copy2(weights, staged.generator_weights(name))
+                info = _log_one(name, staged.root, image_size)
             folder = _local_models_folder(info)
             if folder is not None:
                 stored[name] = str(folder)

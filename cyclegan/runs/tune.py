@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 
 from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
+from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.masking import mask
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
 from cyclegan.names import RETRY_OF_TAG
@@ -203,7 +204,8 @@ class _TrialObjective:
     def _pruned(self, trial: optuna.Trial, run_id: str, run_dir: Path, reason: str) -> None:
         trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
         self.tracker.set_tags(run_id, {STATE_TAG: "PRUNED", REASON_TAG: reason[:5000]})
-        self.tracker.log_artifacts(run_id, [(run_dir / names.HISTORY_FILE, None), (run_dir / names.CONFIG_FILE, None)])
+        folder = RunDir(run_dir)
+        self.tracker.log_artifacts(run_id, [(folder.history_file, None), (folder.config_file, None)])
         self.tracker.end_run(run_id, "FINISHED")
 
 

@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from cyclegan import names
 from cyclegan.atomic import atomic_write_text
+from cyclegan.core.runfolder.layout import manifest_entries
 from cyclegan.errors import CycleganError
 
 # A damaged newest checkpoint needs an older complete one to fall back to.
@@ -102,11 +103,8 @@ class CheckpointStore:
     # -- manifest ---------------------------------------------------------------------------
     def recorded(self) -> list[Recorded]:
         """Manifest entries, oldest first; an unreadable manifest is an error naming it."""
-        if not self.manifest_file.exists():
-            return []
         try:
-            entries = json.loads(self.manifest_file.read_text())["checkpoints"]
-            return [Recorded(e["prefix"], e["files"]) for e in entries]
+            return [Recorded(e["prefix"], e["files"]) for e in manifest_entries(self.manifest_file)]
         except (ValueError, KeyError, TypeError) as err:
             raise CheckpointDamagedError(self._none_left(f"{self.manifest_file}: unreadable ({type(err).__name__}: {err})")) from None
 

@@ -40,6 +40,17 @@ class RunDirError(CycleganError, RuntimeError):
     """The run directory cannot be used for this config."""
 
 
+def manifest_entries(manifest_file: Path) -> list[dict]:
+    """The checkpoint manifest's entries, oldest first (``{"prefix": "ckpt-N", "files": {...}}``);
+    [] without a manifest. Raises ValueError, KeyError or TypeError when it cannot be read as one."""
+    if not manifest_file.exists():
+        return []
+    entries = json.loads(manifest_file.read_text())["checkpoints"]
+    if not isinstance(entries, list):
+        raise TypeError(f"'checkpoints' is a {type(entries).__name__}, not a list")
+    return entries
+
+
 @dataclass(frozen=True)
 class RunDir:
     root: Path
@@ -51,6 +62,10 @@ class RunDir:
     @property
     def history_file(self) -> Path:
         return self.root / names.HISTORY_FILE
+
+    @property
+    def checkpoint_manifest(self) -> Path:
+        return self.checkpoints / names.CHECKPOINT_MANIFEST
 
     @property
     def samples(self) -> Path:
@@ -122,6 +137,20 @@ class RunDir:
                     f"{self.root} belongs to a different config; refusing to resume into it:\n{lines}\n"
                     "Use another --run-dir, or the saved config."
                 )
+
+    def describe_kept(self) -> str:
+        """What a resume would start from, in words (for a message written when the disk is full:
+        never raises, whatever state the folder is in)."""
+        try:
+            entries = manifest_entries(self.checkpoint_manifest)
+            checkpoint = f"checkpoint {entries[-1]['prefix']}" if entries else "no checkpoint yet"
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            checkpoint = "no readable checkpoint"
+        try:
+            rows = max(0, len(self.history_file.read_text().splitlines()) - 1)
+        except OSError:
+            rows = 0
+        return f"kept {checkpoint} and {rows} mini-epoch(s) of {names.HISTORY_FILE} in {self.root}"
 
     def read_history(self) -> pd.DataFrame:
         if not self.history_file.exists():
