@@ -78,7 +78,7 @@ def test_the_same_striped_picture_blended_into_every_output_is_collapsed(photos)
 def framed(photos, inside: bool):
     """The striped picture at full strength on every output, either in a frame along the border
     (what padding leaves on real outputs) or in the centre square of the same area."""
-    n, size = photos.shape[:2]
+    size = photos.shape[1]
     band = max(size // 16, 1)
     mask = np.zeros((size, size, 1))
     if inside:

@@ -182,7 +182,7 @@ def ratio_spread(samples: dict, model: str, mode: str) -> Spread:
 
 def _precision(args, info: dict) -> str:
     """What the project computed in: ``--precision`` and, for ``auto``, what it resolved to here."""
-    dtypes = sorted({m.get("compute_dtype", "?") for (framework, _), i in info.items() if framework == "project"
+    dtypes = sorted({m["compute_dtype"] for (framework, _), i in info.items() if framework == "project"
                      for m in i["models"].values()})
     return args.precision if dtypes == [args.precision] else f"{args.precision} (computes in {', '.join(dtypes)})"
 

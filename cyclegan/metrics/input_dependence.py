@@ -142,20 +142,21 @@ def _half_plane_weights(keep: np.ndarray, w: int) -> np.ndarray:
     return weights * keep
 
 
-def fine_energy_sums(y: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
+def fine_energy_sums(y: np.ndarray, keep: np.ndarray, window: tuple[slice, slice]) -> tuple[np.ndarray, float]:
     """(sum of the fine-scale spectra, sum of their energies) over the batch, on the kept bins,
-    inside :func:`texture_window` (the high-pass is taken on the whole image first, so the window's
-    edge sees real neighbours, not the filter's padding).
+    inside ``window`` (the high-pass is taken on the whole image first, so the window's edge sees
+    real neighbours, not the filter's padding).
 
     Args:
         y: (N, H, W) luma.
         keep: (h, w // 2 + 1) boolean rfft mask of the frequencies to count, for the window's (h, w).
+        window: (rows, columns) to read, :func:`texture_window` of (H, W).
     Returns:
         ((h, w // 2 + 1) complex sum of rfft2 of the windowed y_i - Gaussian(y_i), sum_i ||kept
         part||^2), energies in Parseval units (h w x the spatial sum of squares).
     """
     n, h, w = y.shape
-    rows, cols = texture_window(h, w)
+    rows, cols = window
     weights = _half_plane_weights(keep, cols.stop - cols.start)
 
     def chunk(part: slice) -> tuple[np.ndarray, float]:

@@ -278,8 +278,9 @@ class RunArtifacts:
     def __init__(self, tracker: RunReader, study: Study, runs_dir: Path, work: Path):
         self.tracker, self.study, self.runs_dir, self.work = tracker, study, runs_dir, work
 
-    def local_dir(self, run) -> Path:
-        return cell_dir(self.runs_dir, self.study.name, str(run["cell"]))
+    def local_run(self, run) -> RunDir:
+        """The cell's run folder in this machine's runs directory (it may be absent)."""
+        return RunDir(cell_dir(self.runs_dir, self.study.name, str(run["cell"])))
 
     def sample_grid(self, run) -> Path | None:
         """The last sample grid PNG: the run's ``samples/mini_epoch_<k>.png`` artifact with the highest
@@ -290,7 +291,7 @@ class RunArtifacts:
             path = self.tracker.download_artifact(run["run_id"], logged[-1], self.work / run["run_id"] / "grid")
             if path is not None:
                 return path
-        local = sorted(RunDir(self.local_dir(run)).samples.glob(SAMPLE_GRID_GLOB))
+        local = sorted(self.local_run(run).samples.glob(SAMPLE_GRID_GLOB))
         return local[-1] if local else None
 
     def eval_outputs(self, run) -> Path | None:
@@ -298,14 +299,14 @@ class RunArtifacts:
         path = self.tracker.download_artifact(run["run_id"], ARTIFACT_EVAL_OUTPUTS, self.work / run["run_id"] / "eval")
         if path is not None and any(path.glob("*.png")):
             return path
-        local = RunDir(self.local_dir(run)).eval_outputs
+        local = self.local_run(run).eval_outputs
         return local if any(local.glob("*.png")) else None
 
     def data_root(self, run) -> Path | None:
         """``data.root`` of the run (params, else the local config.yaml), resolved against the cwd or the study file."""
         root = run.get("params.data.root")
         root = root if isinstance(root, str) and root else None
-        config = RunDir(self.local_dir(run)).config_file
+        config = self.local_run(run).config_file
         if root is None and config.exists():
             root = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("root")
         if not root:
