@@ -27,12 +27,11 @@ from PIL import Image
 from cyclegan.analysis.rules import LEVEL_LABEL
 from cyclegan.analysis.settle import window
 from cyclegan.analysis.stats import rows_at
-from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.metrics.folders import load_folder, read_image
 from cyclegan.metrics.grid import mean_log_spectrum
-from cyclegan.names import ARTIFACT_EVAL_OUTPUTS, IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT, cell_dir
+from cyclegan.names import ARTIFACT_EVAL_OUTPUTS, IMAGE_SUFFIXES, SAMPLE_GRID_GLOB, SAMPLES_ARTIFACT
 from cyclegan.report.model import Report, combinations
-from cyclegan.runs.reader import RunReader
+from cyclegan.runs.reader import RunReader, local_run
 from cyclegan.spec.study import Study
 
 DPI = 110
@@ -278,9 +277,9 @@ class RunArtifacts:
     def __init__(self, tracker: RunReader, study: Study, runs_dir: Path, work: Path):
         self.tracker, self.study, self.runs_dir, self.work = tracker, study, runs_dir, work
 
-    def local_run(self, run) -> RunDir:
-        """The cell's run folder in this machine's runs directory (it may be absent)."""
-        return RunDir(cell_dir(self.runs_dir, self.study.name, str(run["cell"])))
+    def local_run(self, run):
+        """The cell's run folder (a ``RunDir``) in this machine's runs directory (it may be absent)."""
+        return local_run(self.runs_dir, self.study.name, str(run["cell"]))
 
     def sample_grid(self, run) -> Path | None:
         """The last sample grid PNG: the run's ``samples/mini_epoch_<k>.png`` artifact with the highest

@@ -14,9 +14,16 @@ import mlflow.artifacts
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from cyclegan.names import ROLE_CELL, ROLE_PARENT, ROLE_TAG
+from cyclegan.core.runfolder.layout import RunDir
+from cyclegan.names import ROLE_CELL, ROLE_PARENT, ROLE_TAG, cell_dir
 from cyclegan.runs import relocation
 from cyclegan.runs.store import Store
+
+
+def local_run(runs_dir: Path, study_name: str, cell: str) -> RunDir:
+    """A study cell's run folder in this machine's runs directory (it may be absent): how the report
+    reaches the run folder's layout without importing the core layer itself."""
+    return RunDir(cell_dir(runs_dir, study_name, cell))
 
 
 class RunReader:
