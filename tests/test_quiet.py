@@ -165,6 +165,8 @@ def test_a_default_study_prints_no_framework_line_and_keeps_our_warning_without_
     assert "WARNING:tensorflow" not in out and "is deprecated" not in out, out  # e.g. from the FLOP count of machine use
     assert re.search(r"^warning: hypothesis 'bounded': with 1 seed", out, re.MULTILINE), out
     assert "study quiet: 2/2 cells done, 0 failed" in out, out
+    done = re.findall(r"^cell (\S+) done: loss/cycle \S+, MLflow run \w+$", out, re.MULTILINE)  # one per cell, no bars
+    assert len(done) == 2 and len(set(done)) == 2, out
     loaded = load_study(tmp_path / "quiet.yaml")
     queue = CellQueue(loaded, open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, QueueSettings()))
     complete = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "COMPLETE"]

@@ -143,6 +143,9 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                          f"{settings.grace_seconds:g} s, a stalled machine?); it will be trained again, "
                          f"this training stays in MLflow run {run_id}")
             trained += 1
+            # Without bars (a batch job's log), one line per finished cell says where the study is.
+            say(f"cell {cell_id} done: loss/cycle {result.final_metrics.get('loss/cycle', float('nan')):.4g}, "
+                f"MLflow run {run_id}", enabled=not progress)
             if stop.requested is not None:
                 raise StopSignal(stop.requested)
             _refresh(bar, queue)

@@ -25,6 +25,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Schema, TensorSpec
 
 import cyclegan
+from cyclegan.core.runfolder.layout import RunDir  # paths only: no TensorFlow
 from cyclegan.names import GENERATORS, MODELS_DIR
 from cyclegan.runs import provenance
 
@@ -64,8 +65,6 @@ class GeneratorModel(PythonModel):
 
 def _staged_generator(artifact: Path) -> str | None:
     """The generator whose weights a logged mini run folder holds (None for a ``.keras`` file)."""
-    from cyclegan.core.runfolder.layout import RunDir
-
     staged = [name for name in GENERATORS if RunDir(artifact).generator_weights(name).is_file()]
     return staged[0] if len(staged) == 1 else None
 
@@ -82,8 +81,6 @@ def log_generators(run_dir: Path, image_size: int) -> dict[str, str]:
     generator's stored weights (without the frozen encoder) and the config and identity that rebuild
     it. Returns ``{name: local folder holding <name>.weights.h5 inside the logged model}`` for the
     models whose artifacts are on a local file system (empty for a remote store)."""
-    from cyclegan.core.runfolder.layout import RunDir
-
     run = RunDir(Path(run_dir))
     stored: dict[str, str] = {}
     previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
