@@ -78,11 +78,12 @@ XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
 # ... in TEST_PARTS parts, each in fresh processes: a process keeps the weights of every model it
 # trained (a TensorFlow leak, tests/conftest.py), and the whole suite in one pair of processes
 # outgrew a 24 GiB machine. Every part runs; the target fails if any part failed (a part left with
-# no test after -m, pytest's exit status 5, is not a failure).
+# no test after -m, pytest's exit status 5, is not a failure). Each part prints its 12 slowest tests:
+# CI's log then says where the suite's time went.
 TEST_PARTS ?= 3
 PYTEST_PARTS = status=0; for part in $$(seq 1 $(TEST_PARTS)); do \
 	echo "== make test: part $$part of $(TEST_PARTS)"; \
-	$(BIN)/python -m pytest $(1) $(XDIST) --part $$part/$(TEST_PARTS); rc=$$?; \
+	$(BIN)/python -m pytest $(1) $(XDIST) --durations=12 --part $$part/$(TEST_PARTS); rc=$$?; \
 	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	done; exit $$status
 
