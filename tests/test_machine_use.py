@@ -68,3 +68,41 @@ def test_no_figure_without_the_records_or_with_several_hosts():
     hosts = pd.DataFrame([_run(0, 100, gflop=1, probe=1, train=1), _run(0, 100, gflop=1, probe=1, train=1, host="h2")])
     assert describe(hosts) == "not stated: the runs trained on 2 hosts; it is stated for one machine"
     assert describe(pd.DataFrame([_run(0, 1, gflop=1, probe=1, train=1, status="FAILED")])) == "not stated: no finished run"
+
+
+def test_a_worker_probes_again_before_a_run_once_its_last_reading_is_a_minute_old(monkeypatch):
+    """One probe per process read below the training steps' own speed on the AVX2 machine: runs of a
+    minute or more each get a new reading (the report keeps the highest); shorter ones reuse the last,
+    and a probe that failed is not retried in that process."""
+    from cyclegan.runs import lifecycle
+    from cyclegan.spec.config import RunConfig
+
+    clock = [0.0]
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: clock[0])
+
+    class Probe:
+        readings = iter([40.0, 55.0])
+
+        def measure(self):
+            return next(self.readings)
+
+    built = []
+    monkeypatch.setattr(lifecycle, "_new_probe", lambda precision: built.append(precision) or Probe())
+    loop = lifecycle.RunLoop(tracker=None, progress=False)
+    config = RunConfig.model_validate({"train": {"precision": "float32"}})
+    assert loop._probe(config) == 40.0
+    clock[0] = lifecycle.PROBE_KEEPS_SECONDS - 1
+    assert loop._probe(config) == 40.0  # young enough: no second reading
+    clock[0] = lifecycle.PROBE_KEEPS_SECONDS + 1
+    assert loop._probe(config) == 55.0  # a new reading on the same (traced) probe
+    assert built == ["float32"]
+
+    def broken(precision):
+        raise RuntimeError("no device")
+
+    monkeypatch.setattr(lifecycle, "_new_probe", broken)
+    failing = lifecycle.RunLoop(tracker=None, progress=False)
+    assert failing._probe(config) is None
+    clock[0] += 10 * lifecycle.PROBE_KEEPS_SECONDS
+    monkeypatch.setattr(lifecycle, "_new_probe", lambda precision: pytest.fail("a failed probe was tried again"))
+    assert failing._probe(config) is None

@@ -46,9 +46,9 @@ def conv_throughput(dtype: tf.DType, repeats: int = 10) -> float:
     return ConvProbe(dtype, repeats).measure()
 
 
-def precision_throughput(precision: str, repeats: int = 3) -> float:
-    """:func:`conv_throughput` in the dtype a resolved ``train.precision`` computes its convolutions in."""
-    return conv_throughput(tf.as_dtype(COMPUTE_DTYPE[precision]), repeats)
+def precision_probe(precision: str, repeats: int = 3) -> ConvProbe:
+    """A :class:`ConvProbe` in the dtype a resolved ``train.precision`` computes its convolutions in."""
+    return ConvProbe(tf.as_dtype(COMPUTE_DTYPE[precision]), repeats)
 
 
 def count_step_flops(step_fn, image_size: int, batch_size: int) -> float:

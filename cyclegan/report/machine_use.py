@@ -1,8 +1,8 @@
 """How close a study came to what its machine can do, from the figures every finished run records.
 
 A run records the FLOPs of all its train steps (``perf/train_gflop``, TensorFlow's count on the
-traced step) and the conv throughput its process measured (``perf/conv_gflops``, a short 3x3
-convolution in the precision the run computes in; cyclegan.runs.lifecycle), besides where its own
+traced step) and the conv throughput its process measured before it trained (``perf/conv_gflops``, a
+short 3x3 convolution in the precision the run computes in; cyclegan.runs.lifecycle), besides where its own
 time went (``time/*``). The study's machine use is
 
     sum over runs of train_gflop / probe   (the seconds the training math needs at the probe's speed)

@@ -20,7 +20,8 @@ seeds of one cell, or a retried trial, train on it without tracing again.
 
 A finished run also records what it asked of the machine and what the machine could do (the
 ``perf/*`` metrics: its train FLOPs, counted on the traced step, and a short conv throughput probe,
-measured once per process and precision, before the process's first run of that precision trains):
+taken before the run trains, again for each run once the process's last probe of that precision is
+older than :data:`PROBE_KEEPS_SECONDS`; the report takes the highest probe of a study's runs):
 the report's machine-use line (:mod:`cyclegan.report.machine_use`) is made of them. Recording them
 (:meth:`RunLoop.record_machine_use`, called by the caller where it records the run done) is best
 effort: a failure there is a warning, never a failed run.
@@ -29,6 +30,7 @@ effort: a failure there is a warning, never a failed run.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,15 @@ from cyclegan.runs.workers import say
 
 if TYPE_CHECKING:
     from cyclegan.core.callbacks import Callback, RunResult
+    from cyclegan.core.machine_speed import ConvProbe
     from cyclegan.spec.config import RunConfig
+
+# How long a process's conv probe stands for the machine. One probe per process read 36-46 GFLOP/s on
+# the AVX2 machine while its training steps ran at about 45 (benchmarks/PERFORMANCE.md, 2026-12-06):
+# a probe reads low now and then (another process, the CPU's clock), never high, so a study of runs of
+# a minute or more probes before each and the report keeps the highest. Shorter runs (tests, tiny
+# studies) reuse the last reading instead of paying a second per run for it.
+PROBE_KEEPS_SECONDS = 60.0
 
 
 class RunFailed(Exception):
@@ -80,7 +90,7 @@ class RunLoop:
 
         self.tracker, self.progress = tracker, progress
         self.steps = process_steps()
-        self._probed: dict[str, float | None] = {}  # precision resolved -> this process's conv throughput (GFLOP/s)
+        self._probes: dict[str, _HeldProbe] = {}  # precision resolved -> this process's probe and its last reading
 
     def tag_machine(self, run_id: str, config: RunConfig) -> None:
         """Where the run trains and what ``precision: auto`` became there (a resumed run: where it
@@ -120,23 +130,26 @@ class RunLoop:
         return Trained(result, mirror.generators_stored_at, probe)
 
     def _probe(self, config: RunConfig) -> float | None:
-        """This process's conv throughput in the precision ``config`` computes in (GFLOP/s), probed at
-        its first run of that precision: 3 calls of a 19 GFLOP convolution, about a second at 60
-        GFLOP/s. On a machine that other work shares (another worker of the same study, too) it reads
-        low; the report says so when a study's runs overlapped. None when it could not be measured."""
+        """This process's conv throughput in the precision ``config`` computes in (GFLOP/s): a reading
+        younger than :data:`PROBE_KEEPS_SECONDS`, else a new one (3 calls of a 19 GFLOP convolution,
+        about a second at 60 GFLOP/s; the probe is traced once per process and precision). On a
+        machine that other work shares (another worker of the same study, too) it reads low; the report
+        says so when a study's runs overlapped. None when it could not be measured."""
         from cyclegan.core import device
-        from cyclegan.core.machine_speed import precision_throughput
 
         # configure first, as the trainer does: on a GPU the probe's first op would otherwise initialise the
         # device without memory growth, and the process would take all of its memory from other workers.
         precision = device.configure(config.train.precision)
-        if precision not in self._probed:
-            try:
-                self._probed[precision] = precision_throughput(precision, repeats=3)
-            except Exception as err:  # best effort: the run trains all the same
-                say(f"warning: the conv throughput probe failed ({type(err).__name__}: {err}); this process's runs record no machine use")
-                self._probed[precision] = None
-        return self._probed[precision]
+        held = self._probes.get(precision)
+        if held is not None and (held.probe is None or time.monotonic() - held.taken < PROBE_KEEPS_SECONDS):
+            return held.gflops
+        try:
+            probe = held.probe if held is not None else _new_probe(precision)
+            self._probes[precision] = _HeldProbe(probe, probe.measure(), time.monotonic())
+        except Exception as err:  # best effort: the run trains all the same
+            say(f"warning: the conv throughput probe failed ({type(err).__name__}: {err}); this process's runs record no machine use")
+            self._probes[precision] = _HeldProbe(None, None, time.monotonic())
+        return self._probes[precision].gflops
 
     def record_machine_use(self, run_id: str, config: RunConfig, trained: Trained) -> None:
         """The finished run's ``perf/*`` metrics (see the module docstring); nothing when this process
@@ -152,3 +165,16 @@ class RunLoop:
                                      step=result.mini_epochs)
         except Exception as err:  # best effort: the training finished, and is recorded done by the caller
             say(f"warning: {run_id}: machine use not recorded ({type(err).__name__}: {err})")
+
+
+@dataclass(frozen=True)
+class _HeldProbe:
+    probe: ConvProbe | None  # None: it failed in this process, and is not tried again
+    gflops: float | None
+    taken: float  # time.monotonic() of the reading
+
+
+def _new_probe(precision: str) -> ConvProbe:
+    from cyclegan.core.machine_speed import precision_probe
+
+    return precision_probe(precision, repeats=3)
