@@ -273,7 +273,11 @@ def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tm
     order = []
     real_configure = cyclegan.core.device.configure
     monkeypatch.setattr(cyclegan.core.device, "configure", lambda precision: order.append("configure") or real_configure(precision))
-    monkeypatch.setattr(cyclegan.core.machine_speed, "precision_throughput", lambda precision, repeats: order.append("probe") or 50.0)
+    class Probe:
+        def measure(self):
+            return order.append("probe") or 50.0
+
+    monkeypatch.setattr(cyclegan.core.machine_speed, "precision_probe", lambda precision, repeats: Probe())
     monkeypatch.setattr(cyclegan.core.trainer, "train", failing)
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)
@@ -281,7 +285,8 @@ def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tm
     from cyclegan.core.step_reuse import process_steps
 
     assert len(caches) == 2 and caches[0] is caches[1] is process_steps()  # the process's kept step
-    # The device is configured (GPU memory growth) before the probe's first op, and the probe runs once per process.
+    # The device is configured (GPU memory growth) before the probe's first op; the second trial, within
+    # a minute of the first, reuses the first's reading.
     assert order[:2] == ["configure", "probe"] and order.count("probe") == 1
     assert [t.user_attrs["reason"] for t in _trials(paths)] == ["RuntimeError: planted failure 1", "RuntimeError: planted failure 2"]
     _, _, runs = _mlflow_runs(paths)
