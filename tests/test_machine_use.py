@@ -74,6 +74,7 @@ def test_a_worker_probes_again_before_a_run_once_its_last_reading_is_a_minute_ol
     """One probe per process read below the training steps' own speed on the AVX2 machine: runs of a
     minute or more each get a new reading (the report keeps the highest); shorter ones reuse the last,
     and a probe that failed is not retried in that process."""
+    import cyclegan.core.machine_speed as machine_speed
     from cyclegan.runs import lifecycle
     from cyclegan.spec.config import RunConfig
 
@@ -87,7 +88,7 @@ def test_a_worker_probes_again_before_a_run_once_its_last_reading_is_a_minute_ol
             return next(self.readings)
 
     built = []
-    monkeypatch.setattr(lifecycle, "_new_probe", lambda precision: built.append(precision) or Probe())
+    monkeypatch.setattr(machine_speed, "precision_probe", lambda precision: built.append(precision) or Probe())
     loop = lifecycle.RunLoop(tracker=None, progress=False)
     config = RunConfig.model_validate({"train": {"precision": "float32"}})
     assert loop._probe(config) == 40.0
@@ -100,9 +101,9 @@ def test_a_worker_probes_again_before_a_run_once_its_last_reading_is_a_minute_ol
     def broken(precision):
         raise RuntimeError("no device")
 
-    monkeypatch.setattr(lifecycle, "_new_probe", broken)
+    monkeypatch.setattr(machine_speed, "precision_probe", broken)
     failing = lifecycle.RunLoop(tracker=None, progress=False)
     assert failing._probe(config) is None
     clock[0] += 10 * lifecycle.PROBE_KEEPS_SECONDS
-    monkeypatch.setattr(lifecycle, "_new_probe", lambda precision: pytest.fail("a failed probe was tried again"))
+    monkeypatch.setattr(machine_speed, "precision_probe", lambda precision: pytest.fail("a failed probe was tried again"))
     assert failing._probe(config) is None

@@ -277,7 +277,7 @@ def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tm
         def measure(self):
             return order.append("probe") or 50.0
 
-    monkeypatch.setattr(cyclegan.core.machine_speed, "precision_probe", lambda precision, repeats: Probe())
+    monkeypatch.setattr(cyclegan.core.machine_speed, "precision_probe", lambda precision: Probe())
     monkeypatch.setattr(cyclegan.core.trainer, "train", failing)
     spec = load_tune_spec(_tune_file(tmp_path, {}))
     paths = StudyPaths.default(tmp_path / "runs", None)

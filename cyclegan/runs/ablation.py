@@ -136,15 +136,16 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 runs.record_machine_use(run_id, cell.config, trained_cell)
                 # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
                 result = trained_cell.result
+                cycle_loss = float(result.final_metrics.get("loss/cycle", float("nan")))
                 finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)
                 tracker.end_run(run_id, "FINISHED")
-                if not queue.complete(trial_id, float(result.final_metrics.get("loss/cycle", float("nan")))):
+                if not queue.complete(trial_id, cycle_loss):
                     say(f"warning: cell {cell_id}: another worker took it over while it trained here (no heartbeat for "
                          f"{settings.grace_seconds:g} s, a stalled machine?); it will be trained again, "
                          f"this training stays in MLflow run {run_id}")
             trained += 1
             # Without bars (a batch job's log), one line per finished cell says where the study is.
-            say(f"cell {cell_id} done: loss/cycle {result.final_metrics.get('loss/cycle', float('nan')):.4g}, "
+            say(f"cell {cell_id} done: loss/cycle {cycle_loss:.4g}, "
                 f"MLflow run {run_id}", enabled=not progress)
             if stop.requested is not None:
                 raise StopSignal(stop.requested)

@@ -136,6 +136,7 @@ class RunLoop:
         machine that other work shares (another worker of the same study, too) it reads low; the report
         says so when a study's runs overlapped. None when it could not be measured."""
         from cyclegan.core import device
+        from cyclegan.core.machine_speed import precision_probe
 
         # configure first, as the trainer does: on a GPU the probe's first op would otherwise initialise the
         # device without memory growth, and the process would take all of its memory from other workers.
@@ -144,7 +145,7 @@ class RunLoop:
         if held is not None and (held.probe is None or time.monotonic() - held.taken < PROBE_KEEPS_SECONDS):
             return held.gflops
         try:
-            probe = held.probe if held is not None else _new_probe(precision)
+            probe = held.probe if held is not None else precision_probe(precision)
             self._probes[precision] = _HeldProbe(probe, probe.measure(), time.monotonic())
         except Exception as err:  # best effort: the run trains all the same
             say(f"warning: the conv throughput probe failed ({type(err).__name__}: {err}); this process's runs record no machine use")
@@ -172,9 +173,3 @@ class _HeldProbe:
     probe: ConvProbe | None  # None: it failed in this process, and is not tried again
     gflops: float | None
     taken: float  # time.monotonic() of the reading
-
-
-def _new_probe(precision: str) -> ConvProbe:
-    from cyclegan.core.machine_speed import precision_probe
-
-    return precision_probe(precision, repeats=3)
