@@ -149,8 +149,9 @@ statuses = [int(s) for s in sys.argv[2].split(",")]
 count = len(calls.read_text().splitlines()) if calls.exists() else 0
 with calls.open("a") as log:
     log.write(" ".join(sys.argv[3:]) + "\\n")
-if statuses[count] == -15:  # wait for SIGTERM, then end as a worker that checkpointed and requeued
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(4))
+if statuses[count] < 0:  # wait for SIGTERM, then end as a worker that checkpointed and requeued
+    checkpoint_seconds = -statuses[count] - 15  # -15: ends at once; -17: takes 2 s
+    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(checkpoint_seconds), sys.exit(4)))
     pathlib.Path(str(calls) + ".ready").touch()
     time.sleep(60)
     sys.exit(9)
@@ -181,14 +182,21 @@ def test_kubernetes_container_starts_fresh_workers_while_cells_are_left_and_exit
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no /bin/sh")
-def test_kubernetes_container_passes_sigterm_to_the_worker_and_starts_no_other(study_file, tmp_path):
-    shell, calls = _container_shell(study_file, tmp_path, "3,-15,0")
+@pytest.mark.parametrize(
+    ("second_worker", "signals"),
+    [("-15", 1), ("-17", 2)],
+    ids=["worker-ends-at-once", "second-sigterm-while-checkpointing"],
+)
+def test_kubernetes_container_passes_sigterm_to_the_worker_and_starts_no_other(study_file, tmp_path, second_worker, signals):
+    shell, calls = _container_shell(study_file, tmp_path, f"3,{second_worker},0")
     pod = subprocess.Popen(["sh", "-c", shell], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = Path(f"{calls}.ready")
     deadline = time.monotonic() + 60
     while not ready.exists():
         assert time.monotonic() < deadline and pod.poll() is None, "the second worker never started"
         time.sleep(0.05)
-    os.kill(pod.pid, signal.SIGTERM)  # what the kubelet does: SIGTERM to the container's PID 1, the shell
+    for _ in range(signals):  # what the kubelet does: SIGTERM to the container's PID 1, the shell
+        os.kill(pod.pid, signal.SIGTERM)
+        time.sleep(0.5)
     assert pod.wait(timeout=30) == 4  # the worker's own status: checkpointed and requeued
     assert len(calls.read_text().splitlines()) == 2  # no fresh worker after the stop

@@ -17,18 +17,27 @@ from dataclasses import dataclass
 from cyclegan.launch.worker_args import WorkerArgs, fill
 
 # The container's shell: PID 1 in the container, which gets the SIGTERM. A shell does not pass a
-# signal on to a child by itself, hence the trap; `wait` returns early when the trap runs, so it
-# waits again until the worker (checkpointing) has really ended, for its true status. Once
-# stopping, it starts no fresh worker.
+# signal on to a child by itself, hence the trap. A `wait` that the trap cut short returns 128+15,
+# not the worker's status, so the shell waits again after every signal: for a worker still
+# checkpointing, until it ends; for one that already ended, `wait` gives its kept status at once
+# (127 only if the shell had already collected it, and then the status before stands). Polling
+# with `kill -0` instead lost the status when the worker ended first (the pod exited 143, not 4).
+# Once stopping, it starts no fresh worker.
 LOOP = """\
-worker="" stopping=""
-trap 'stopping=1; kill -TERM "$worker" 2>/dev/null' TERM
+worker="" stopping="" signals=0
+trap 'stopping=1; signals=$((signals + 1)); kill -TERM "$worker" 2>/dev/null' TERM
 while :; do
   {{command}} {{worker}} &
   worker=$!
   [ -z "$stopping" ] || kill -TERM "$worker"
-  wait "$worker"; status=$?
-  while kill -0 "$worker" 2>/dev/null; do wait "$worker"; status=$?; done
+  status=""
+  while :; do
+    seen=$signals
+    wait "$worker"; code=$?
+    if [ "$code" -eq 127 ] && [ -n "$status" ]; then break; fi
+    status=$code
+    [ "$signals" -ne "$seen" ] || break
+  done
   if [ "$status" -ne 3 ] || [ -n "$stopping" ]; then exit "$status"; fi
 done
 """
