@@ -84,25 +84,31 @@ def _column(output: str, label: str, column: str) -> float:
 
 
 @pytest.mark.slow
-def test_bench_compares_zipped_variants(tiny_tree, tmp_path):
+def test_bench_compares_zipped_variants_and_the_two_generator_architectures(tiny_tree, tmp_path):
+    """Three zipped variants in one process: the plain and the fused U-Net step, and the reference's
+    ResNet generator (which has no encoder: the weights file is given as the U-Net's ImageNet weights)."""
     config_file = tmp_path / "run.yaml"
+    tiny_tree["generator"] = {"imagenet_weights": tiny_tree["generator"]["encoder_weights"]}
     config_file.write_text(yaml.safe_dump(tiny_tree))
     result = CliRunner().invoke(main, [
-        "bench", str(config_file), "--steps", "2", "--rounds", "2",
-        "--compare", "train.fused_generator_calls=false,true", "--compare", "train.fused_instance_norm=false,true",
+        "bench", str(config_file), "--steps", "2", "--rounds", "2", "--compare", "generator.arch=vgg_unet,vgg_unet,resnet",
+        "--compare", "train.fused_generator_calls=false,true,true", "--compare", "train.fused_instance_norm=false,true,true",
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = result.output
-    plain, fused = "fused_generator_calls=false, fused_instance_norm=false", "fused_generator_calls=true, fused_instance_norm=true"
+    plain, fused, resnet = (f"arch={arch}, fused_generator_calls={flag}, fused_instance_norm={flag}"
+                            for arch, flag in (("vgg_unet", "false"), ("vgg_unet", "true"), ("resnet", "true")))
     # Sharing the frozen encoder between both generators' real inputs saves two encoder passes.
     assert 0 < _column(out, fused, "GFLOP/step") < _column(out, plain, "GFLOP/step")
     assert _column(out, plain, "ms/step") > 0 and _column(out, fused, "pairs/s") > 0
-    speedup = re.search(rf"speed-up of {fused} over {plain}: ([0-9.]+)x", out)
-    assert speedup and float(speedup.group(1)) > 0
+    assert _column(out, resnet, "GFLOP/step") > 0 and _column(out, resnet, "ms/step") > 0
+    for variant in (fused, resnet):
+        speedup = re.search(rf"speed-up of {variant} over {plain}: ([0-9.]+)x", out)
+        assert speedup and float(speedup.group(1)) > 0, out
     assert re.search(r"measured conv throughput: float32 \d+ GFLOP/s, bfloat16 \d+ GFLOP/s", out)
     # Two rounds: a float32 probe before each, and each variant's share of it with its range.
     assert re.search(r"conv throughput probed before each round: float32 \d+ GFLOP/s \(\d+-\d+ GFLOP/s, 2 rounds\)$", out, re.M)
-    for label in (plain, fused):
+    for label in (plain, fused, resnet):
         share = re.search(rf"  {re.escape(label)} +ms/step \S+ \(\S+, 2 rounds\) +share (\d+)% \((\d+)-(\d+)%, 2 rounds\) of float32", out)
         assert share and int(share.group(2)) <= int(share.group(1)) <= int(share.group(3)), out
     assert re.search(r"input pipeline alone: \d+ images/s", out)  # the config's data.root is indexed

@@ -1,16 +1,13 @@
 """The reference CycleGAN's options in training: each one as a factor of a tiny study, the image
-pool resumed exactly, the learning rate logged per mini-epoch, and the benchmark comparing the two
-generator architectures."""
+pool resumed exactly, the learning rate logged per mini-epoch. (The benchmark comparing the two generator architectures:
+tests/test_bench.py.)"""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
 from interrupts import InterruptAfter
 
 from cyclegan.core.trainer import train
@@ -65,18 +62,3 @@ def test_a_run_with_the_image_pool_and_decay_resumes_exactly(tiny_tree, tmp_path
     # the pool (images, count, draws) came back from the checkpoint as it was.
     for column in ("loss/disc_monet", "loss/disc_photo", "loss/cycle"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-3, atol=1e-5, err_msg=column)
-
-
-def test_bench_compares_the_two_generator_architectures(tiny_tree, tmp_path):
-    from cyclegan.cli.main import main
-
-    config_file = tmp_path / "run.yaml"
-    tiny_tree["generator"] = {"imagenet_weights": tiny_tree["generator"]["encoder_weights"]}
-    config_file.write_text(yaml.safe_dump(tiny_tree))
-    result = CliRunner().invoke(main, ["bench", str(config_file), "--steps", "2", "--rounds", "2",
-                                       "--compare", "generator.arch=vgg_unet,resnet"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    for label in ("arch=vgg_unet", "arch=resnet"):
-        row = re.search(rf"^{label}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", result.output, re.M)
-        assert row and all(float(v) > 0 for v in row.groups()), result.output
-    assert "speed-up of arch=resnet over arch=vgg_unet" in result.output
