@@ -32,7 +32,8 @@ def _study(tmp_path: Path, tiny_tree: dict, *, mini_epochs: int, steps: int) -> 
     base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": mini_epochs, "steps_per_mini_epoch": steps}}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({"name": f"exit-{uuid.uuid4().hex[:10]}", "base": base, "seeds": [0], "hypotheses": [],
-                                    "factors": {"discriminator.output": ["patch", "scalar"]}}))
+                                    # a key the step never reads: a process traces one step for both cells
+                                    "factors": {"optimizer.lr_generator": [0.0002, 0.0001]}}))
     return path
 
 
