@@ -145,3 +145,9 @@ def test_runs_trained_without_a_cache_share_the_process_one(tiny_tree, tmp_path,
     train(_config(tiny_tree, mini_epochs=1, steps_per_mini_epoch=1), tmp_path / "one", progress=False)
     train(_config(tiny_tree, mini_epochs=1, steps_per_mini_epoch=2, seed=5), tmp_path / "two", progress=False)
     assert (process.traces, process.reuses) == (1, 1)
+    # The evaluation's and sample grids' generator functions came with the kept step: each traced
+    # once for both runs (photo -> Monet: encoder and decoder apart; Monet -> photo: its decoder, on
+    # the features of the sample paintings).
+    forwards = list(process._compiled.forwards.values())
+    assert len(forwards) == 2
+    assert all(f.encode.experimental_get_tracing_count() == 1 == f.decode.experimental_get_tracing_count() for f in forwards)

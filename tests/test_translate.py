@@ -58,7 +58,11 @@ def test_fixed_images_translator_keeps_a_frozen_encoders_features_and_reads_the_
     # makes) does not show in the fixed translator, and does in the whole generator.
     encoder.set_weights([w * 0.5 for w in encoder.get_weights()])
     assert np.abs(fixed() - after_training).max() < 1e-6 < np.abs(Translator(generator)(images) - after_training).max()
-    assert fixed._encode.experimental_get_tracing_count() == 1 and fixed._decode.experimental_get_tracing_count() == 1
+    assert fixed.forward.encode.experimental_get_tracing_count() == 1 and fixed.forward.decode.experimental_get_tracing_count() == 1
+    # Another translator of the same generator on its functions traces nothing more.
+    other = FixedImagesTranslator(generator, images[:3], forward=fixed.forward)
+    np.testing.assert_allclose(other(), Translator(generator)(images[:3]), atol=1e-6)
+    assert fixed.forward.encode.experimental_get_tracing_count() == 1 and fixed.forward.decode.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize("case", ["trainable encoder", "resnet", "over the memory cap"])

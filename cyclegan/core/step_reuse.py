@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import keras
 import tensorflow as tf
 
 from cyclegan.core.image_pool import ImagePools
 from cyclegan.core.step import Networks, Optimizers
+from cyclegan.core.translate import GeneratorForward
 from cyclegan.spec.config import RunConfig
 
 StepFn = Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
@@ -77,6 +79,16 @@ class Compiled:
     pools: ImagePools
     step: StepFn
     gflop: float | None = None  # one step's count, made when first asked for (StepCache.step_gflop)
+    forwards: dict[int, GeneratorForward] = field(default_factory=dict)
+
+    def forward(self, generator: keras.Model) -> GeneratorForward:
+        """The traced inference functions of one of these networks' generators, made at the first
+        ask and kept with the step: the evaluation and sample grids of every run on it trace none."""
+        if not any(generator is net for net in (self.networks.gen_g, self.networks.gen_f)):
+            raise ValueError(f"{generator.name} is not a generator of this compiled run")
+        if id(generator) not in self.forwards:
+            self.forwards[id(generator)] = GeneratorForward(generator)
+        return self.forwards[id(generator)]
 
 
 def state_variables(networks: Networks, optimizers: Optimizers, pools: ImagePools) -> list[tf.Variable]:

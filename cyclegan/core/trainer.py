@@ -10,9 +10,11 @@ neither.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -43,7 +45,7 @@ from cyclegan.core.step import (
 )
 from cyclegan.core.step_reuse import StepCache, process_steps
 from cyclegan.core.timing import Stopwatch, run_time_figures
-from cyclegan.core.translate import FixedImagesTranslator
+from cyclegan.core.translate import FixedImagesTranslator, GeneratorForward
 from cyclegan.data.images import sample_grid, save_png
 from cyclegan.metrics import BatchScorer
 from cyclegan.metrics.convergence import convergence_measures
@@ -120,7 +122,7 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     for callback in callbacks:
         callback.on_run_start(run, config, resumed_from)
 
-    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint, watch)
+    loop = _Loop(config, run, split, nets, opts, step_fn, state, store, callbacks, progress, final_checkpoint, watch, compiled.forward)
     building.stop()
     last_row = loop.run()
     with watch.lap(FINISH_SECONDS):
@@ -154,7 +156,8 @@ HOST_SYNC_STEPS = 25
 
 class _Loop:
     def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, store: CheckpointStore,
-                 callbacks, progress, final_checkpoint: bool = True, watch: Stopwatch | None = None):
+                 callbacks, progress, final_checkpoint: bool = True, watch: Stopwatch | None = None,
+                 forward: Callable[[keras.Model], GeneratorForward] = GeneratorForward):
         self.final_checkpoint = final_checkpoint
         self.watch = watch or Stopwatch()  # laps: CHECKPOINT, CALLBACK, FINISH (closing the pipeline); per row: the rest
         self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
@@ -168,10 +171,11 @@ class _Loop:
         self.eval_names = [p.stem for p in holdout["photo"][:n_eval]]
         self.eval_photos = load_images(holdout["photo"][:n_eval], size)
         self.eval_monets = load_images(holdout["monet"][:n_eval], size)
-        # The same images each time: a frozen encoder's features of them are computed once.
-        self.translate_eval = FixedImagesTranslator(nets.gen_g, self.eval_photos)
-        self.translate_sample_photos = FixedImagesTranslator(nets.gen_g, self.sample_photos)
-        self.translate_sample_monets = FixedImagesTranslator(nets.gen_f, self.sample_monets)
+        # The same images each time: a frozen encoder's features of them are computed once. The
+        # generators' traced functions come with the kept step (``forward``): one trace per process.
+        self.translate_eval = FixedImagesTranslator(nets.gen_g, self.eval_photos, forward=forward(nets.gen_g))
+        self.translate_sample_photos = FixedImagesTranslator(nets.gen_g, self.sample_photos, forward=forward(nets.gen_g))
+        self.translate_sample_monets = FixedImagesTranslator(nets.gen_f, self.sample_monets, forward=forward(nets.gen_f))
         self.score = BatchScorer(self.eval_photos, self.eval_monets, seed=config.train.seed)  # target side prepared once
         # Inception features of the held-out and training paintings: once per run (eval.quality_every 0: none).
         self.quality = training_quality(config, run, self.eval_monets, split.train["monet"])

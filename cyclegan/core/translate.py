@@ -18,36 +18,67 @@ from cyclegan.places import writable_folder
 
 
 class _OneTracePerTranslator(logging.Filter):
-    """TensorFlow counts traces by a function's code, not per graph function: every new Translator's
-    single trace (a study worker makes several per cell, MLflow's model check two more) adds to one
-    count, and after five it warns of "excessive retracing" that is not happening (each translator's
-    signature is fixed). Only that warning, for this method, is dropped."""
+    """TensorFlow counts traces by a function's code, not per graph function: every new generator's
+    single trace (a study worker traces one per kept network, MLflow's model check two more) adds to
+    one count, and after five it warns of "excessive retracing" that is not happening (each
+    function's signature is fixed). Only that warning, for these methods, is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not ("triggered tf.function retracing" in message
-                    and any(f in message for f in ("Translator._forward", "Translator._encoder_forward", "Translator._decoder_forward")))
+                    and any(f"GeneratorForward.{name}" in message for name in ("_whole", "_encoder", "_decoder")))
 
 
 tf.get_logger().addFilter(_OneTracePerTranslator())
 
 
+class GeneratorForward:
+    """One generator's inference as graph functions, each traced at its first call and then kept:
+    the whole generator, and for a U-Net with a frozen encoder its encoder and decoder apart (see
+    :class:`FixedImagesTranslator`). The batch dimension is left open, so every batch size reuses
+    one trace. Weights are read at each call, so training shows.
+
+    Made once per generator and shared by its translators: a run's three fixed-image translators
+    and, on a kept step (:class:`cyclegan.core.step_reuse.Compiled`), the next run's. Each trace
+    took about 0.2 s; a run's own six cost about 1 s (32x32, one process, bfloat16 machine kind;
+    benchmarks/PERFORMANCE.md 2026-12-06, night)."""
+
+    def __init__(self, generator: keras.Model):
+        from cyclegan.core.models import frozen_encoder_parts
+
+        self.generator = generator
+        size = int(generator.input_shape[1])
+        self.whole = tf.function(self._whole, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+        self.parts = frozen_encoder_parts(generator)  # (encoder, decoder), or None: no frozen encoder
+        self.encode = self.decode = None
+        if self.parts is not None:
+            decoder = self.parts[1]
+            skips = [tf.TensorSpec((None, *spec.shape[1:]), spec.dtype) for spec in decoder.inputs]
+            self.encode = tf.function(self._encoder, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+            self.decode = tf.function(self._decoder, input_signature=[skips])
+
+    def _whole(self, images: tf.Tensor) -> tf.Tensor:
+        return self.generator(images, training=False)
+
+    def _encoder(self, images: tf.Tensor) -> list[tf.Tensor]:
+        return self.parts[0](images, training=False)
+
+    def _decoder(self, skips: list[tf.Tensor]) -> tf.Tensor:
+        return self.parts[1](skips, training=False)
+
+
 class Translator:
     """Batched inference with one generator: float32 (N, S, S, 3) in [0, 1] -> same shape.
 
-    A graph function traced once per translator (the batch dimension is left open, so the last,
-    smaller batch and the sample grid reuse it): 64 eval photos at 64x64 took 2.23 s against 2.90 s
-    eagerly on a 2-core CPU, measured in one process, and the ~0.2 s trace is paid once per run;
-    graph outputs equal eager ones to float32 rounding (largest difference 1.2e-7)."""
+    A graph function traced once per generator (:class:`GeneratorForward`; the last, smaller batch
+    and the sample grid reuse it): 64 eval photos at 64x64 took 2.23 s against 2.90 s eagerly on a
+    2-core CPU, measured in one process; graph outputs equal eager ones to float32 rounding (largest
+    difference 1.2e-7)."""
 
-    def __init__(self, generator: keras.Model, batch_size: int = 16):
+    def __init__(self, generator: keras.Model, batch_size: int = 16, *, forward: GeneratorForward | None = None):
         self.generator = generator
         self.batch_size = batch_size
-        size = int(generator.input_shape[1])
-        self._call = tf.function(self._forward, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
-
-    def _forward(self, images: tf.Tensor) -> tf.Tensor:
-        return self.generator(images, training=False)
+        self._call = (forward or GeneratorForward(generator)).whole
 
     @property
     def image_size(self) -> int:
@@ -83,43 +114,28 @@ class FixedImagesTranslator:
         images: float32 (N, S, S, 3) in [0, 1], N >= 1, fixed for this translator's life.
         batch_size: images per forward pass.
         cache_bytes: the most the kept features may hold.
+        forward: the generator's traced functions, when another translator or run made them.
     """
 
     def __init__(self, generator: keras.Model, images: np.ndarray, *, batch_size: int = 16,
-                 cache_bytes: int = FEATURE_CACHE_BYTES):
-        from cyclegan.core.models import frozen_encoder_parts
-
+                 cache_bytes: int = FEATURE_CACHE_BYTES, forward: GeneratorForward | None = None):
         self.images = np.asarray(images, dtype=np.float32)
         self.batch_size = batch_size
         self._features: list[list[tf.Tensor]] | None = None
-        parts = frozen_encoder_parts(generator)
-        if parts is not None and _feature_bytes(parts[0], len(self.images)) > cache_bytes:
-            parts = None
-        self.caches_features = parts is not None
-        if parts is None:
-            self._whole = Translator(generator, batch_size)
-            return
-        self._encoder, decoder = parts
-        size = self.images.shape[1]
-        self._encode = tf.function(self._encoder_forward, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
-        skips = [tf.TensorSpec((None, *spec.shape[1:]), spec.dtype) for spec in decoder.inputs]
-        self._decoder = decoder
-        self._decode = tf.function(self._decoder_forward, input_signature=[skips])
-
-    def _encoder_forward(self, images: tf.Tensor) -> list[tf.Tensor]:
-        return self._encoder(images, training=False)
-
-    def _decoder_forward(self, skips: list[tf.Tensor]) -> tf.Tensor:
-        return self._decoder(skips, training=False)
+        self.forward = forward or GeneratorForward(generator)
+        parts = self.forward.parts
+        self.caches_features = parts is not None and _feature_bytes(parts[0], len(self.images)) <= cache_bytes
+        if not self.caches_features:
+            self._whole = Translator(generator, batch_size, forward=self.forward)
 
     def __call__(self) -> np.ndarray:
         """The generator's outputs for the images: float32 (N, S, S, 3) in [0, 1]."""
         if not self.caches_features:
             return self._whole(self.images)
         if self._features is None:
-            self._features = [list(self._encode(tf.constant(self.images[i:i + self.batch_size])))
+            self._features = [list(self.forward.encode(tf.constant(self.images[i:i + self.batch_size])))
                               for i in range(0, len(self.images), self.batch_size)]
-        return np.concatenate([self._decode(skips).numpy() for skips in self._features]).astype(np.float32)
+        return np.concatenate([self.forward.decode(skips).numpy() for skips in self._features]).astype(np.float32)
 
 
 def _feature_bytes(encoder: keras.Model, n_images: int) -> int:
