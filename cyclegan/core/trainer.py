@@ -156,10 +156,10 @@ HOST_SYNC_STEPS = 25
 
 class _Loop:
     def __init__(self, config, run, split: DataSplit, nets: Networks, opts: Optimizers, step_fn, state: _State, store: CheckpointStore,
-                 callbacks, progress, final_checkpoint: bool = True, watch: Stopwatch | None = None,
-                 forward: Callable[[keras.Model], GeneratorForward] = GeneratorForward):
+                 callbacks, progress, final_checkpoint: bool, watch: Stopwatch,
+                 forward: Callable[[keras.Model], GeneratorForward]):
         self.final_checkpoint = final_checkpoint
-        self.watch = watch or Stopwatch()  # laps: CHECKPOINT, CALLBACK, FINISH (closing the pipeline); per row: the rest
+        self.watch = watch  # laps: CHECKPOINT, CALLBACK, FINISH (closing the pipeline); per row: the rest
         self.config, self.run_dir, self.split, self.nets, self.opts = config, run, split, nets, opts
         self.step_fn, self.state, self.store, self.callbacks = step_fn, state, store, callbacks
         self.progress = progress
