@@ -39,9 +39,12 @@ def test_without_relaunch_every_process_is_waited_for():
 
 def test_an_error_while_relaunching_stops_the_other_workers_before_it_is_raised():
     # Ctrl-C's default action, as a worker has: a suite started in the background (`make test &`) makes
-    # its children inherit SIGINT ignored, and the sleeper would then sleep its 120 s out.
+    # its children inherit SIGINT ignored, and the sleeper would then sleep its 120 s out. It says when
+    # its handler is in place: a SIGINT before that (a slow start on a loaded machine) was ignored and
+    # the sleeper slept to the end (status 0, in a CI run).
     sleeper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                                "time.sleep(120)"])
+                                "print('ready', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    assert sleeper.stdout.readline().strip() == "ready"
 
     def relaunch(index: int):
         raise RuntimeError("queue storage is down")
