@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from cyclegan.core.models import frozen_encoder_parts
 from cyclegan.core.pipeline import load_images
 from cyclegan.core.runfolder.generators import load_generator
 from cyclegan.data.images import open_image, save_png
@@ -44,17 +45,15 @@ class GeneratorForward:
     benchmarks/PERFORMANCE.md 2026-12-06, night)."""
 
     def __init__(self, generator: keras.Model):
-        from cyclegan.core.models import frozen_encoder_parts
-
         self.generator = generator
         size = int(generator.input_shape[1])
-        self.whole = tf.function(self._whole, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+        images = tf.TensorSpec((None, size, size, 3), tf.float32)
+        self.whole = tf.function(self._whole, input_signature=[images])
         self.parts = frozen_encoder_parts(generator)  # (encoder, decoder), or None: no frozen encoder
         self.encode = self.decode = None
         if self.parts is not None:
-            decoder = self.parts[1]
-            skips = [tf.TensorSpec((None, *spec.shape[1:]), spec.dtype) for spec in decoder.inputs]
-            self.encode = tf.function(self._encoder, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+            skips = [tf.TensorSpec((None, *spec.shape[1:]), spec.dtype) for spec in self.parts[1].inputs]
+            self.encode = tf.function(self._encoder, input_signature=[images])
             self.decode = tf.function(self._decoder, input_signature=[skips])
 
     def _whole(self, images: tf.Tensor) -> tf.Tensor:
