@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import FAST_QUEUE
+from helpers import FAST_QUEUE, LEARNING_RATES
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
@@ -26,11 +26,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(autouse=True)
 def _local_tracking(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-# A factor the compiled step never reads (cyclegan.core.step_reuse.RUN_LOOP_KEYS): a process traces
-# one step for all its cells, where the queue's facts need no second structure.
-LEARNING_RATES = {"optimizer.lr_generator": [0.0002, 0.0001]}
 
 
 def _study_file(tmp_path: Path, tiny_tree: dict, factors: dict, seeds=(0, 1), mini_epochs: int = 2) -> Path:

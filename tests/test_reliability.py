@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import CLI, FAST_QUEUE, held_at, start, wait_for
+from helpers import CLI, FAST_QUEUE, LEARNING_RATES, held_at, start, wait_for
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
@@ -157,8 +157,8 @@ def test_sigkill_mid_run_resumes_into_the_same_mlflow_run(tiny_tree, tmp_path):
 
 def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tmp_path):
     storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or f"sqlite:///{(tmp_path / 'runs' / 'optuna.db').resolve()}"
-    # A factor the step never reads: the survivor traces one step for both cells (RUN_LOOP_KEYS).
-    path = _study(tmp_path, tiny_tree, factors={"optimizer.lr_generator": [0.0002, 0.0001]}, seeds=[0], mini_epochs=1, steps=2)
+    # The survivor traces one step for both cells.
+    path = _study(tmp_path, tiny_tree, factors=LEARNING_RATES, seeds=[0], mini_epochs=1, steps=2)
     study = load_study(path)
     queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
     queue.enqueue_missing()

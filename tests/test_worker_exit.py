@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import FAST_QUEUE
+from helpers import FAST_QUEUE, LEARNING_RATES
 from mlflow.tracking import MlflowClient
 
 from cyclegan import exit_codes
@@ -32,8 +32,7 @@ def _study(tmp_path: Path, tiny_tree: dict, *, mini_epochs: int, steps: int) -> 
     base = {**tiny_tree, "train": {**tiny_tree["train"], "mini_epochs": mini_epochs, "steps_per_mini_epoch": steps}}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({"name": f"exit-{uuid.uuid4().hex[:10]}", "base": base, "seeds": [0], "hypotheses": [],
-                                    # a key the step never reads: a process traces one step for both cells
-                                    "factors": {"optimizer.lr_generator": [0.0002, 0.0001]}}))
+                                    "factors": LEARNING_RATES}))
     return path
 
 
