@@ -36,7 +36,6 @@ from PIL import Image
 
 from cyclegan.data.images import read_image, sample_grid, save_png
 from cyclegan.metrics import score_batch
-from cyclegan.metrics.batches import luma
 from cyclegan.metrics.input_dependence import identifiability_matches, layout_p_value
 
 FACE_KEYS = ("input_identifiability", "identifiability_p", "shared_texture", "contrast_ratio", "collapse_kind", "collapsed")
@@ -63,7 +62,7 @@ def nulls(data: Path, sizes: list[int], draws: int, n: int, seed: int) -> None:
                 outputs, inputs = images[pick[0]][a], images[pick[1]][b]
                 scores = score_batch(outputs, inputs)
                 textures.append(scores["shared_texture"])
-                k = identifiability_matches(luma(outputs), luma(inputs))
+                k = identifiability_matches(outputs, inputs)
                 hits.append(k)
                 false_alarms += layout_p_value(k, n) <= 0.05
             t = np.array(textures)
@@ -90,7 +89,7 @@ def runs(root: Path, sheets: Path | None) -> None:
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "collapse"
-LABEL_COLUMNS = ("name", "label", "discriminator", "norm", "seed", "step", "precision", "why")
+LABEL_COLUMNS = ("name", "label", "discriminator", "norm", "lambda_cycle", "seed", "step", "precision", "why")
 
 
 def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
@@ -117,7 +116,7 @@ def fixture(run: Path, step: int, label: str, why: str, out: Path) -> None:
     rows = [row for row in csv.DictReader(labels.open())] if labels.exists() else []
     rows = [row for row in rows if row["name"] != name]
     rows.append({"name": name, "label": label, "discriminator": config["discriminator"]["output"], "norm": config["generator"]["norm"],
-                 "seed": config["train"]["seed"], "step": step, "precision": config["train"]["precision"], "why": why})
+                 "lambda_cycle": config["loss"]["lambda_cycle"], "seed": config["train"]["seed"], "step": step, "precision": config["train"]["precision"], "why": why})
     with labels.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, LABEL_COLUMNS)
         writer.writeheader()

@@ -34,7 +34,7 @@ EVAL_METRICS = tuple(
         "edge_sigma", "edge_f1", "mean_luma", "black_fraction", "luma_std_median", "inter_image_diff",
         "input_correlation", "input_luma_std_median", "input_inter_image_diff", "contrast_ratio",
         "input_identifiability", "identifiability_p", "shared_texture",
-        # collapse_kind: 0 not collapsed, 1 layout, 2 texture, 3 degenerate (black or flat).
+        # collapse_kind: 0 not collapsed, 1 layout, 2 texture, 3 degenerate (black, flat or one picture).
         "collapse_kind", "collapsed", "n_images",
         "swd", "lab_w_l", "lab_w_a", "lab_w_b",
     )

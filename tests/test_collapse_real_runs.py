@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from cyclegan.cli.main import main
 from cyclegan.metrics.collapse import (
     DEGENERATE_OUTPUT,
     LAYOUT_ALPHA,
@@ -44,7 +46,10 @@ def inputs() -> np.ndarray:
 def test_the_set_has_real_runs_of_both_arms_and_their_labels_are_known():
     assert len(LABELS) >= 5
     assert {row["label"] for row in LABELS} <= set(KIND_OF_LABEL)
-    assert {"healthy", "washed_out"} <= {row["label"] for row in LABELS}
+    # Both sides of every limit from real runs: no real layout collapse (outputs that differ but follow
+    # nothing) has been seen, so that label has none (README.md here).
+    assert {"healthy", "washed_out", "texture_collapse", "total_collapse"} <= {row["label"] for row in LABELS}
+    assert {row["discriminator"] for row in LABELS if row["label"].endswith("collapse")} == {"scalar", "patch"}
     for row in LABELS:
         assert (FIXTURES / f"{row['name']}.png").is_file(), row["name"]
         assert row["why"].strip(), f"{row['name']} has no reason for its label"
@@ -78,3 +83,19 @@ def test_the_washed_out_gridded_run_follows_its_inputs_far_beyond_chance(inputs)
     for name, score in scores.items():  # ... and every washed-out run still follows its inputs
         assert score["input_identifiability"] > 0.5, (name, score)
         assert not score["collapsed"], name
+
+
+@pytest.mark.parametrize(("name", "collapsed", "kind"), [("scalarNone-gan-s1-00150", "yes", "2 (texture)"),
+                                                          ("scalarIN-gan-s1-00350", "no", "0 (none)")])
+def test_cyclegan_metrics_calls_a_real_texture_collapse_collapsed_and_a_washed_out_run_not(name, collapsed, kind, inputs, tmp_path):
+    # What a user runs on a folder of outputs: the 64 tiles as files, paired with their inputs by name.
+    outputs = _tiles(FIXTURES / f"{name}.png")
+    for folder, images in (("outputs", outputs), ("inputs", inputs)):
+        (tmp_path / folder).mkdir()
+        for i, image in enumerate(images):
+            Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / folder / f"{i:02d}.png")
+    result = CliRunner().invoke(main, ["metrics", "--outputs", str(tmp_path / "outputs"), "--inputs", str(tmp_path / "inputs")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: " ".join(line.split()[1:]) for line in result.output.splitlines()[2:]}
+    assert rows["collapsed"] == collapsed and rows["collapse_kind"] == kind, result.output

@@ -25,7 +25,7 @@ from cyclegan.metrics.collapse import (
     collapse_kind,
     collapse_scores,
 )
-from cyclegan.metrics.input_dependence import input_identifiability, layout_p_value
+from cyclegan.metrics.input_dependence import identifiability_matches, input_identifiability, layout_p_value
 
 SIZES = (32, 64, 128)
 N = 64
@@ -52,24 +52,27 @@ def fixed_texture(size):
 
 
 def total_collapses(photos):
-    """Outputs that do not depend on the input at all (each by construction)."""
+    """Outputs that do not depend on the input at all (each by construction), with the kind each is
+    called: one picture, black or flat is degenerate (a total collapse; a real run's grey lattice on
+    every output is tests/data/collapse's total collapse), a few pictures at random a layout collapse."""
     rng = np.random.default_rng(1)
     n, size = len(photos), photos.shape[1]
     pictures = photo_crops(3, size, seed=99)
     return {
-        "one picture": np.repeat(photos[:1], n, axis=0),
-        "one of three at random": pictures[rng.integers(0, 3, n)],
-        "constant plus noise": np.clip(0.5 + 0.02 * rng.standard_normal(photos.shape), 0, 1),
-        "all black": np.zeros_like(photos),
+        "one picture": (np.repeat(photos[:1], n, axis=0), DEGENERATE_OUTPUT),
+        "one of three at random": (pictures[rng.integers(0, 3, n)], LAYOUT_COLLAPSE),
+        "grey plus faint noise": (np.clip(0.5 + 0.01 * rng.standard_normal(photos.shape), 0, 1), DEGENERATE_OUTPUT),
+        "fresh noise": (rng.uniform(0, 1, photos.shape), LAYOUT_COLLAPSE),
+        "all black": (np.zeros_like(photos), DEGENERATE_OUTPUT),
     }
 
 
-def test_total_collapse_is_layout_collapse(photos):
-    for name, outputs in total_collapses(photos).items():
+def test_outputs_that_ignore_their_inputs_are_collapsed_with_their_kind(photos):
+    for name, (outputs, kind) in total_collapses(photos).items():
         scores = collapse_scores(outputs, photos)
-        assert scores["collapse_kind"] == LAYOUT_COLLAPSE, name
+        assert scores["collapse_kind"] == kind, name
         assert scores["collapsed"] is True, name
-        assert scores["identifiability_p"] > LAYOUT_ALPHA, name
+        assert scores["identifiability_p"] > LAYOUT_ALPHA, name  # the layout face fires too
 
 
 def test_a_fixed_texture_over_blurred_inputs_is_texture_collapse(photos):
@@ -132,13 +135,31 @@ def test_identifiability_counts_one_of_k_pictures_near_k_over_n():
     rng = np.random.default_rng(4)
     for k in (1, 3, 8):
         outputs = photo_crops(k, 64, seed=50 + k)[rng.integers(0, k, N)]
-        # Each picture can identify at most the one input it resembles best.
+        # Each picture can identify at most the one input it resembles best, in colour or in luma.
+        assert input_identifiability(outputs, photos) <= k / N
         assert input_identifiability(luma(outputs), luma(photos)) <= k / N
 
 
 def test_identifiability_is_blind_to_contrast_and_offset():
     y = luma(photo_crops(N, 64, seed=5))
     assert input_identifiability(0.2 + 0.1 * y, y) == input_identifiability(y, y) == 1.0
+
+
+def test_a_layout_carried_in_colour_alone_is_found_where_luma_sees_none(photos):
+    # Each input's lightness mapped onto two colours of one luma (a grey and an olive, Rec. 601), under
+    # fresh lightness noise: the output's luma says nothing of its input, its colour is the input's
+    # layout. A real run did much this (every sky grey, every ground olive:
+    # tests/data/collapse/scalarIN-gan-s1-00350.png), and the luma-only layout test called it a layout
+    # collapse.
+    grey = np.array([0.5, 0.5, 0.5])
+    olive = np.array([0.6, 0.5, (0.5 - 0.299 * 0.6 - 0.587 * 0.5) / 0.114])
+    t = luma(photos)[..., None]
+    noise = np.random.default_rng(8).normal(0.0, 0.05, t.shape)
+    outputs = np.clip(t * grey + (1 - t) * olive + noise, 0, 1)
+    assert layout_p_value(identifiability_matches(luma(outputs), luma(photos)), N) > LAYOUT_ALPHA
+    assert input_identifiability(outputs, photos) > 0.9
+    scores = collapse_scores(outputs, photos)
+    assert scores["collapse_kind"] == NOT_COLLAPSED and scores["collapsed"] is False
 
 
 def test_a_luminance_inverted_output_follows_its_input_and_is_not_collapsed(photos):
@@ -163,7 +184,8 @@ def test_a_dark_output_that_still_follows_its_input_is_degenerate_not_layout():
 
 def test_collapse_kind_order_and_nan():
     nan = float("nan")
-    assert collapse_kind(0.5, 1.0, True) == LAYOUT_COLLAPSE  # p 0.5: no better than chance
+    assert collapse_kind(0.5, 1.0, True) == DEGENERATE_OUTPUT  # black, flat or one picture comes first
+    assert collapse_kind(0.5, 1.0, False) == LAYOUT_COLLAPSE  # p 0.5: no better than chance
     assert collapse_kind(1e-9, 1.0, True) == DEGENERATE_OUTPUT
     assert collapse_kind(1e-9, 1.0, False) == TEXTURE_COLLAPSE
     assert collapse_kind(nan, nan, False) == NOT_COLLAPSED
@@ -189,5 +211,5 @@ def test_layout_test_is_the_binomial_tail_against_chance():
 def test_score_batch_reports_the_kind_as_an_int():
     photos = photo_crops(16, 32, seed=7)
     scores = score_batch(np.repeat(photos[:1], 16, axis=0), photos)
-    assert scores["collapse_kind"] == LAYOUT_COLLAPSE and type(scores["collapse_kind"]) is int
+    assert scores["collapse_kind"] == DEGENERATE_OUTPUT and type(scores["collapse_kind"]) is int
     assert 0.0 <= scores["input_identifiability"] <= 1 / 16

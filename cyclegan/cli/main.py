@@ -308,7 +308,10 @@ def metrics(outputs_dir: Path, inputs_dir: Path, target_dir: Path | None, train_
         strict = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
         click.echo(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
     else:
-        click.echo(format_table(scores))
+        from cyclegan.metrics.collapse import COLLAPSE_KIND_NAMES
+
+        kind = scores["collapse_kind"]  # the code, and what it means
+        click.echo(format_table({**scores, "collapse_kind": f"{kind} ({COLLAPSE_KIND_NAMES[kind]})"}))
 
 
 # The study commands (ablate, worker, tune, ui, report) live in cli_study.

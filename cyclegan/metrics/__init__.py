@@ -79,7 +79,7 @@ def score_batch(outputs, inputs, target=None, *, seed: int = 0) -> dict[str, flo
         mean_luma, black_fraction, luma_std_median, inter_image_diff, input_correlation,
         input_luma_std_median, input_inter_image_diff, contrast_ratio, input_identifiability,
         identifiability_p, shared_texture, collapse_kind (int: 0 not
-        collapsed, 1 layout, 2 texture, 3 degenerate black/flat), collapsed (bool), n_images (int); with target also swd (x1e3),
+        collapsed, 1 layout, 2 texture, 3 degenerate: black, flat or one picture), collapsed (bool), n_images (int); with target also swd (x1e3),
         lab_w_l, lab_w_a, lab_w_b. Undefined values are NaN (e.g. edge metrics without edges).
     Raises:
         ValueError: bad shapes, ranges, dtypes, empty or mismatched batches.

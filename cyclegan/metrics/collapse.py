@@ -3,9 +3,10 @@
 The decision (`collapsed`, `collapse_kind`) follows DESIGN section 5's definition, collapse as
 input-independence, through its two faces (cyclegan/metrics/input_dependence.py): the coarse
 layout no longer identifies the input better than chance (kind 1, layout), or the fine detail is
-one picture shared by all outputs (kind 2, texture). Black or flat outputs are kind 3 (degenerate,
-the seed project's "black images"). A washed-out output that still follows its input is not a
-collapse: its low `contrast_ratio` is a failure of quality, reported under its own name.
+one picture shared by all outputs (kind 2, texture). Outputs that are black, flat, or one picture for
+every input are kind 3 (degenerate: the seed project's "black images" and their kin, a total
+collapse). A washed-out output that still follows its input is not a collapse: its low
+`contrast_ratio` is a failure of quality, reported under its own name.
 
 The limits come from nulls and were checked on real runs labelled by eye (docs/metrics.md,
 "Collapse"; benchmarks/collapse_calibration.py; the labelled fixtures in tests/data/collapse/).
@@ -30,6 +31,10 @@ BLACK_FRACTION_LIMIT = 0.9
 # "Flat and all alike": per-image std and inter-image difference both below this share of the
 # inputs'.
 FLAT_RATIO = 0.1
+# "One picture for every input", however much contrast it has: the inter-image difference below this
+# share of the inputs'. A real total collapse (a grey lattice on every output) read 0.001; no real run
+# that followed its inputs read below 0.136 (a flat grey washed-out one); docs/metrics.md.
+ONE_PICTURE_RATIO = 0.02
 # Layout face: the count of outputs that pick out their own input is tested against chance (each
 # finds it with probability 1/N when outputs do not depend on inputs), one-sided binomial test.
 # A layout collapse is called only when the count is NOT significantly above chance at this level:
@@ -40,8 +45,10 @@ LAYOUT_ALPHA = 0.05
 # this project's real runs labelled by eye; the figures and the derivation are in one place,
 # docs/metrics.md "How the collapse limits were set".
 SHARED_TEXTURE_LIMIT = 0.15
-# eval/collapse_kind codes.
+# eval/collapse_kind codes, and the names the report and `cyclegan metrics` show for them.
 NOT_COLLAPSED, LAYOUT_COLLAPSE, TEXTURE_COLLAPSE, DEGENERATE_OUTPUT = 0, 1, 2, 3
+COLLAPSE_KIND_NAMES = {NOT_COLLAPSED: "none", LAYOUT_COLLAPSE: "layout", TEXTURE_COLLAPSE: "texture",
+                       DEGENERATE_OUTPUT: "degenerate"}
 # Image pairs used for the mean pairwise difference: all of them up to this many, beyond that
 # a deterministic subset of about this size (the cost is pairs x pixels).
 MAX_PAIRS = 2048
@@ -126,14 +133,16 @@ def input_correlation(y_out: np.ndarray, y_in: np.ndarray) -> float:
 def collapse_kind(identifiability_p: float, texture: float, degenerate: bool) -> int:
     """The face of collapse that fired, in order of severity; NaN indicators never fire.
 
-    1 (layout) when the layout test's p-value is above LAYOUT_ALPHA (the outputs do not find their
-    own inputs better than chance), else 3 (degenerate) when the outputs are black or flat, else
-    2 (texture) when shared_texture > SHARED_TEXTURE_LIMIT, else 0 (not collapsed).
+    3 (degenerate) when the outputs are black, flat or one picture for every input (a total
+    collapse, whatever the layout test says: one picture finds its input only by chance), else 1
+    (layout) when the layout test's p-value is above LAYOUT_ALPHA (the outputs do not find their own
+    inputs better than chance), else 2 (texture) when shared_texture > SHARED_TEXTURE_LIMIT, else 0
+    (not collapsed).
     """
-    if identifiability_p > LAYOUT_ALPHA:
-        return LAYOUT_COLLAPSE
     if degenerate:
         return DEGENERATE_OUTPUT
+    if identifiability_p > LAYOUT_ALPHA:
+        return LAYOUT_COLLAPSE
     if texture > SHARED_TEXTURE_LIMIT:
         return TEXTURE_COLLAPSE
     return NOT_COLLAPSED
@@ -178,11 +187,12 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool | int]:
     keep = _grid_free_mask(window_h, window_w)
     spectrum_sum, energy_out = fine_energy_sums(y_out, keep, window)
     _, energy_in = fine_energy_sums(y_in, keep, window)
-    matches = identifiability_matches(y_out, y_in)
+    matches = identifiability_matches(outputs, inputs)
     identifiability_p = layout_p_value(matches, n)
     texture = shared_texture(spectrum_sum, energy_out, energy_in, n, keep, window_w)
     # NaN comparisons are False, so indicators that are undefined never trigger.
-    degenerate = black > BLACK_FRACTION_LIMIT or (std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in)
+    flat = std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in
+    degenerate = black > BLACK_FRACTION_LIMIT or flat or diff_out < ONE_PICTURE_RATIO * diff_in
     kind = collapse_kind(identifiability_p, texture, bool(degenerate))
     return {
         "mean_luma": float(y_out.mean(dtype=np.float64)),

@@ -2,8 +2,8 @@
 
 DESIGN section 5 defines collapse as input-independence. It has two faces:
 
-- layout: the coarse picture (where the bright and dark masses are) no longer follows the
-  input; every input gives the same picture, or one of a few. `input_identifiability` asks
+- layout: the coarse picture (where the masses are, in lightness or in colour) no longer follows
+  the input; every input gives the same picture, or one of a few. `input_identifiability` asks
   whether each output's own input can be picked out of the batch from the output's coarse
   structure alone, after removing what all outputs share.
 - texture: the coarse layout still follows the input but the fine detail is one picture
@@ -12,7 +12,8 @@ DESIGN section 5 defines collapse as input-independence. It has two faces:
   input-independent by nature and is H2's business, not H3's), and so is a frame along the
   border (padding makes every output's border alike: a frame, not a collapse).
 
-Both are pure functions of (N, H, W) luma in [0, 1].
+Both are pure functions of images in [0, 1]: the layout face reads colour images (N, H, W, 3) in
+CIELAB or luma (N, H, W), the texture face luma.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
 from scipy import stats
+from skimage.color import rgb2lab
 from skimage.transform import resize
 
 from cyclegan.metrics.batches import map_chunks
@@ -82,16 +84,34 @@ def _unit_residuals(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unit, valid
 
 
-def identifiability_matches(y_out: np.ndarray, y_in: np.ndarray) -> int:
+def coarse_channels(images: np.ndarray, side: int = COARSE_SIDE) -> list[np.ndarray]:
+    """The coarse structure the layout face compares: luma (N, H, W) -> [its coarse structure];
+    colour (N, H, W, 3) RGB -> the coarse picture's CIELAB lightness and its two colour axes,
+    each (N, side * side). A layout can live in colour alone: a real run turned every sky grey and
+    every ground olive, two colours of one lightness, and luma lost a layout a person sees
+    (benchmarks/RESULTS.md, 2026-12-06 night)."""
+    if images.ndim == 3:
+        return [coarse_structure(images, side)]
+    n = images.shape[0]
+    small = resize(images.astype(np.float64), (n, side, side, 3), order=1, anti_aliasing=True, mode="reflect")
+    lab = rgb2lab(np.clip(small, 0.0, 1.0))
+    return [lab[..., c].reshape(n, side * side) for c in range(3)]
+
+
+def identifiability_matches(outputs: np.ndarray, inputs: np.ndarray) -> int:
     """How many outputs pick out their own input as their best coarse match (see
     :func:`input_identifiability`, which is this count over N); 0 for N < 2."""
-    n = y_out.shape[0]
+    n = outputs.shape[0]
     if n < 2:
         return 0
-    out_unit, out_valid = _unit_residuals(coarse_structure(y_out))
-    in_unit, _ = _unit_residuals(coarse_structure(y_in))
-    similarity = out_unit @ in_unit.T  # (N, N): output i vs input j
-    best = np.abs(similarity).argmax(axis=1)
+    outs = [_unit_residuals(channel) for channel in coarse_channels(outputs)]
+    ins = [unit for unit, _ in (_unit_residuals(channel) for channel in coarse_channels(inputs))]
+    # Output i against input j: the strongest absolute correlation of any output channel with any
+    # input channel (a lightness edge may come out as a colour edge). The same rule for every j keeps
+    # the null exact: an output that ignores its input finds it with probability 1/N.
+    similarity = np.max([np.abs(out_unit @ in_unit.T) for out_unit, _ in outs for in_unit in ins], axis=0)
+    out_valid = np.any([valid for _, valid in outs], axis=0)
+    best = similarity.argmax(axis=1)
     return int(((best == np.arange(n)) & out_valid).sum())
 
 
@@ -108,12 +128,13 @@ def layout_p_value(matches: int, n: int) -> float:
     return float(stats.binomtest(int(matches), int(n), 1.0 / n, alternative="greater").pvalue)
 
 
-def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
+def input_identifiability(outputs: np.ndarray, inputs: np.ndarray) -> float:
     """Share of outputs whose own input is their best coarse match among all the batch's inputs.
 
     Args:
-        y_out: (N, H, W) output luma in [0, 1].
-        y_in: (N, H, W) the inputs' luma, paired by index.
+        outputs: (N, H, W, 3) RGB outputs in [0, 1], compared in CIELAB (see
+            :func:`coarse_channels`), or (N, H, W) luma.
+        inputs: the inputs, the same shape, paired by index.
     Returns:
         In [0, 1]; chance level is 1/N. ~1 when outputs follow their inputs' layout however
         washed-out, gridded or textured they are (Pearson correlation ignores contrast and
@@ -121,16 +142,17 @@ def input_identifiability(y_out: np.ndarray, y_in: np.ndarray) -> float:
         to one another (nothing is left after removing the shared picture). NaN for N < 2.
 
     Both sides are the coarse structure minus the batch mean (what all outputs share,
-    respectively what all inputs share), compared by the *absolute* Pearson correlation: an output
+    respectively what all inputs share), channel by channel, compared by the *absolute* Pearson
+    correlation of the best-matching pair of channels: an output
     whose layout is its input's negative depends on its input as much as a copy does (the quick
     study had a cell whose generator inverted luminance, coarse correlation -0.86 with its own input,
     which signed matching read as identifiability 0, a layout collapse). Ties with an output that
     has no residual at all count as not identified.
     """
-    n = y_out.shape[0]
+    n = outputs.shape[0]
     if n < 2:
         return float("nan")
-    return identifiability_matches(y_out, y_in) / n
+    return identifiability_matches(outputs, inputs) / n
 
 
 def _half_plane_weights(keep: np.ndarray, w: int) -> np.ndarray:

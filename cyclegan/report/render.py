@@ -17,7 +17,7 @@ from cyclegan.analysis.rules import ALPHA, LEVEL, LEVEL_LABEL, MIN_G
 from cyclegan.analysis.settle import SHARE
 from cyclegan.analysis.verdict import strata_by_outcome
 from cyclegan.masking import mask
-from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, LAYOUT_COLLAPSE, NOT_COLLAPSED, TEXTURE_COLLAPSE
+from cyclegan.metrics.collapse import COLLAPSE_KIND_NAMES
 from cyclegan.names import OUTSIDE_SHARE, RUN_SECONDS
 from cyclegan.report.figures import FigureFile, label
 from cyclegan.report.model import KEY_METRICS, QUALITY_SHOWN, TABLE_METRICS, Report, combinations
@@ -67,8 +67,6 @@ def _interval(row, m: str, compact: bool = False) -> str:
 
 
 COLLAPSE_KIND = "eval/collapse_kind"
-COLLAPSE_KIND_NAMES = {NOT_COLLAPSED: "none", LAYOUT_COLLAPSE: "layout", TEXTURE_COLLAPSE: "texture",
-                       DEGENERATE_OUTPUT: "degenerate"}
 
 
 def collapse_kinds_text(values) -> str:
