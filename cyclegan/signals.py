@@ -42,6 +42,12 @@ def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
     return _handling((signal.SIGTERM,), _raise_interrupt)
 
 
+def hangup_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Within the block, SIGHUP (the terminal closed) raises KeyboardInterrupt: a parent that
+    follows worker processes in their own sessions (which the hangup does not reach) stops them."""
+    return _handling((signal.SIGHUP,), _raise_interrupt)
+
+
 class StopRequest:
     """The first SIGINT or SIGTERM only sets :attr:`requested`; a second interrupts at once."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,20 +41,69 @@ def test_without_relaunch_every_process_is_waited_for():
 
 
 def test_an_error_while_relaunching_stops_the_other_workers_before_it_is_raised():
-    # Ctrl-C's default action, as a worker has: a suite started in the background (`make test &`) makes
-    # its children inherit SIGINT ignored, and the sleeper would then sleep its 120 s out. It says when
-    # its handler is in place: a SIGINT before that (a slow start on a loaded machine) was ignored and
-    # the sleeper slept to the end (status 0, in a CI run).
-    sleeper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                                "print('ready', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
-    assert sleeper.stdout.readline().strip() == "ready"
+    # The other worker is still starting up with SIGINT ignored, as a suite or study started in the
+    # background (`make ablation &`) leaves its children: the stop it is sent must still end it.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                                "time.sleep(120)"])
 
     def relaunch(index: int):
         raise RuntimeError("queue storage is down")
 
     with pytest.raises(RuntimeError, match="queue storage is down"):
         wait([_process(0), sleeper], on_tick=lambda: None, interval=0.05, relaunch=relaunch)
-    assert sleeper.returncode is not None and sleeper.returncode != 0  # interrupted and waited for, not left running
+    assert sleeper.returncode == -signal.SIGTERM  # stopped and waited for, not left training its share
+
+
+# A parent that starts two workers and follows them, as `cyclegan ablate --workers 2` does. Each worker
+# logs every stop signal it receives (it handles them as cyclegan's graceful stop does: the first is
+# recorded, the work goes on to a boundary), says in its log when its handlers are in place, and exits 4 a
+# moment after its first stop.
+_WORKER = """
+import signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+got = []
+def handle(signum, frame):
+    got.append(signum)
+    log.write(signal.Signals(signum).name + "\\n")
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, handle)
+log.write("ready\\n")
+while not got:
+    time.sleep(0.05)
+time.sleep(1.0)  # the step boundary: a second signal would arrive by now
+sys.exit(4)
+"""
+_PARENT = """
+import subprocess, sys
+from cyclegan.runs.workers import start, wait
+workers = start([[sys.executable, "-c", sys.argv[1], path] for path in sys.argv[2:]], "sqlite:///unused.db")
+print("started", flush=True)
+try:
+    wait(workers, on_tick=lambda: None, interval=0.05)
+except KeyboardInterrupt:
+    print("parent interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c at the terminal", "terminal closed"])
+def test_a_stop_at_the_terminal_reaches_each_worker_once(tmp_path, how):
+    """Ctrl-C goes to the terminal's whole foreground process group; the workers are in sessions of
+    their own, so only the parent gets it and passes one SIGTERM on (before, each worker got two and
+    stopped at once instead of at the next step boundary). A closed terminal (SIGHUP) stops them too."""
+    logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
+    # The parent leads a new session, standing for the terminal's foreground group (and not pytest's).
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, _WORKER, *map(str, logs)], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    assert parent.stdout.readline().strip() == "started"
+    deadline = time.monotonic() + 120
+    while not all(log.exists() and log.read_text().startswith("ready") for log in logs):  # handlers in place
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.05)
+    os.killpg(parent.pid, signal.SIGINT if how.startswith("ctrl-c") else signal.SIGHUP)
+    out, _ = parent.communicate(timeout=120)
+    assert parent.returncode == 130 and "parent interrupted" in out
+    assert [log.read_text().split() for log in logs] == [["ready", "SIGTERM"], ["ready", "SIGTERM"]]
 
 
 def test_a_worker_that_stopped_with_cells_left_is_relaunched_and_not_reported_failed(capsys):

@@ -101,7 +101,7 @@ def run_worker_processes(commands: list[list[str]], storage_url: str, *, total: 
                          done: Callable[[], int], postfix: Callable[[], dict] | None = None, progress: bool = True,
                          next_command: Callable[[int], list[str] | None] | None = None) -> None:
     """Start one process per command and follow them with one progress bar until all have ended
-    (Ctrl-C and SIGTERM are passed on to them; see :func:`cyclegan.runs.workers.wait`). When process
+    (Ctrl-C, SIGTERM and a closed terminal are passed on to them; see :func:`cyclegan.runs.workers.wait`). When process
     ``i`` ends cleanly, ``next_command(i)`` may give the command of a fresh process in its place
     (same GPU), or None when that worker's work is done."""
     processes = start_workers(commands, storage_url)

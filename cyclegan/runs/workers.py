@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from cyclegan import exit_codes
 from cyclegan.masking import mask
 from cyclegan.runs.queue import QueueSettings
-from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.signals import hangup_as_interrupt, sigterm_as_interrupt
 
 # A worker that finished, or stopped after its share of cells with work left (`--max-cells`).
 ENDED_CLEANLY = (exit_codes.FINISHED, exit_codes.WORK_LEFT)
@@ -47,14 +47,19 @@ def worker_command(*args: str, runs_dir: Path, settings: QueueSettings, override
 
 def start(commands: list[list[str]], storage_url: str, *, first_index: int = 0) -> list[subprocess.Popen]:
     """Start one process per command, round-robin over the GPUs (process ``first_index + i`` takes
-    GPU ``(first_index + i) % GPUs``, so a replacement takes the GPU of the process it replaces)."""
+    GPU ``(first_index + i) % GPUs``, so a replacement takes the GPU of the process it replaces).
+
+    Each in a session of its own: a Ctrl-C typed at the terminal reaches this process only, which
+    passes one stop on (:func:`wait`). In the terminal's process group a worker got the terminal's
+    SIGINT and then the parent's, and took the second for "the user insists": it stopped at once, not
+    at the next step boundary."""
     gpus = gpu_ids()
     processes = []
     for index, command in enumerate(commands, start=first_index):
         env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        processes.append(subprocess.Popen(command, env=env))
+        processes.append(subprocess.Popen(command, env=env, start_new_session=True))
     return processes
 
 
@@ -63,11 +68,13 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
     """Call ``on_tick`` until every process has ended. ``relaunch(i)``, when given, is asked once for
     each process ``i`` that ended cleanly (:data:`ENDED_CLEANLY`) and returns its replacement (a fresh worker while
     work is left), or None when none is needed; a process that failed is not replaced. Ctrl-C, a
-    scheduler's SIGTERM, or an error here is passed on to the workers as SIGINT (they checkpoint and
-    requeue their runs) and re-raised once they have stopped."""
+    scheduler's SIGTERM, the terminal's hangup, or an error here is passed on to the workers as one
+    SIGTERM (they checkpoint at the next step boundary and requeue their runs; one still starting up
+    ends, even if it was started with SIGINT ignored, as a background shell does) and re-raised once
+    they have stopped."""
     settled: set[int] = set()  # ended and not replaced
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), hangup_as_interrupt():
             while True:
                 running = False
                 for index, process in enumerate(processes):
@@ -87,7 +94,7 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
                 time.sleep(interval)
     except BaseException:
         for process in processes:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)  # a no-op for one already waited for
         for process in processes:
             process.wait()
         raise
