@@ -80,7 +80,9 @@ def test_a_fixed_texture_over_blurred_inputs_is_texture_collapse(photos):
     outputs = np.clip(gaussian_blur(photos, 3) + texture[None, :, :, None], 0, 1)
     scores = collapse_scores(outputs, photos)
     assert scores["collapse_kind"] == TEXTURE_COLLAPSE
-    assert scores["input_identifiability"] > 0.9  # the layout still follows
+    # The layout still follows: far beyond chance. (At 32 px the colour channels, which the clipped
+    # texture reaches, cost a few of the 64 matches: 57 against 60 with luma alone.)
+    assert scores["input_identifiability"] > 0.85 and scores["identifiability_p"] < 1e-50
     assert scores["shared_texture"] > SHARED_TEXTURE_LIMIT + 0.5
 
 
