@@ -193,16 +193,14 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
 
 def test_sigterm_to_the_parent_reaches_every_worker_process():
     """A scheduler stopping `ablate --workers N` or `tune --workers N` signals the parent only: the
-    parent passes it on as Ctrl-C, so each worker checkpoints and requeues, then it stops too."""
+    parent passes it on as SIGTERM, so each worker checkpoints and requeues, then it stops too."""
     import threading
 
     from cyclegan.runs.workers import wait
 
-    # The stand-in installs its Ctrl-C handler itself, as a real worker's graceful_stop does: a shell
-    # that starts the suite in the background (`make test &`) makes children inherit SIGINT ignored.
-    worker = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-              "print('ready', flush=True)\n"
-              "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n")
+    # The stand-in handles SIGTERM as a real worker's graceful_stop does (checkpoint, hand back, exit).
+    worker = ("import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+              "print('ready', flush=True)\ntime.sleep(60)\n")
     processes = [subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     for process in processes:
         assert process.stdout.readline().strip() == "ready"  # its Ctrl-C handler is in place

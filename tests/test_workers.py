@@ -74,8 +74,9 @@ time.sleep(1.0)  # the step boundary: a second signal would arrive by now
 sys.exit(4)
 """
 _PARENT = """
-import subprocess, sys
+import signal, subprocess, sys
 from cyclegan.runs.workers import start, wait
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as started at a terminal: a suite run in the background ignores it
 workers = start([[sys.executable, "-c", sys.argv[1], path] for path in sys.argv[2:]], "sqlite:///unused.db")
 print("started", flush=True)
 try:
