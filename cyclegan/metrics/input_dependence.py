@@ -69,8 +69,8 @@ _TINY = 1e-6
 def _downsample(images: np.ndarray, side: int) -> np.ndarray:
     """(N, H, W[, C]) -> (N, side, side[, C]) float64, anti-aliased. Where the sides divide, block
     means down to twice ``side`` first: the Gaussian of the anti-aliased resize then runs on 16 x 16
-    pictures, not on the full ones (at 256 px it blurred each with sigma 15: 2 of the 2.2 s the layout
-    face took for 64 images)."""
+    pictures, not on the full ones (at 256 px it blurred each with sigma 15; the layout face for 64
+    images went from 0.70 s in luma to 0.15 s in colour: benchmarks/PERFORMANCE.md, 2026-12-07)."""
     n, h, w = images.shape[:3]
     rest = images.shape[3:]
     middle = 2 * side
