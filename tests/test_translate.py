@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan.core.translate import FixedImagesTranslator, Translator
+from cyclegan.core.translate import FixedImagesTranslator, GeneratorForward, Translator
 
 
 def _generator():
@@ -30,6 +30,15 @@ def test_many_translators_trace_once_each_without_a_retracing_warning(caplog):
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
     tf.get_logger().warning("5 out of the last 5 calls to <function f> triggered tf.function retracing.")
     assert any("retracing" in r.getMessage() for r in caplog.records)  # another function's warning still shows
+
+
+def test_a_translator_refuses_the_traced_functions_of_another_generator():
+    one, other = _generator(), _generator()
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    for make in (lambda forward: Translator(one, forward=forward), lambda forward: FixedImagesTranslator(one, images, forward=forward)):
+        with pytest.raises(ValueError, match=f"{other.name}.*not.*{one.name}"):
+            make(GeneratorForward(other))
+        make(GeneratorForward(one))  # its own are taken
 
 
 def _generators(tiny_config, **generator):

@@ -66,6 +66,16 @@ class GeneratorForward:
         return self.parts[1](skips, training=False)
 
 
+def _forward_of(generator: keras.Model, forward: GeneratorForward | None) -> GeneratorForward:
+    """``forward`` when it is this generator's (a kept one), else new traced functions; another
+    generator's would translate with the wrong weights, silently."""
+    if forward is None:
+        return GeneratorForward(generator)
+    if forward.generator is not generator:
+        raise ValueError(f"the traced functions given are {forward.generator.name!r}'s, not {generator.name!r}'s")
+    return forward
+
+
 class Translator:
     """Batched inference with one generator: float32 (N, S, S, 3) in [0, 1] -> same shape.
 
@@ -77,7 +87,7 @@ class Translator:
     def __init__(self, generator: keras.Model, batch_size: int = 16, *, forward: GeneratorForward | None = None):
         self.generator = generator
         self.batch_size = batch_size
-        self._call = (forward or GeneratorForward(generator)).whole
+        self._call = _forward_of(generator, forward).whole
 
     @property
     def image_size(self) -> int:
@@ -121,7 +131,7 @@ class FixedImagesTranslator:
         self.images = np.asarray(images, dtype=np.float32)
         self.batch_size = batch_size
         self._features: list[list[tf.Tensor]] | None = None
-        self.forward = forward or GeneratorForward(generator)
+        self.forward = _forward_of(generator, forward)
         parts = self.forward.parts
         self.caches_features = parts is not None and _feature_bytes(parts[0], len(self.images)) <= cache_bytes
         if not self.caches_features:
