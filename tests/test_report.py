@@ -315,6 +315,21 @@ class _Refs(HTMLParser):
             self.images.append(dict(attrs)["src"])
 
 
+def test_a_hypothesis_no_run_measured_draws_its_panel_without_a_warning(fabricated, tmp_path, recwarn):
+    # What the quick study's H2-quality is on a CPU (KID off): its evidence panel has no stratum to label
+    # (these runs logged KID but no FID).
+    study, runs_dir, tracker = fabricated
+    spec = yaml.safe_load(study.path.read_text())
+    spec["hypotheses"].append({"name": "H-unmeasured", "claim": "a metric no run logged", "factor": "generator.norm",
+                               "levels": ["instance", "none"], "metric": "eval/fid", "direction": "lower", "threshold": 1.0})
+    path = tmp_path / "fab.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = make_report(load_study(path), runs_dir, out_dir=tmp_path / "report", reader=RunReader(tracker.store),
+                         machine="test machine")
+    assert "evidence" in {figure.kind for figure in result.figures}
+    assert not [w for w in recwarn if "No artists with labels" in str(w.message)]
+
+
 def test_html_references_every_figure_and_every_figure_is_a_png(built):
     parser = _Refs()
     parser.feed((built.out_dir / "report.html").read_text())

@@ -261,7 +261,7 @@ def _evidence(report: Report, out_dir: Path) -> FigureFile | None:
                          f"diff {v.difference:.3g} [{v.ci_low:.3g}, {v.ci_high:.3g}], g {v.hedges_g:.2g}, p {v.p_value:.2g}",
                          fontsize=9, color=colour)
         ax.grid(alpha=0.3)
-        if others:
+        if others and ax.get_legend_handles_labels()[1]:  # a metric no run logged draws no stratum
             ax.legend(fontsize=7, title="stratum (other factors)", title_fontsize=7, loc="upper center",
                       bbox_to_anchor=(0.5, -0.1), ncols=1 if len(strata) > 4 else 2)
     fig.savefig(out_dir / "evidence.png")
