@@ -32,8 +32,8 @@ BLACK_FRACTION_LIMIT = 0.9
 # inputs'.
 FLAT_RATIO = 0.1
 # "One picture for every input", however much contrast it has: the inter-image difference below this
-# share of the inputs'. A real total collapse (a grey lattice on every output) read 0.001; no real run
-# that followed its inputs read below 0.136 (a flat grey washed-out one); docs/metrics.md.
+# share of the inputs'. Real total collapses (one lattice picture on every output) read 0.001 and 0.012;
+# no real run that followed its inputs read below 0.136 (a flat grey washed-out one); docs/metrics.md.
 ONE_PICTURE_RATIO = 0.02
 # Layout face: the count of outputs that pick out their own input is tested against chance (each
 # finds it with probability 1/N when outputs do not depend on inputs), one-sided binomial test.
