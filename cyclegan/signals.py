@@ -42,12 +42,6 @@ def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
     return _handling((signal.SIGTERM,), _raise_interrupt)
 
 
-def hangup_as_interrupt() -> contextlib.AbstractContextManager[None]:
-    """Within the block, SIGHUP (the terminal closed) raises KeyboardInterrupt: a parent that
-    follows worker processes in their own sessions (which the hangup does not reach) stops them."""
-    return _handling((signal.SIGHUP,), _raise_interrupt)
-
-
 class StopRequest:
     """The first SIGINT or SIGTERM only sets :attr:`requested`; a second interrupts at once."""
 
@@ -61,10 +55,10 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def graceful_stop() -> Iterator[StopRequest]:
+def graceful_stop(*, hangup: bool = False) -> Iterator[StopRequest]:
     """Within the block, a stop signal is only recorded; the training loop checks it between
     steps, so a checkpoint never holds weights one step ahead of its step count. A second signal
-    interrupts at once (the user insists)."""
+    interrupts at once (the user insists). ``hangup``: SIGHUP (the terminal closed) too."""
     stop = StopRequest()
-    with _handling((signal.SIGINT, signal.SIGTERM), stop.handle):
+    with _handling((signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hangup else ())), stop.handle):
         yield stop

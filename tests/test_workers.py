@@ -68,7 +68,8 @@ def handle(signum, frame):
 for sig in (signal.SIGINT, signal.SIGTERM):
     signal.signal(sig, handle)
 log.write("ready\\n")
-while not got:
+deadline = time.monotonic() + 120  # a failed test leaves nothing running
+while not got and time.monotonic() < deadline:
     time.sleep(0.05)
 time.sleep(1.0)  # the step boundary: a second signal would arrive by now
 sys.exit(4)
@@ -102,7 +103,10 @@ def test_a_stop_at_the_terminal_reaches_each_worker_once(tmp_path, how):
         assert time.monotonic() < deadline, "the workers did not start"
         time.sleep(0.05)
     os.killpg(parent.pid, signal.SIGINT if how.startswith("ctrl-c") else signal.SIGHUP)
-    out, _ = parent.communicate(timeout=120)
+    try:
+        out, _ = parent.communicate(timeout=120)
+    finally:
+        parent.kill()  # a no-op once it has ended
     assert parent.returncode == 130 and "parent interrupted" in out
     assert [log.read_text().split() for log in logs] == [["ready", "SIGTERM"], ["ready", "SIGTERM"]]
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from cyclegan import exit_codes
 from cyclegan.masking import mask
 from cyclegan.runs.queue import QueueSettings
-from cyclegan.signals import hangup_as_interrupt, sigterm_as_interrupt
+from cyclegan.signals import StopSignal, graceful_stop
 
 # A worker that finished, or stopped after its share of cells with work left (`--max-cells`).
 ENDED_CLEANLY = (exit_codes.FINISHED, exit_codes.WORK_LEFT)
@@ -74,8 +74,13 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
     they have stopped."""
     settled: set[int] = set()  # ended and not replaced
     try:
-        with sigterm_as_interrupt(), hangup_as_interrupt():
+        # A stop is recorded and raised here, between polls: raised from the signal handler inside
+        # Popen.poll it could leave the process's wait lock held, and the wait below hung for good
+        # (seen in a test run: the workers ended, the parent waited on a lock).
+        with graceful_stop(hangup=True) as stop:
             while True:
+                if stop.requested is not None:
+                    raise StopSignal(stop.requested)
                 running = False
                 for index, process in enumerate(processes):
                     status = process.poll()  # one look per pass: the decision below uses this status only
