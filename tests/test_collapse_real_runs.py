@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan.cli.main import main
+from cyclegan.data.images import save_png
 from cyclegan.metrics.collapse import (
     DEGENERATE_OUTPUT,
     LAYOUT_ALPHA,
@@ -91,9 +92,8 @@ def test_cyclegan_metrics_calls_a_real_texture_collapse_collapsed_and_a_washed_o
     # What a user runs on a folder of outputs: the 64 tiles as files, paired with their inputs by name.
     outputs = _tiles(FIXTURES / f"{name}.png")
     for folder, images in (("outputs", outputs), ("inputs", inputs)):
-        (tmp_path / folder).mkdir()
         for i, image in enumerate(images):
-            Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / folder / f"{i:02d}.png")
+            save_png(image, tmp_path / folder / f"{i:02d}.png")
     result = CliRunner().invoke(main, ["metrics", "--outputs", str(tmp_path / "outputs"), "--inputs", str(tmp_path / "inputs")],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from helpers import wait_for
 
 from cyclegan.runs.workers import wait
 
@@ -98,10 +98,8 @@ def test_a_stop_at_the_terminal_reaches_each_worker_once(tmp_path, how):
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, _WORKER, *map(str, logs)], stdout=subprocess.PIPE,
                               text=True, start_new_session=True)
     assert parent.stdout.readline().strip() == "started"
-    deadline = time.monotonic() + 120
-    while not all(log.exists() and log.read_text().startswith("ready") for log in logs):  # handlers in place
-        assert time.monotonic() < deadline, "the workers did not start"
-        time.sleep(0.05)
+    wait_for(lambda: all(log.exists() and log.read_text().startswith("ready") for log in logs), 120,
+             "the workers' stop handlers", parent)
     os.killpg(parent.pid, signal.SIGINT if how.startswith("ctrl-c") else signal.SIGHUP)
     try:
         out, _ = parent.communicate(timeout=120)

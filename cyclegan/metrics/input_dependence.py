@@ -167,8 +167,7 @@ def input_identifiability(outputs: np.ndarray, inputs: np.ndarray) -> float:
     whose layout is its input's negative depends on its input as much as a copy does (the quick
     study had a cell whose generator inverted luminance, coarse correlation -0.86 with its own input,
     which signed matching read as identifiability 0, a layout collapse). Ties with an output that
-    has no residual at all count as not identified. Why colour: a real run turned every sky grey and
-    every ground olive, and luma alone found 2 of 64 inputs where a person sees all of them.
+    has no residual at all count as not identified. Why colour: :func:`coarse_channels`.
     """
     n = outputs.shape[0]
     if n < 2:

@@ -78,9 +78,7 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
         # Popen.poll it could leave the process's wait lock held, and the wait below hung for good
         # (seen in a test run: the workers ended, the parent waited on a lock).
         with graceful_stop(hangup=True) as stop:
-            while True:
-                if stop.requested is not None:
-                    raise StopSignal(stop.requested)
+            while stop.requested is None:
                 running = False
                 for index, process in enumerate(processes):
                     status = process.poll()  # one look per pass: the decision below uses this status only
@@ -97,6 +95,8 @@ def wait(processes: list[subprocess.Popen], on_tick: Callable[[], None], interva
                     break
                 on_tick()
                 time.sleep(interval)
+            if stop.requested is not None:  # also when the last worker ended in the pass it came in
+                raise StopSignal(stop.requested)
     except BaseException:
         for process in processes:
             process.send_signal(signal.SIGTERM)  # a no-op for one already waited for
