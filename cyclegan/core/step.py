@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from cyclegan.core import losses
+from cyclegan.core.adam import FusedAdam
 from cyclegan.core.image_pool import ImagePools
 from cyclegan.core.models import build_discriminator, build_generators, encoder_is_shareable
 from cyclegan.spec.config import RunConfig
@@ -29,7 +30,8 @@ class Networks:
 
 @dataclass(frozen=True)
 class Optimizers:
-    """Adam for both generators and Adam for both discriminators.
+    """Adam for both generators and Adam for both discriminators (Keras' Adam on a fused kernel:
+    :mod:`cyclegan.core.adam`).
 
     The original had four Adams (one per network) with identical settings. Adam's state and update
     are per variable, so one Adam over G and F together is the same optimizer, and it lets the step
@@ -64,7 +66,7 @@ def build_optimizers(config: RunConfig, networks: Networks) -> Optimizers:
     dynamic loss-scale optimizer (its own scale: the two losses have different magnitudes)."""
 
     def adam(lr: float, variables: list) -> keras.optimizers.Optimizer:
-        optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=config.optimizer.beta_1)
+        optimizer: keras.optimizers.Optimizer = FusedAdam(learning_rate=lr, beta_1=config.optimizer.beta_1)
         if config.train.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(variables)

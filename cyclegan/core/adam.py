@@ -1,0 +1,60 @@
+"""Keras' Adam with each variable's update done by TensorFlow's fused Adam kernel.
+
+Keras 3's Adam writes a variable's update as 41 graph ops (casts, powers, the two moment updates,
+the step), twelve of them passes over the whole variable; over the ~100 variables of a CycleGAN step
+that is thousands of graph nodes which every trace builds and every graph optimisation walks, and
+over a thousand kernel launches per step on a GPU. ``ResourceApplyAdam`` (the kernel TensorFlow's own Adam
+used) does the arithmetic in one pass, 17 graph ops per variable in all, with the same formula:
+
+    alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
+    w -= alpha * m / (sqrt(v) + epsilon)
+
+One difference, far below anything a run can show: the kernel forms ``1 - beta_2`` in the variable's
+float32 (0.00099998713 for 0.999) where Keras forms it in Python floats (0.001), so the velocities
+accumulate at rates 1.3e-5 apart, relatively.
+
+The optimizer is Keras' Adam in every other respect (its config, its learning-rate variable, its
+iteration counter, loss scaling around it), and its slots are created the way Adam creates them
+and held under Adam's attribute names, so a checkpoint written with Keras' Adam restores into it and
+the other way round (tests/test_adam.py). Measured: benchmarks/PERFORMANCE.md, 2026-12-07 (morning).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="cyclegan")
+class FusedAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` (without AMSGrad) updating each variable with one fused kernel."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.amsgrad:
+            raise ValueError("FusedAdam has no AMSGrad variant (TensorFlow's fused kernel has none): use keras.optimizers.Adam")
+
+    def build(self, var_list):
+        if self.built:
+            return
+        keras.optimizers.Optimizer.build(self, var_list)
+        # Adam's slots, made as Adam makes them and kept under its names: checkpoints stay interchangeable.
+        self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)  # the lookup Keras' custom-optimizer guide uses
+        momentum, velocity = self._momentums[index], self._velocities[index]
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_handle(variable), m=_handle(momentum), v=_handle(velocity),
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype), use_locking=False, use_nesterov=False)
+
+
+def _handle(variable) -> tf.Tensor:
+    """The resource handle of a Keras variable (its TensorFlow variable's) or of a TensorFlow variable."""
+    return (variable.value if isinstance(variable, keras.Variable) else variable).handle
