@@ -88,6 +88,48 @@ def _isolated(monkeypatch):
     keras.config.set_dtype_policy("float32")
 
 
+_MIGRATED_EMPTY_STORE: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _new_local_stores_from_one_migrated_copy(monkeypatch, tmp_path_factory):
+    """A new local MLflow store (``RUNS_DIR/mlflow.db``) that a test's own process opens starts as a
+    copy of one empty store that MLflow created and migrated once per test process: creating a new
+    SQLite store's tables takes MLflow 2-4 s here, and most tests that train or read runs make one
+    (benchmarks/PERFORMANCE.md, 2026-12-07). The copy is what MLflow itself made (same version,
+    same migrations). Processes a test starts (commands, workers) still create theirs, as a user's
+    first study does; that path is covered by every test that runs a command on a new runs folder."""
+    import shutil
+
+    from cyclegan import names
+    from cyclegan.runs import store
+
+    creating = store._creating
+
+    def from_the_copy(uri: str):
+        target = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        if target is not None and target.name == names.MLFLOW_DB and not target.exists() and target.parent.is_dir():
+            try:
+                shutil.copyfile(_migrated_empty_store(tmp_path_factory), target)
+            except OSError:
+                pass  # e.g. a read-only folder: MLflow's own attempt below meets it, as without the copy
+        return creating(uri)
+
+    monkeypatch.setattr(store, "_creating", from_the_copy)
+
+
+def _migrated_empty_store(tmp_path_factory) -> Path:
+    if not _MIGRATED_EMPTY_STORE:
+        from mlflow.tracking import MlflowClient
+
+        from cyclegan import names
+
+        path = tmp_path_factory.mktemp("migrated_empty_store") / names.MLFLOW_DB
+        MlflowClient(tracking_uri=names.sqlite_url(path)).search_experiments(max_results=1)
+        _MIGRATED_EMPTY_STORE.append(path)
+    return _MIGRATED_EMPTY_STORE[0]
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """12 photos and 10 paintings of 48x48 (resized to 32 by the pipeline)."""
