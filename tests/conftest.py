@@ -88,46 +88,57 @@ def _isolated(monkeypatch):
     keras.config.set_dtype_policy("float32")
 
 
-_MIGRATED_EMPTY_STORE: list[Path] = []
+_MIGRATED_EMPTY: dict[str, Path] = {}
 
 
 @pytest.fixture(autouse=True)
 def _new_local_stores_from_one_migrated_copy(monkeypatch, tmp_path_factory):
-    """A new local MLflow store (``RUNS_DIR/mlflow.db``) that a test's own process opens starts as a
-    copy of one empty store that MLflow created and migrated once per test process: creating a new
-    SQLite store's tables takes MLflow 2-4 s here, and most tests that train or read runs make one
-    (benchmarks/PERFORMANCE.md, 2026-12-07). The copy is what MLflow itself made (same version,
-    same migrations). Processes a test starts (commands, workers) still create theirs, as a user's
-    first study does; that path is covered by every test that runs a command on a new runs folder."""
-    import shutil
-
+    """A new local MLflow store (``RUNS_DIR/mlflow.db``) or Optuna queue (``RUNS_DIR/optuna.db``) that
+    a test's own process opens starts as a copy of an empty one that MLflow or Optuna created once per
+    test process: creating a new SQLite store's tables takes MLflow 1.2-1.4 s and Optuna 0.5 s on an
+    idle machine, and most tests that train or read runs make one (benchmarks/PERFORMANCE.md,
+    2026-12-07 (morning)). The copy is what the library itself made (same version, same migrations).
+    Processes a test starts (commands, workers) still create theirs, as a user's first study does;
+    every test that runs a command on a new runs folder covers that path."""
     from cyclegan import names
-    from cyclegan.runs import store
+    from cyclegan.runs import queue, store
 
-    creating = store._creating
+    creating, rdb_storage = store._creating, queue.RDBStorage
 
-    def from_the_copy(uri: str):
-        target = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-        if target is not None and target.name == names.MLFLOW_DB and not target.exists() and target.parent.is_dir():
-            try:
-                shutil.copyfile(_migrated_empty_store(tmp_path_factory), target)
-            except OSError:
-                pass  # e.g. a read-only folder: MLflow's own attempt below meets it, as without the copy
-        return creating(uri)
-
-    monkeypatch.setattr(store, "_creating", from_the_copy)
-
-
-def _migrated_empty_store(tmp_path_factory) -> Path:
-    if not _MIGRATED_EMPTY_STORE:
+    def mlflow_store(path: Path) -> None:
         from mlflow.tracking import MlflowClient
 
-        from cyclegan import names
-
-        path = tmp_path_factory.mktemp("migrated_empty_store") / names.MLFLOW_DB
         MlflowClient(tracking_uri=names.sqlite_url(path)).search_experiments(max_results=1)
-        _MIGRATED_EMPTY_STORE.append(path)
-    return _MIGRATED_EMPTY_STORE[0]
+
+    def optuna_queue(path: Path) -> None:
+        rdb_storage(names.sqlite_url(path)).engine.dispose()
+
+    def creating_from_the_copy(uri: str):
+        _copy_if_new(uri, names.MLFLOW_DB, mlflow_store, tmp_path_factory)
+        return creating(uri)
+
+    def storage_from_the_copy(url: str, *args, **kwargs):
+        _copy_if_new(url, names.OPTUNA_DB, optuna_queue, tmp_path_factory)
+        return rdb_storage(url, *args, **kwargs)
+
+    monkeypatch.setattr(store, "_creating", creating_from_the_copy)
+    monkeypatch.setattr(queue, "RDBStorage", storage_from_the_copy)
+
+
+def _copy_if_new(url: str, file_name: str, create, tmp_path_factory) -> None:
+    import shutil
+
+    target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if target is None or target.name != file_name or target.exists() or not target.parent.is_dir():
+        return
+    if file_name not in _MIGRATED_EMPTY:
+        empty = tmp_path_factory.mktemp("migrated_empty") / file_name
+        create(empty)
+        _MIGRATED_EMPTY[file_name] = empty
+    try:
+        shutil.copyfile(_MIGRATED_EMPTY[file_name], target)
+    except OSError:
+        pass  # e.g. a read-only folder: the library's own attempt meets it, as without the copy
 
 
 @pytest.fixture(scope="session")
