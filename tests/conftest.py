@@ -135,10 +135,12 @@ def _copy_if_new(url: str, file_name: str, create, tmp_path_factory) -> None:
         empty = tmp_path_factory.mktemp("migrated_empty") / file_name
         create(empty)
         _MIGRATED_EMPTY[file_name] = empty
-    try:
-        shutil.copyfile(_MIGRATED_EMPTY[file_name], target)
+    partial = target.with_name(f".{file_name}.copying")
+    try:  # whole or not at all: a copy cut short (a full disk) must not leave a damaged store behind
+        shutil.copyfile(_MIGRATED_EMPTY[file_name], partial)
+        partial.replace(target)
     except OSError:
-        pass  # e.g. a read-only folder: the library's own attempt meets it, as without the copy
+        partial.unlink(missing_ok=True)  # e.g. a read-only folder: the library's own attempt meets it, as without the copy
 
 
 @pytest.fixture(scope="session")
