@@ -19,7 +19,7 @@ import subprocess
 import psutil
 
 from cyclegan.errors import CycleganError
-from cyclegan.signals import sigterm_as_interrupt
+from cyclegan.signals import StopSignal, graceful_stop
 
 STOP_SECONDS = 15.0  # how long the server gets to stop on SIGTERM before what is left is killed
 
@@ -41,13 +41,20 @@ def check_port(host: str, port: int) -> None:
                             f"Choose another port: cyclegan ui --port {port + 1 if port < 65535 else 5001}") from None
 
 
-def serve(command: list[str], env: dict[str, str]) -> int:
-    """Run the server until it ends or this process is stopped (Ctrl-C, SIGTERM); returns its exit
-    status. Nothing it started outlives it."""
+def serve(command: list[str], env: dict[str, str], poll_seconds: float = 0.5) -> int:
+    """Run the server until it ends or this process is stopped (Ctrl-C, SIGTERM, the terminal's
+    hangup: :class:`StopSignal`); returns its exit status. Nothing it started outlives it."""
     server = subprocess.Popen(command, env=env, start_new_session=True)
     try:
-        with sigterm_as_interrupt():
-            return server.wait()
+        # A stop is recorded and raised here, between waits, as workers.wait does: raised from the
+        # signal handler inside Popen.wait it could leave the process's wait lock held, and the
+        # wait in stop() below hang for good. A closed terminal stops the server too: in its own
+        # session, it would not get the hangup and would serve on with nobody to stop it.
+        with graceful_stop(hangup=True) as stop_request:
+            while stop_request.requested is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return server.wait(timeout=poll_seconds)
+            raise StopSignal(stop_request.requested)
     finally:
         stop(server)
 
