@@ -13,7 +13,7 @@ import pytest
 from metrics_images import add_grid, add_noise, gaussian_blur, photo_crops, striped_picture
 
 from cyclegan.metrics.batches import luma
-from cyclegan.metrics.collapse import SHARED_TEXTURE_LIMIT, TEXTURE_COLLAPSE, collapse_scores, inter_image_diff
+from cyclegan.metrics.collapse import DEGENERATE_OUTPUT, SHARED_TEXTURE_LIMIT, TEXTURE_COLLAPSE, collapse_scores, inter_image_diff
 from cyclegan.metrics.grid import PERIODS
 
 SIZES = (32, 64, 128)
@@ -37,6 +37,21 @@ def test_all_black_is_collapsed(photos):
     assert scores["collapsed"] is True
     assert scores["black_fraction"] == 1.0
     assert scores["mean_luma"] == 0.0
+
+
+def test_outputs_that_differ_in_colour_only_are_not_called_flat(photos):
+    """One lightness everywhere, each output's hue following its input (an opponent-colour direction
+    with no luma): luma reads it flat and all alike, the colours say otherwise. The same colouring
+    on one input for every output stays degenerate."""
+    no_luma = np.array([0.587, -0.299, 0.0])  # Rec. 601: 0.299 * 0.587 - 0.587 * 0.299 + 0 = 0
+    hue = (luma(photos) - 0.5)[..., None] * 0.8 * no_luma
+    following = 0.5 + hue
+    assert np.ptp(luma(following)) < 1e-6 and following.min() >= 0 and following.max() <= 1
+    scores = collapse_scores(following, photos)
+    assert scores["luma_std_median"] < 1e-6 and scores["inter_image_diff"] < 1e-6  # what luma sees
+    assert scores["collapsed"] is False, scores
+    one_for_all = np.broadcast_to(following[:1], following.shape)
+    assert collapse_scores(one_for_all, photos)["collapse_kind"] == DEGENERATE_OUTPUT
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

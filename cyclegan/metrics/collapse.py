@@ -35,6 +35,11 @@ FLAT_RATIO = 0.1
 # share of the inputs'. Real total collapses (one lattice picture on every output) read 0.001 and 0.012;
 # no real run that followed its inputs read below 0.136 (a flat grey washed-out one); docs/metrics.md.
 ONE_PICTURE_RATIO = 0.02
+# Luma's "flat" and "one picture" confirmed on colour: the RGB inter-image difference under this share
+# of the inputs'. Luma alone reads outputs of one lightness whose hues differ as all alike. On RGB the
+# real total collapses read 0.0017 and 0.022 (colour noise along the lattice's red line lifts the
+# second above ONE_PICTURE_RATIO), every real run that followed its inputs 0.247 or more.
+COLOUR_ALIKE_RATIO = 0.1
 # Layout face: the count of outputs that pick out their own input is tested against chance (each
 # finds it with probability 1/N when outputs do not depend on inputs), one-sided binomial test.
 # A layout collapse is called only when the count is NOT significantly above chance at this level:
@@ -93,6 +98,12 @@ def inter_image_diff(y: np.ndarray, *, max_pairs: int = MAX_PAIRS) -> float:
 
     per_shift = np.sum(map_chunks(chunk, n, h * w * len(shifts)), axis=0) / n
     return float(np.sum(per_shift * weights) / np.sum(weights))
+
+
+def _colour_inter_image_diff(images: np.ndarray) -> float:
+    """:func:`inter_image_diff` over all three channels: (N, H, W, 3) -> the mean |RGB_i - RGB_j|."""
+    n, h, w, _ = images.shape
+    return inter_image_diff(images.reshape(n, h, w * 3))
 
 
 def _grid_free_mask(h: int, w: int) -> np.ndarray:
@@ -192,7 +203,13 @@ def collapse_scores(outputs, inputs) -> dict[str, float | bool | int]:
     texture = shared_texture(spectrum_sum, energy_out, energy_in, n, keep, window_w)
     # NaN comparisons are False, so indicators that are undefined never trigger.
     flat = std_out < FLAT_RATIO * std_in and diff_out < FLAT_RATIO * diff_in
-    degenerate = black > BLACK_FRACTION_LIMIT or flat or diff_out < ONE_PICTURE_RATIO * diff_in
+    one_picture = diff_out < ONE_PICTURE_RATIO * diff_in
+    if flat or one_picture:
+        # Luma alone also reads outputs that differ in colour only (one lightness, any hue) as flat
+        # or all alike: they are, only if their colours are too (measured only here: rarely needed).
+        colours_alike = _colour_inter_image_diff(outputs) < COLOUR_ALIKE_RATIO * _colour_inter_image_diff(inputs)
+        flat, one_picture = flat and colours_alike, one_picture and colours_alike
+    degenerate = black > BLACK_FRACTION_LIMIT or flat or one_picture
     kind = collapse_kind(identifiability_p, texture, bool(degenerate))
     return {
         "mean_luma": float(y_out.mean(dtype=np.float64)),
