@@ -30,15 +30,14 @@ def _train(optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable
 
 
 def test_fused_updates_equal_keras_adam_step_by_step():
-    reference, fused = _variables(0), _variables(0)
+    initial, reference, fused = _variables(0), _variables(0), _variables(0)
     keras_adam = keras.optimizers.Adam(learning_rate=2e-3, beta_1=0.5)
     fused_adam = FusedAdam(learning_rate=2e-3, beta_1=0.5)
     _train(keras_adam, reference, 6)
     _train(fused_adam, fused, 6)
     assert int(fused_adam.iterations.numpy()) == 6
-    for a, b in zip(reference, fused, strict=True):
-        moved = np.abs(a.numpy() - _variables(0)[SHAPES.index(tuple(a.shape))].numpy()).max()
-        assert moved > 1e-3  # the updates did something, so equality below is not two untouched copies
+    for start, a, b in zip(initial, reference, fused, strict=True):
+        assert np.abs(a.numpy() - start.numpy()).max() > 1e-3  # the updates did something, so equality below is not two untouched copies
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-7)
     # The kernel takes 1 - beta_2 in float32 (1 - float32(0.999) = 0.00099998713), Keras in Python
     # floats (0.001): the velocities accumulate at rates 1.3e-5 apart, relatively; nothing else differs.
