@@ -8,9 +8,9 @@ loading that run's *fresh* initial values into them: the same numbers as buildin
 (the fresh networks are still built, from the run's seed, only to be copied), without a new trace.
 Measured in the quick study: 2.3 s instead of 5.5 s while runs were seeded with
 ``keras.utils.set_random_seed``, whose ``tf.random.set_seed`` clears the kernel caches, so the kept graph
-was instantiated again; runs are now seeded without it (``cyclegan.core.seeding``). Keeping one step also bounds what a long study
-process holds: every traced step stays alive with its variables (docs/scaling.md "Memory over a long study"),
-so each reuse is one leak fewer.
+was instantiated again; runs are now seeded without it (``cyclegan.core.seeding``). A process keeps
+one step, not one per structure: a study lists a cell's seeds one after another, and a kept step holds
+its networks, optimizer state and graph in memory (docs/scaling.md "Memory over a long study").
 
 What may differ between two runs sharing a step is what the step never reads (:data:`RUN_LOOP_KEYS`:
 paths, the data pipeline's options, the run's length and schedule, checkpointing, evaluation) and the
@@ -163,6 +163,6 @@ _PROCESS_STEPS = StepCache()
 
 
 def process_steps() -> StepCache:
-    """This process's kept step: one per process, because every traced step stays in memory for the
-    life of the process anyway (docs/scaling.md "Memory over a long study")."""
+    """This process's kept step: one per process (a kept step holds its networks and graph in memory;
+    docs/scaling.md "Memory over a long study")."""
     return _PROCESS_STEPS

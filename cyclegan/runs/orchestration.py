@@ -89,11 +89,11 @@ def describe_stores(tracker: Tracker, storage_url: str) -> str:
     return f"tracking {mask(tracker.uri)}, queue {mask(storage_url)}"
 
 
-# TensorFlow keeps the weights of every model a process has trained, for the life of the process (the
-# graph-mode custom gradient that Keras' optimizer reaches through tf.distribute registers each traced
-# step in a process-wide registry: ~250 MB per tiny run, host or GPU memory, whatever clear_session
-# does). A worker process therefore trains at most this many runs (study cells, tuning trials) and a
-# fresh one takes over: a process start (8-9 s of imports on a 2-core CPU) per 8 runs is the price.
+# A worker process trains at most this many runs (study cells, tuning trials) and a fresh one takes
+# over: a bound on what a long process accumulates (TensorFlow's caches of traced functions), at the
+# price of a process start (8-9 s of imports on a 2-core CPU) per 8 runs. The large growth this was
+# made for, every trained model kept by tf.distribute's gradient registry (~250 MB per tiny run), is
+# gone since the optimizer applies in the cross-replica context (cyclegan.core.adam).
 RUNS_PER_PROCESS = 8
 
 
