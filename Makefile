@@ -75,23 +75,14 @@ ui: $(STAMP)
 # start-up, tracing and MLflow, which two workers overlap (docs/development.md "Tests and checks").
 TEST_WORKERS ?= 2
 XDIST := $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist load)
-# ... in TEST_PARTS parts, each in fresh processes: a process keeps the weights of every model it
-# trained (a TensorFlow leak, tests/conftest.py), and the whole suite in one pair of processes
-# outgrew a 24 GiB machine. Every part runs; the target fails if any part failed (a part left with
-# no test after -m, pytest's exit status 5, is not a failure). Each part prints its 12 slowest tests:
-# CI's log then says where the suite's time went.
-TEST_PARTS ?= 3
-PYTEST_PARTS = status=0; for part in $$(seq 1 $(TEST_PARTS)); do \
-	echo "== make test: part $$part of $(TEST_PARTS)"; \
-	$(BIN)/python -m pytest $(1) $(XDIST) --durations=12 --part $$part/$(TEST_PARTS); rc=$$?; \
-	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
-	done; exit $$status
+# The 25 slowest tests are printed: CI's log then says where the suite's time went.
+PYTEST := $(BIN)/python -m pytest $(XDIST) --durations=25
 
 test: $(STAMP)
-	@$(call PYTEST_PARTS,)
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	@$(call PYTEST_PARTS,-m "not slow")
+	$(PYTEST) -m "not slow"
 
 # The dependency floors of pyproject.toml are true minimums: install exactly the lowest allowed version of
 # every direct dependency (their own dependencies resolve freely) into a separate venv and run the fast tests.

@@ -23,53 +23,23 @@ import pytest
 from helpers import TINY_SIZE
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--part", default=None, metavar="K/N",
-        help="run only the K-th of N parts of the collected tests, whole files per part (make test runs every part "
-             "in its own pytest processes: see the Makefile)")
-
-
-def pytest_collection_modifyitems(config, items):
-    """``--part K/N``: keep the test files of part K. Each process that trains a model keeps a copy of
-    its weights for good (TensorFlow's graph-mode custom gradient, which Keras' optimizer reaches
-    through tf.distribute, registers every traced step for the life of the process: ~250 MB per tiny
-    run), so the whole suite in one pair of xdist workers once grew them to 14 GB each and the
-    machine's 24 GiB ran out. Parts run in fresh processes. Files are dealt out greedily by their
-    training weight (:func:`_training_weight`), the same on every xdist worker (each collects the same items)."""
+def pytest_collection_modifyitems(items):
+    """The test files that train most run first, each file's tests together and in order (module
+    fixtures are made once): xdist hands tests out in this order as workers free up, so the suite
+    does not end with one worker on a long test while the other waits. A file weighs what
+    :func:`_training_weight` gives its tests; the order is the same on every xdist worker (each
+    collects the same items)."""
     weights: dict[str, int] = {}
     for item in items:
         weights[item.path] = weights.get(item.path, 0) + _training_weight(item)
-    # The files that train most go first, each file's tests together and in order (module fixtures are
-    # made once): xdist hands the rest out one by one as workers free up, so a part does not end with
-    # one worker on a long test while the other waits.
     items.sort(key=lambda item: (-weights[item.path], str(item.path)))
-    text = config.getoption("--part")
-    if not text:
-        return
-    try:
-        k, n = (int(x) for x in text.split("/"))
-        if not 1 <= k <= n:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"--part {text!r}: expected K/N with 1 <= K <= N, e.g. 2/3") from None
-    loads, part_of = [0] * n, {}
-    for file, weight in sorted(weights.items(), key=lambda fw: (-fw[1], str(fw[0]))):
-        smallest = loads.index(min(loads))
-        part_of[file], loads[smallest] = smallest + 1, loads[smallest] + weight
-    kept, others = [], []
-    for item in items:
-        (kept if part_of[item.path] == k else others).append(item)
-    config.hook.pytest_deselected(items=others)
-    items[:] = kept
 
 
 TRAINING_FIXTURES = {"tiny_tree", "tiny_config", "straight_run"}
 
 
 def _training_weight(item) -> int:
-    """A test that trains (marked slow, or using the tiny run config) counts as ten that do not: what
-    a part's processes keep grows with the models they trained."""
+    """A test that trains (marked slow, or using the tiny run config) counts as ten that do not."""
     trains = item.get_closest_marker("slow") is not None or TRAINING_FIXTURES & set(getattr(item, "fixturenames", ()))
     return 10 if trains else 1
 
