@@ -4,7 +4,8 @@ Keras 3's Adam writes a variable's update as 41 graph ops (casts, powers, the tw
 the step), twelve of them passes over the whole variable; over the ~100 variables of a CycleGAN step
 that is thousands of graph nodes which every trace builds and every graph optimisation walks, and
 over a thousand kernel launches per step on a GPU. ``ResourceApplyAdam`` (the kernel TensorFlow's own Adam
-used) does the arithmetic in one pass, 17 graph ops per variable in all, with the same formula:
+used) does the arithmetic in one pass, with the same formula, and its scalar inputs (step count, beta
+powers, learning rate) are made once per step for all variables: about 6 graph ops per variable:
 
     alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
     m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
@@ -17,10 +18,14 @@ accumulate at rates 1.3e-5 apart, relatively.
 The optimizer is Keras' Adam in every other respect (its config, its learning-rate variable, its
 iteration counter, loss scaling around it), and its slots are created the way Adam creates them
 and held under Adam's attribute names, so a checkpoint written with Keras' Adam restores into it and
-the other way round (tests/test_adam.py). Measured: benchmarks/PERFORMANCE.md, 2026-12-07 (morning).
+the other way round (tests/test_adam.py). It also applies in the cross-replica context, so a trained
+model's memory is freed with it (:meth:`FusedAdam.apply`). Measured: benchmarks/PERFORMANCE.md,
+2026-12-07 (morning) and (06:00 UTC).
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import keras
 import tensorflow as tf
@@ -32,6 +37,9 @@ class FusedAdam(keras.optimizers.Adam):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Held in a plain object: a dict attribute of the optimizer itself would be tracked by Keras
+        # and by TensorFlow's checkpointing, and these are tensors of one traced call.
+        self._apply_call = SimpleNamespace(scalars=None)
         if self.amsgrad:
             raise ValueError("FusedAdam has no AMSGrad variant (TensorFlow's fused kernel has none): use keras.optimizers.Adam")
 
@@ -53,14 +61,14 @@ class FusedAdam(keras.optimizers.Adam):
         ``merge_call`` is the public way into that context. Under a real strategy Keras' path is kept.
         """
         context = tf.distribute.get_replica_context()
-        self._scalars = {}  # this call's update scalars, made once for all its variables (update_step)
+        self._apply_call.scalars = {}  # this call's update scalars, made once for all its variables (update_step)
         try:
             if context is None or tf.distribute.has_strategy():
                 return super().apply(grads, trainable_variables)
             parent_apply = super().apply
             return context.merge_call(lambda _strategy: parent_apply(grads, trainable_variables))
         finally:
-            self._scalars = None  # tensors of this call's graph: never reused by another
+            self._apply_call.scalars = None  # tensors of this call's graph: never reused by another
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)  # the lookup Keras' custom-optimizer guide uses
@@ -73,8 +81,8 @@ class FusedAdam(keras.optimizers.Adam):
     def _update_scalars(self, dtype, learning_rate) -> dict[str, tf.Tensor]:
         """The kernel's scalar inputs in ``dtype``: the same for every variable of one ``apply`` call
         (one step count, one learning rate), so made once per call and dtype. Made per variable they
-        were 13 of its 17 graph ops: a quarter of the train step's graph, traced and optimised anew."""
-        scalars = getattr(self, "_scalars", None)
+        were about 11 of its 17 graph ops: a fifth of the train step's graph, traced and optimised anew."""
+        scalars = self._apply_call.scalars
         if scalars is not None and dtype in scalars:
             return scalars[dtype]
         step = tf.cast(self.iterations + 1, dtype)
