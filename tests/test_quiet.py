@@ -140,8 +140,7 @@ def test_a_default_study_prints_no_framework_line_and_keeps_our_warning_without_
     """A two-cell study trained in worker processes of one cell each (--cells-per-process 1), without
     progress bars: the parent and the workers all import TensorFlow and MLflow and log the generators;
     the design warning (one seed cannot bound a level) and the result line still show. The worker
-    hands over to a fresh process after its cell (what frees the weights TensorFlow keeps of every
-    model a process trained), and no cell is trained twice."""
+    hands over to a fresh process after its cell, and no cell is trained twice."""
     from cyclegan.runs.ablation import StudyPaths
     from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
     from cyclegan.spec.study import load_study

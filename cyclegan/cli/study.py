@@ -47,8 +47,8 @@ def report_command(experiment: Path, runs_dir: Path, overrides: tuple[str, ...])
 @queue_options
 @click.option("--retry-failed", is_flag=True, help="Train cells that failed before once more.")
 @click.option("--cells-per-process", default=None, type=click.IntRange(min=1),
-              help="Worker processes train at most this many cells, then a fresh one takes over (TensorFlow keeps "
-                   "every trained model's weights until its process ends). Default 8 with --workers > 1; "
+              help="Worker processes train at most this many cells, then a fresh one takes over (a bound on what a "
+                   "long process accumulates). Default 8 with --workers > 1; "
                    "with --workers 1, giving it trains in a worker process instead of this one.")
 @progress_option
 def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: str | None, runs_dir: Path,
@@ -73,8 +73,8 @@ def ablate(experiment: Path, overrides: tuple[str, ...], workers: int, storage: 
 @set_option
 @queue_options
 @click.option("--max-cells", default=None, type=click.IntRange(min=1),
-              help="Stop after taking this many cells (default: when none is left); a fresh process then frees "
-                   "the memory TensorFlow keeps of every model trained.")
+              help="Stop after taking this many cells (default: when none is left), for a scheduler or a loop "
+                   "to start the next process.")
 @progress_option
 def worker(experiment: Path, overrides: tuple[str, ...], storage: str | None, runs_dir: Path, heartbeat: int, grace: int,
            max_cells: int | None, progress: bool) -> None:

@@ -3,7 +3,7 @@
 exits 0 (the Job is complete once a pod has succeeded and all have ended).
 
 In a pod, a worker trains ``cells_per_process`` cells and exits 3 while cells are left (a fresh
-process frees the memory TensorFlow keeps of every model it trained); the container's shell starts
+process bounds what a long one accumulates: docs/scaling.md); the container's shell starts
 the next one. The shell passes SIGTERM (pod deletion, eviction, node drain) on to the worker, which
 checkpoints its cell and puts it back in the queue within ``terminationGracePeriodSeconds``.
 """
