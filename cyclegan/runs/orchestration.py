@@ -90,7 +90,7 @@ def describe_stores(tracker: Tracker, storage_url: str) -> str:
 
 
 # A worker process trains at most this many runs (study cells, tuning trials) and a fresh one takes
-# over: a bound on what a long process accumulates (TensorFlow's caches of traced functions), at the
+# over: a bound on what a long process accumulates (about 20 MB per 256x256 run, docs/scaling.md), at the
 # price of a process start (8-9 s of imports on a 2-core CPU) per 8 runs. The large growth this was
 # made for, every trained model kept by tf.distribute's gradient registry (~250 MB per tiny run), is
 # gone since the optimizer applies in the cross-replica context (cyclegan.core.adam).
