@@ -158,7 +158,10 @@ def straight_run(tmp_path_factory, tiny_data, vgg_weights_file):
     mini-epochs, trained once per session. Several tests compare their resumed, switched or
     mixed-precision run with the same straight run; each training of it costs a TensorFlow build
     and compile. The run is deterministic (seeded, float32), so sharing it changes no comparison.
-    Tests only read it; training it again (complete: nothing to train) is the one allowed write."""
+    It is checkpointed after every mini-epoch (test_checkpoints copies it and damages the newest):
+    checkpointing is operational, so its identity (:func:`cyclegan.spec.identity.identity`) is the
+    tiny config's. Tests only read it; training it again (complete: nothing to train) is the one
+    allowed write."""
     import keras
 
     from cyclegan.core.trainer import train
@@ -169,7 +172,7 @@ def straight_run(tmp_path_factory, tiny_data, vgg_weights_file):
     def run(mini_epochs: int):
         if mini_epochs not in finished:
             tree = _tiny_tree(tiny_data, vgg_weights_file)
-            tree["train"]["mini_epochs"] = mini_epochs
+            tree["train"].update(mini_epochs=mini_epochs, checkpoint_every=1)
             keras.config.set_dtype_policy("float32")  # as _isolated sets it: a module fixture may ask before it runs
             finished[mini_epochs] = train(build_config(tree, source="tiny"), tmp_path_factory.mktemp(f"straight{mini_epochs}"), progress=False)
         return finished[mini_epochs]

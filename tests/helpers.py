@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 TINY_SIZE = 32
+NO_MID_RUN_CHECKPOINT = 100  # train.checkpoint_every beyond any tiny run's mini-epochs
 CLI = [sys.executable, "-m", "cyclegan.cli.main"]
 # A study factor the compiled step never reads (cyclegan.core.step_reuse.RUN_LOOP_KEYS): a process
 # traces one step for all its cells, for the tests whose facts (the queue, hand-over, exit status)
@@ -24,8 +25,11 @@ HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
 
 def tiny_tree(data_root: Path, encoder_weights: Path | str, seed: int = 3) -> dict:
     """A run config (as a YAML-like tree) that trains in seconds on the CPU: 2 mini-epochs of 2 steps
-    at 32x32, checkpointed after each, in float32 for repeatable numbers (the precision options have
-    their own tests), with narrow discriminators."""
+    at 32x32, in float32 for repeatable numbers (the precision options have their own tests), with
+    narrow discriminators. No checkpoint between mini-epochs (``checkpoint_every`` beyond the run):
+    a tiny checkpoint costs about a second to write and hash, a sixth of a tiny run, and most tests
+    never resume from one. A direct ``train()`` still saves its final one, an interrupt still saves
+    where it stopped; the tests that resume from a mid-run checkpoint set ``checkpoint_every: 1``."""
     return {
         "data": {"root": str(data_root), "image_size": TINY_SIZE, "holdout": 4},
         "generator": {"encoder_weights": str(encoder_weights)},
@@ -33,7 +37,7 @@ def tiny_tree(data_root: Path, encoder_weights: Path | str, seed: int = 3) -> di
         # so each checkpoint (trainable weights and Adam's slots) is a quarter smaller to write and hash.
         "discriminator": {"base_filters": 8},
         "train": {"seed": seed, "batch_size": 1, "mini_epochs": 2, "steps_per_mini_epoch": 2,
-                  "checkpoint_every": 1, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
+                  "checkpoint_every": NO_MID_RUN_CHECKPOINT, "keep_checkpoints": 1, "sample_images": 2, "precision": "float32"},
         "eval": {"images": 4},
     }
 

@@ -30,6 +30,7 @@ def trained(straight_run, tiny_data, vgg_weights_file):
     """A 2-mini-epoch run checkpointed after each (keep_checkpoints=1 still keeps 2): the session's
     straight run of this config (tests copy it before they change anything)."""
     tree = tiny_tree(tiny_data, vgg_weights_file)
+    tree["train"]["checkpoint_every"] = 1
     result = straight_run(2)
     assert result.config == build_config(tree)
     return tree, result.run_dir.root

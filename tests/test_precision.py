@@ -10,6 +10,7 @@ from cyclegan.core.device import resolve_precision
 from cyclegan.core.trainer import train
 from cyclegan.core.translate import Translator, load_generator
 from cyclegan.spec.config import build_config
+from cyclegan.spec.identity import identity
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def _assert_trained(result) -> None:
 
 def test_mixed_precision_metrics_stay_close_to_float32(tiny_tree, tmp_path, straight_run):
     straight = straight_run(3)
-    assert straight.config == build_config({**tiny_tree, "train": {**tiny_tree["train"], "precision": "float32", "mini_epochs": 3}})
+    assert identity(straight.config) == identity(build_config({**tiny_tree, "train": {**tiny_tree["train"], "precision": "float32", "mini_epochs": 3}}))
     mixed_tree = {**tiny_tree, "train": {**tiny_tree["train"], "precision": "mixed_bfloat16", "mini_epochs": 3}}
     full = pd.read_csv(straight.run_dir.history_file)
     result = train(build_config(mixed_tree), tmp_path / "mixed_bfloat16", progress=False)
