@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from helpers import FAST_QUEUE, LEARNING_RATES
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
+from cyclegan import names
 from cyclegan.names import GENERATORS, MODELS_POINTER
 from cyclegan.runs.ablation import StudyPaths, run_study
 from cyclegan.runs.queue import CellQueue, open_storage
@@ -121,28 +123,59 @@ def _warned(tmp_path, path, paths, capsys) -> str:
     return capsys.readouterr().err
 
 
-def test_two_concurrent_workers_split_cells_without_duplicates(tmp_path, tiny_tree):
-    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, mini_epochs=1)
+# A stand-in worker: claims and completes cells as `cyclegan worker` does (CellQueue.claim, .complete),
+# without training. Both are released at once; after its first claim each waits until the other has
+# one too, so both race for the first cells and both take part. Prints the cells it claimed.
+_CLAIMER = """
+import sys, time
+from pathlib import Path
+from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+from cyclegan.spec.study import load_study
+study_file, storage_url, folder, me, other = sys.argv[1:]
+queue = CellQueue(load_study(study_file), open_storage(storage_url, QueueSettings()))
+folder = Path(folder)
+while not (folder / "go").exists():
+    time.sleep(0.005)
+claimed = []
+while (taken := queue.claim()) is not None:
+    trial_id, cell = taken
+    claimed.append(cell)
+    if len(claimed) == 1:
+        (folder / f"claimed-{me}").touch()
+        while not (folder / f"claimed-{other}").exists():
+            time.sleep(0.005)
+    assert queue.complete(trial_id, 1.0)
+print(" ".join(claimed))
+"""
+
+
+def test_two_workers_claiming_at_once_never_take_the_same_cell(tmp_path, tiny_tree):
+    """The queue's claim under a real race between two processes (against PostgreSQL in CI, as the
+    distributed test): every cell is claimed by exactly one of them. Two real `cyclegan worker`
+    processes sharing a study, one killed, are tests/test_reliability.py's takeover test."""
+    import os
+
+    storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or names.sqlite_url(tmp_path / "runs" / names.OPTUNA_DB)
+    (tmp_path / "runs").mkdir()
+    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=range(12), mini_epochs=1)
+    spec = yaml.safe_load(path.read_text())
+    spec["name"] = f"claims-{uuid.uuid4().hex[:10]}"  # a PostgreSQL storage outlives the test
+    path.write_text(yaml.safe_dump(spec))
     study = load_study(path)
-    paths = StudyPaths.default(tmp_path / "runs", None)
-    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
-    assert queue.enqueue_missing() == 4
-    command = [sys.executable, "-m", "cyclegan.cli.main", "worker", str(path), "--runs-dir", str(paths.runs_dir),
-               "--no-progress", "--heartbeat", "1", "--grace", "4"]
-    logs = [tmp_path / f"worker{i}.log" for i in range(2)]  # files, not pipes: an unread pipe blocks a chatty worker
-    workers = [subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
-    for worker in workers:
-        worker.wait(timeout=600)
-    outputs = [log.read_text() for log in logs]
-    assert [w.returncode for w in workers] == [0, 0], outputs
-    trained = [int(out.split("trained ")[1].split()[0]) for out in outputs]
-    assert sum(trained) == 4 and all(n >= 1 for n in trained), trained
-    states = queue.cell_states()
-    assert set(states.values()) == {"done"}
-    trials = queue.storage.get_all_trials(queue.study_id)
-    assert Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE") == Counter({c.cell_id: 1 for c in study.cells})
-    _, _, runs = _runs(paths)
-    assert len([r for r in runs if r.data.tags.get("role") == "cell"]) == 4
+    queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
+    assert queue.enqueue_missing() == 24
+    claimers = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(path), storage_url, str(tmp_path), me, other],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for me, other in (("a", "b"), ("b", "a"))]
+    (tmp_path / "go").touch()
+    outputs = [claimer.communicate(timeout=300) for claimer in claimers]
+    assert [c.returncode for c in claimers] == [0, 0], outputs
+    claimed = [out.split() for out, _ in outputs]
+    assert all(claimed), claimed  # both took part
+    assert Counter(claimed[0] + claimed[1]) == Counter({cell.cell_id: 1 for cell in study.cells})  # each cell once
+    assert set(queue.cell_states().values()) == {"done"}
+    completed = [t.user_attrs["cell"] for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "COMPLETE"]
+    assert sorted(completed) == sorted(cell.cell_id for cell in study.cells)
 
 
 def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_completed_twice(tmp_path, tiny_tree):

@@ -1,8 +1,10 @@
 """The study's cells as a work queue in an Optuna study, shared by any number of workers.
 
 Each cell is an Optuna trial with ``user_attrs["cell"]``. Enqueued trials wait; a worker claims
-one by moving it WAITING -> RUNNING, which the storage does atomically (the same pop Optuna's own
-``ask`` uses), so two workers never get the same trial. A running trial sends heartbeats; when a
+one by moving it WAITING -> RUNNING in one transaction that reads the state and writes it (the same
+pop Optuna's own ``ask`` uses), so two workers never get the same trial. PostgreSQL locks the row
+(``SELECT ... FOR UPDATE``); SQLite has no row locks, so every transaction on the local queue takes
+the database's write lock when it begins (:func:`_serialise_sqlite_transactions`). A running trial sends heartbeats; when a
 worker dies, ``fail_stale_trials`` fails its trial after the grace period and
 ``RetryHeartbeatStaleTrialCallback`` enqueues a copy, which the next free worker claims and resumes from
 the cell's checkpoint. A cell with a COMPLETE trial is never trained again.
@@ -64,13 +66,14 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": 60}}
+        # isolation_level None: the driver starts no transaction of its own; _serialise_sqlite_transactions does.
+        engine_kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
         if is_database(url):  # later reconnects fail in seconds too, not at the OS's TCP timeout
             engine_kwargs["connect_args"] = _reconnect_timeout(url)
     try:
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=settings.heartbeat_seconds,
@@ -80,6 +83,24 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     except Exception as err:
         detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
         raise StorageError(masking.mask(f"{where} is unusable: {type(err).__name__}: {detail}")) from None
+    if url.startswith("sqlite"):
+        _serialise_sqlite_transactions(storage.engine)
+    return storage
+
+
+def _serialise_sqlite_transactions(engine) -> None:
+    """Begin every transaction on the local queue with ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for
+    transactional pysqlite). Python's sqlite3 driver otherwise runs a transaction's SELECT outside
+    it and begins only at the first write, and SQLite ignores ``FOR UPDATE``: two workers claiming
+    at once both read a cell WAITING and both set it RUNNING. Measured: two processes claiming 24
+    cells at once, one cell was trained by both (tests/test_ablation.py, the claiming race); Optuna's
+    FAQ warns of the same for its own ``ask``. With the write lock taken at the start, the second
+    claim waits (up to the connection's timeout), then reads RUNNING and moves on."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _reconnect_timeout(url: str) -> dict:
