@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import CLI, FAST_QUEUE, LEARNING_RATES, held_at, start, wait_for
+from helpers import FAST_QUEUE, LEARNING_RATES, held_at, start, wait_for
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
@@ -99,27 +99,36 @@ def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp
     assert (result.resumed_from, result.steps) == (1, 4)
 
 
-def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path):
+def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_tree, tmp_path, monkeypatch):
+    """`cyclegan train` given SIGTERM inside mini-epoch 2: exit status 130, one line, a checkpoint at
+    that step, and a plain `cyclegan train` resumes. The signal is sent to this process (the test
+    runs the command in it): the same handler and exit path as in a process of its own, whose
+    signals tests/test_worker_exit.py sends to a separate `cyclegan worker`."""
     from click.testing import CliRunner
 
     from cyclegan.cli.main import main
 
     config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump(tiny_tree))  # 2 mini-epochs of 2 steps, checkpointed after each
+    config_file.write_text(yaml.safe_dump(tiny_tree))  # 2 mini-epochs of 2 steps
     run_dir = tmp_path / "run"
     arguments = ["train", str(config_file), "--run-dir", str(run_dir), "--no-progress"]
-    log, marker = tmp_path / "train.log", tmp_path / "at-step-3"
-    process = start(held_at(3, marker, arguments), log)
-    wait_for(marker.exists, 600, "step 3, inside mini-epoch 2", process, log)
-    process.send_signal(signal.SIGTERM)
-    Path(f"{marker}.go").touch()  # trains on: the signal is honoured at the next step boundary
-    process.wait(timeout=300)
-    output = log.read_text()
-    assert process.returncode == 130, output
-    assert "interrupted" in output and "Traceback" not in output
+    real_dataset = cyclegan.core.trainer.training_dataset
+
+    def signalled_dataset(*args, start_step: int, **kwargs):
+        for number, batch in enumerate(real_dataset(*args, start_step=start_step, **kwargs), start=start_step + 1):
+            if number == 3:  # before step 3, inside mini-epoch 2: honoured at the next step boundary
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", signalled_dataset)
+    before = signal.getsignal(signal.SIGTERM)
+    stopped = CliRunner().invoke(main, arguments)
+    assert stopped.exit_code == 130, stopped.output
+    assert "interrupted" in stopped.output and "Traceback" not in stopped.output
+    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone with it
     step = CheckpointStore(run_dir / "checkpoints", {}, 1).latest_step
     assert step == 3  # a checkpoint at the moment of the signal, mid mini-epoch 2
-    # The resume is a plain `cyclegan train` (in this process: what is proven about processes ends at the exit).
+    monkeypatch.setattr(cyclegan.core.trainer, "training_dataset", real_dataset)
     done = CliRunner().invoke(main, arguments)
     assert done.exit_code == 0, done.output
     assert "resumed from mini-epoch 1" in done.stdout
@@ -156,37 +165,34 @@ def test_sigkill_mid_run_resumes_into_the_same_mlflow_run(tiny_tree, tmp_path):
     assert list(pd.read_csv(cell_dir / "history.csv")["mini_epoch"]) == [1, 2, 3, 4]
 
 
-def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tmp_path):
+def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tmp_path, monkeypatch):
+    """A `cyclegan worker` process killed inside its cell: the next worker (this process, as
+    `cyclegan worker` runs it) trains the cell that waits, then takes the dead worker's over once
+    its heartbeat is stale; every cell is completed exactly once. (Two live workers never take the
+    same cell: tests/test_ablation.py's claiming race.)"""
+    from cyclegan.runs.ablation import run_worker
+
     storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or f"sqlite:///{(tmp_path / 'runs' / 'optuna.db').resolve()}"
-    # The survivor traces one step for both cells.
+    monkeypatch.setenv("CYCLEGAN_STORAGE", storage_url)
     path = _study(tmp_path, tiny_tree, factors=LEARNING_RATES, seeds=[0], mini_epochs=1, steps=2)
     study = load_study(path)
     queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
     queue.enqueue_missing()
-    env = {**os.environ, "CYCLEGAN_STORAGE": storage_url}
     arguments = ["worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
-    victim_log, survivor_log, marker = tmp_path / "victim.log", tmp_path / "survivor.log", tmp_path / "victim-at-step-2"
-    victim = start(held_at(2, marker, arguments), victim_log, env)  # held inside its first cell until killed
-
-    def is_training(worker: subprocess.Popen) -> bool:
-        return any(t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
-                   for t in queue.storage.get_all_trials(queue.study_id))
-
+    victim_log, marker = tmp_path / "victim.log", tmp_path / "victim-at-step-2"
+    victim = start(held_at(2, marker, arguments), victim_log)  # held inside its first cell until killed
     wait_for(marker.exists, 600, "the victim to train a step of its cell", victim, victim_log)
-    assert is_training(victim)
-    # Started once the victim holds its cell, the survivor cannot take every cell first: it claims
-    # the other one while the victim lives, then takes the victim's over once its heartbeat is stale.
-    survivor = start([*CLI, *arguments], survivor_log, env)
-    wait_for(lambda: is_training(survivor), 600, "the survivor to claim the other cell", survivor, survivor_log)
+    running = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "RUNNING"]
+    assert len(running) == 1 and running[0].user_attrs["worker"].endswith(f":{victim.pid}")
     victim.kill()
     victim.wait()
-    survivor.wait(timeout=900)
-    assert survivor.returncode == 0, survivor_log.read_text()
+    assert run_worker(study, StudyPaths(tmp_path / "runs", storage_url), settings=FAST_QUEUE, progress=False) == 2
     trials = queue.storage.get_all_trials(queue.study_id)
     completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
     assert completed == Counter({c.cell_id: 1 for c in study.cells})  # every cell exactly once
     dead = [t for t in trials if t.state.name == "FAIL"]
     assert len(dead) == 1 and dead[0].user_attrs["worker"].endswith(f":{victim.pid}")
+    assert dead[0].user_attrs["cell"] == running[0].user_attrs["cell"]
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
     assert retried[0].user_attrs["cell"] == dead[0].user_attrs["cell"]
