@@ -4,6 +4,7 @@ studies end to end (trials, MLflow layout, best overrides, continuing, workers, 
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 
@@ -365,33 +366,52 @@ def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_trials_then_two_more_from_a_worker_process_that_hands_over(tmp_path, tiny_tree, monkeypatch):
+def test_a_trial_then_two_more_from_a_worker_process_that_hands_over(tmp_path, tiny_tree, monkeypatch):
     from cyclegan.cli.main import main
 
     path = _tune_file(tmp_path, _tiny_base(tiny_tree))
     spec = load_tune_spec(path)
     paths = StudyPaths.default(tmp_path / "runs", None)
-    summary = run_tune(spec, paths, trials=2, settings=FAST_QUEUE, progress=False)
-    assert summary.states == {"COMPLETE": 2}
-    assert set(summary.importances) == set(SPACE)  # two complete trials are enough to rank the parameters
-    for number in range(2):
+    summary = run_tune(spec, paths, trials=1, settings=FAST_QUEUE, progress=False)
+    assert summary.states == {"COMPLETE": 1} and summary.best_number == 0
+
+    # Two more in a worker process of one trial each, continuing the study: it trains one and hands
+    # over to a fresh process for the second (process_chunks(2, 1, 1) == [[1, 1]]); each process is
+    # told to train one trial, so three complete trials prove the hand-over happened. (Two workers at
+    # once are the same processes started side by side: process_chunks below, tests/test_workers.py;
+    # their samplers are seeded apart: test_workers_and_continued_studies_sample_apart.)
+    monkeypatch.setattr(cyclegan.runs.tune, "RUNS_PER_PROCESS", 1)
+    result = CliRunner().invoke(main, ["tune", str(path), "--trials", "2", "--workers", "1", "--runs-dir", str(paths.runs_dir),
+                                       "--no-progress", "--heartbeat", "1", "--grace", "4"])
+    assert result.exit_code == 0, result.output
+    trials = _trials(paths)
+    assert [t.number for t in trials] == [0, 1, 2] and all(t.state.name == "COMPLETE" for t in trials)
+    # The process a worker hands over to is seeded apart: it does not replay its predecessor's sample.
+    assert trials[1].params != trials[2].params
+    assert "tune tiny: 3 trials (3 complete)" in result.output
+    # Three complete trials are enough to rank the parameters (one is not: summary test above).
+    ranked = result.output.split("parameter importances (Optuna's default evaluator over 3 complete trials):")[1]
+    assert all(re.search(rf"^  {re.escape(key)} +\d", ranked, re.M) for key in SPACE), result.output
+    for number in range(3):
         history = (paths.runs_dir / "tiny" / "trials" / str(number) / "history.csv").read_text().splitlines()
         assert len(history) == 3  # header + 2 mini-epochs
 
+    # One parent run for both invocations; each trial's run (in this process or a worker's) under it.
     client, experiment, runs = _mlflow_runs(paths)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     (parent,) = [r for r in runs if r.data.tags.get("role") == "parent"]
     trial_runs = {r.data.tags["trial"]: r for r in runs if r.data.tags.get("role") == "trial"}
-    assert set(trial_runs) == {"0", "1"}
+    assert set(trial_runs) == {"0", "1", "2"}
     for number, run in trial_runs.items():
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id and run.data.tags["state"] == "COMPLETE"
-        trial = _trials(paths)[int(number)]
+        trial = trials[int(number)]
         assert run.data.params["loss.adversarial"] == trial.params["loss.adversarial"]
         assert run.data.params["data.image_size"] == "32"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "tune/objective")] == [1, 2]
         assert client.get_metric_history(run.info.run_id, "tune/objective")[-1].value == pytest.approx(trial.value)
         assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/swd")] == [1, 2]
-    assert parent.data.tags["best_trial"] == str(summary.best_number)
+    best = min(trials, key=lambda t: t.value)  # the objective is minimised
+    assert parent.data.tags["best_trial"] == str(best.number) and f"best trial {best.number}" in result.output
     assert {"best_overrides.yaml", "summary.txt", "trials.csv"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
     overrides = yaml.safe_load((paths.runs_dir / "tiny" / "best_overrides.yaml").read_text())
@@ -399,25 +419,7 @@ def test_two_trials_then_two_more_from_a_worker_process_that_hands_over(tmp_path
     for key, value in flatten(overrides).items():
         tree = set_dotted(tree, key, value)
     merged = build_config(tree, source="base + best_overrides.yaml")
-    assert {k: merged.flat()[k] for k in SPACE} == summary.best_params
-
-    # Two more in a worker process of one trial each: it trains one and hands over to a fresh process
-    # for the second (process_chunks(2, 1, 1) == [[1, 1]]); each process is told to train one trial,
-    # so four complete trials prove the hand-over happened. (Two workers at once are the same
-    # processes started side by side: process_chunks below, tests/test_workers.py; their samplers
-    # are seeded apart: test_workers_and_continued_studies_sample_apart.)
-    monkeypatch.setattr(cyclegan.runs.tune, "RUNS_PER_PROCESS", 1)
-    result = CliRunner().invoke(main, ["tune", str(path), "--trials", "2", "--workers", "1", "--runs-dir", str(paths.runs_dir),
-                                       "--no-progress", "--heartbeat", "1", "--grace", "4"])
-    assert result.exit_code == 0, result.output
-    trials = _trials(paths)
-    assert [t.number for t in trials] == [0, 1, 2, 3] and all(t.state.name == "COMPLETE" for t in trials)
-    # The process a worker hands over to is seeded apart: it does not replay its predecessor's sample.
-    assert trials[2].params != trials[3].params
-    assert "tune tiny: 4 trials (4 complete)" in result.output and "best trial" in result.output
-    _, _, runs = _mlflow_runs(paths)
-    assert len([r for r in runs if r.data.tags.get("role") == "parent"]) == 1
-    assert sorted(int(r.data.tags["trial"]) for r in runs if r.data.tags.get("role") == "trial") == [0, 1, 2, 3]
+    assert {k: merged.flat()[k] for k in SPACE} == best.params
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # asked by hand, not through optimize
