@@ -93,7 +93,7 @@ def _serialise_sqlite_transactions(engine) -> None:
     transactional pysqlite). Python's sqlite3 driver otherwise runs a transaction's SELECT outside
     it and begins only at the first write, and SQLite ignores ``FOR UPDATE``: two workers claiming
     at once both read a cell WAITING and both set it RUNNING. Measured: two processes claiming 24
-    cells at once, one cell was trained by both (tests/test_ablation.py, the claiming race); Optuna's
+    cells at once, one cell was claimed by both (tests/test_ablation.py, the claiming race); Optuna's
     FAQ warns of the same for its own ``ask``. With the write lock taken at the start, the second
     claim waits (up to the connection's timeout), then reads RUNNING and moves on."""
     from sqlalchemy import event
