@@ -262,3 +262,27 @@ def test_unreachable_stores_fail_before_training(tmp_path, tiny_tree, monkeypatc
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     with pytest.raises(TrackingError, match="unreachable"):
         run_study(study, StudyPaths.default(tmp_path / "runs", None), settings=FAST_QUEUE, progress=False)
+
+
+def test_a_worker_claims_its_kept_structure_first_and_others_running_structures_last(tmp_path, tiny_tree):
+    """Cells of the structure this worker's step was traced for come first; cells of a structure
+    another worker is training come last; otherwise the matrix order."""
+    from cyclegan.runs.ablation import claim_preferences
+
+    structures = {"a0": "A", "a1": "A", "b0": "B", "b1": "B", "c0": "C"}
+    assert claim_preferences(structures, None, set()) == (set(), set())
+    assert claim_preferences(structures, None, {"a0"}) == (set(), {"a0", "a1"})  # another worker traced A
+    assert claim_preferences(structures, "B", {"a0", "b0"}) == ({"b0", "b1"}, {"a0", "a1"})  # B is kept here too
+    assert claim_preferences(structures, "C", {"x9"}) == ({"c0"}, set())  # a cell of another study version
+
+    path = _study_file(tmp_path, tiny_tree, {"generator.norm": ["instance", "none"]}, mini_epochs=1)
+    study = load_study(path)
+    queue = CellQueue(study, open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, FAST_QUEUE))
+    queue.enqueue_missing()
+    instance0, instance1, none0, none1 = (cell.cell_id for cell in study.cells)  # seeds follow each other
+    _, first = queue.claim(avoid={instance0, instance1})  # as a second worker would, beside the first's instance cell
+    assert first == none0 and queue.running_cells() == {none0}
+    _, second = queue.claim(prefer={none0, none1})
+    assert second == none1
+    _, third = queue.claim(prefer={none0, none1}, avoid={instance1})  # nothing preferred waits: the matrix order
+    assert third == instance0

@@ -21,6 +21,7 @@ import socket
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +177,17 @@ class CellQueue:
                 requeued += 1
         return requeued
 
-    def claim(self) -> tuple[int, str] | None:
-        """Atomically take a waiting cell: (trial id, cell id), or None when nothing waits."""
-        for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
+    def running_cells(self) -> set[str]:
+        return {t.user_attrs[CELL_ATTR] for t in self._trials((TrialState.RUNNING,))}
+
+    def claim(self, prefer: Collection[str] = (), avoid: Collection[str] = ()) -> tuple[int, str] | None:
+        """Atomically take a waiting cell: (trial id, cell id), or None when nothing waits. Cells in
+        ``prefer`` are tried first and cells in ``avoid`` last, each group in the order they were enqueued."""
+        def order(trial) -> tuple[int, int]:
+            cell = trial.user_attrs[CELL_ATTR]
+            return (0 if cell in prefer else 2 if cell in avoid else 1), trial.number
+
+        for trial in sorted(self._trials((TrialState.WAITING,)), key=order):
             trial_id = self._trial_id(trial)
             try:
                 if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
