@@ -3,6 +3,7 @@ the tests that start processes (hold one at a step, wait for a condition, start 
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -51,6 +52,14 @@ def __getattr__(name: str):
 
         return QueueSettings(heartbeat_seconds=1, grace_seconds=4, poll_seconds=0.5)
     raise AttributeError(name)
+
+
+def queue_storage_url(runs_dir: Path) -> str:
+    """The queue the distributed tests share between processes: the PostgreSQL that .ci/run starts
+    (CYCLEGAN_TEST_POSTGRES_URL), else the runs folder's local SQLite file."""
+    from cyclegan import names
+
+    return os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or names.sqlite_url(runs_dir / names.OPTUNA_DB)
 
 
 def start(command: list[str], log: Path, env: dict | None = None, **popen) -> subprocess.Popen:

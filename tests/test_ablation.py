@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import FAST_QUEUE, LEARNING_RATES
+from helpers import FAST_QUEUE, LEARNING_RATES, queue_storage_url
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
-from cyclegan import names
 from cyclegan.names import GENERATORS, MODELS_POINTER
 from cyclegan.runs.ablation import StudyPaths, run_study
 from cyclegan.runs.queue import CellQueue, open_storage
@@ -153,9 +152,7 @@ def test_two_workers_claiming_at_once_never_take_the_same_cell(tmp_path, tiny_tr
     """The queue's claim under a real race between two processes (against PostgreSQL in CI, as the
     distributed test): every cell is claimed by exactly one of them. Two real `cyclegan worker`
     processes sharing a study, one killed, are tests/test_reliability.py's takeover test."""
-    import os
-
-    storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or names.sqlite_url(tmp_path / "runs" / names.OPTUNA_DB)
+    storage_url = queue_storage_url(tmp_path / "runs")
     (tmp_path / "runs").mkdir()
     path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=range(12), mini_epochs=1)
     spec = yaml.safe_load(path.read_text())

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import FAST_QUEUE, LEARNING_RATES, held_at, start, wait_for
+from helpers import FAST_QUEUE, LEARNING_RATES, held_at, queue_storage_url, start, wait_for
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
@@ -172,7 +172,7 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
     same cell: tests/test_ablation.py's claiming race.)"""
     from cyclegan.runs.ablation import run_worker
 
-    storage_url = os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or f"sqlite:///{(tmp_path / 'runs' / 'optuna.db').resolve()}"
+    storage_url = queue_storage_url(tmp_path / "runs")
     monkeypatch.setenv("CYCLEGAN_STORAGE", storage_url)
     path = _study(tmp_path, tiny_tree, factors=LEARNING_RATES, seeds=[0], mini_epochs=1, steps=2)
     study = load_study(path)
