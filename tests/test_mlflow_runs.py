@@ -130,6 +130,18 @@ def test_tracked_cell_has_provenance_datasets_system_metrics_models_and_named_gr
     assert result.exit_code != 0 and "runs:/0123456789abcdef/gen_photo2monet" in result.output
 
 
+@pytest.mark.parametrize("chosen", [None, "true"])
+def test_the_ui_runs_without_mlflows_job_runners_unless_asked(tmp_path, monkeypatch, chosen):
+    from cyclegan.runs.store import UI_JOBS_VARIABLE, ui_command
+
+    if chosen is None:
+        monkeypatch.delenv(UI_JOBS_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(UI_JOBS_VARIABLE, chosen)
+    command, env = ui_command(tmp_path / "runs", "127.0.0.1", 5000)
+    assert env[UI_JOBS_VARIABLE] == (chosen or "false") and command[2:4] == ["mlflow", "ui"]
+
+
 def test_ui_serves_the_local_store_and_stopping_it_stops_every_process_it_started(tmp_path):
     """`cyclegan ui` answers HTTP on its port, on a fresh runs folder, on a busy 2-core machine too
     (with MLflow's default of several server processes, uvicorn killed workers still importing
@@ -146,6 +158,8 @@ def test_ui_serves_the_local_store_and_stopping_it_stops_every_process_it_starte
         assert status == 200 and [e["name"] for e in json.loads(body)["experiments"]] == ["Default"]
         started = psutil.Process(ui.pid).children(recursive=True)
         assert started  # the server (and its workers) run in processes of their own
+        # Without MLflow's server-side job runners (Huey consumers), which browsing never uses.
+        assert not [p.cmdline() for p in started if "huey" in " ".join(p.cmdline())]
         ui.send_signal(signal.SIGINT)  # Ctrl-C
         assert ui.wait(timeout=180) == 130  # a loaded CI machine: the server stops its workers first (ui_server.STOP_SECONDS)
         _, alive = psutil.wait_procs(started, timeout=5)

@@ -70,6 +70,9 @@ def connect(runs_dir: Path, uri: str | None = None) -> Store:
     raise AssertionError("unreachable")
 
 
+UI_JOBS_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's documented switch for its server's job runners
+
+
 def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """``mlflow ui`` on the same store the studies write to: its command line and environment.
     The store URI goes in the environment (``MLFLOW_BACKEND_STORE_URI``, which ``mlflow ui`` reads):
@@ -87,7 +90,13 @@ def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[st
     # default of several, uvicorn kills workers that are still importing MLflow after its health-check
     # timeout, so on a busy 2-core machine the server restarted its workers forever and never served.
     command = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--workers", "1"]
-    return command, {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    # MLflow's server also starts a job runner and seven Huey consumer processes for its server-side
+    # jobs (GenAI features: scorers, prompt optimisation), which browsing studies never uses: without
+    # them the UI answers in about half the time with 3 processes instead of 11 (benchmarks/PERFORMANCE.md,
+    # 2026-12-07 (evening)). A user who wants them sets the variable (docs/storage.md).
+    env.setdefault(UI_JOBS_VARIABLE, "false")
+    return command, env
 
 
 _REFUSED = re.compile(r"error code 40[13]\b")  # how MLflow's REST client words an HTTP 401/403
