@@ -58,6 +58,21 @@ def _isolated(monkeypatch):
     keras.config.set_dtype_policy("float32")
 
 
+# Compiled runs a test process keeps (cyclegan.core.step_reuse.StepCache), one per structure: a
+# user's process keeps one (a study lists a cell's seeds together), but the suite's tests alternate
+# between a handful of structures (the tiny config, the tiny study's cells), and each of them was
+# traced again after every other one in between (about 2.7 s of a 5 s tiny run). Each kept run holds
+# about 250 MB at 32x32 (benchmarks/PERFORMANCE.md, 2026-12-07 (evening)).
+KEPT_STRUCTURES = 4
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kept_structures():
+    from cyclegan.core import step_reuse
+
+    step_reuse._PROCESS_STEPS = step_reuse.StepCache(slots=KEPT_STRUCTURES)
+
+
 _MIGRATED_EMPTY: dict[str, Path] = {}
 
 

@@ -100,7 +100,7 @@ def test_a_run_on_a_kept_step_learns_what_a_run_built_from_scratch_learns(tiny_t
 
     # The kept step's FLOPs are counted on the graph it was traced as: no second trace.
     reused_config = build_config(reused_tree)
-    kept_step = steps._compiled.step
+    kept_step = steps.last.step
     traced = kept_step.experimental_get_tracing_count()
     gflop = steps.step_gflop(reused_config)
     assert gflop > 0 and kept_step.experimental_get_tracing_count() == traced
@@ -136,6 +136,38 @@ def test_the_loaded_state_includes_loss_scales_slots_and_frozen_weights(tiny_tre
     assert frozen and all(getattr(v, "path", v.name) in paths for v in frozen)  # the encoder's weights
 
 
+def test_a_cache_of_several_slots_keeps_the_most_recently_used_structures(tiny_config):
+    """Stand-in parts (a variable each) and a stand-in step builder: which run a cache hands back, and
+    which values it loads, without training. One slot is a process's; the suite's keep more."""
+    from types import SimpleNamespace
+
+    def parts(value: float):
+        model = SimpleNamespace(variables=[tf.Variable(value)])
+        return (SimpleNamespace(gen_g=model, gen_f=model, disc_monet=model, disc_photo=model),
+                SimpleNamespace(generators=SimpleNamespace(variables=[]), discriminators=SimpleNamespace(variables=[])),
+                SimpleNamespace(variables=[]))
+
+    def build_step(config, networks, optimizers, pools):
+        return SimpleNamespace(experimental_get_tracing_count=lambda: 1)
+
+    a, b, c = (tiny_config.model_copy(update={"loss": tiny_config.loss.model_copy(update={"lambda_cycle": w})}) for w in (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="slots=0"):
+        StepCache(slots=0)
+    cache = StepCache(slots=2)
+    kept_a = cache.compiled(a, *parts(1.0), build_step)
+    cache.compiled(b, *parts(2.0), build_step)
+    again = cache.compiled(a, *parts(10.0), build_step)  # a is kept: its parts get this run's values
+    assert again is kept_a and cache.last is kept_a and float(kept_a.networks.gen_g.variables[0]) == 10.0
+    cache.compiled(c, *parts(3.0), build_step)  # a third structure: b, the least recently used, goes
+    assert (cache.traces, cache.reuses) == (3, 1)
+    assert cache.compiled(a, *parts(1.0), build_step) is kept_a and cache.compiled(b, *parts(2.0), build_step) is not None
+    assert (cache.traces, cache.reuses) == (4, 2)
+    one = StepCache()
+    one.compiled(a, *parts(1.0), build_step)
+    one.compiled(b, *parts(2.0), build_step)
+    assert one.compiled(a, *parts(1.0), build_step) is not kept_a and (one.traces, one.reuses) == (3, 0)
+
+
 def test_runs_trained_without_a_cache_share_the_process_one(tiny_tree, tmp_path, monkeypatch):
     """A program that calls train() several times (a notebook, these tests) keeps one traced step."""
     import cyclegan.core.step_reuse
@@ -148,6 +180,6 @@ def test_runs_trained_without_a_cache_share_the_process_one(tiny_tree, tmp_path,
     # The evaluation's and sample grids' generator functions came with the kept step: each traced
     # once for both runs (photo -> Monet: encoder and decoder apart; Monet -> photo: its decoder, on
     # the features of the sample paintings).
-    forwards = list(process._compiled.forwards.values())
+    forwards = list(process.last.forwards.values())
     assert len(forwards) == 2
     assert all(f.encode.experimental_get_tracing_count() == 1 == f.decode.experimental_get_tracing_count() for f in forwards)

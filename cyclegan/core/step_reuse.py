@@ -30,6 +30,7 @@ runs a program trains one after another with :func:`cyclegan.core.trainer.train`
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -117,46 +118,60 @@ def _name(variable) -> str:
 
 
 class StepCache:
-    """The last compiled run of this process, handed to the next run of the same structure.
+    """The last compiled runs of this process, handed to the next run of the same structure.
 
-    A process has one (:func:`process_steps`); a test that must trace anew makes its own."""
+    It keeps ``slots`` of them, the least recently used dropped first. A process keeps one
+    (:func:`process_steps`: a study lists a cell's seeds one after another, and each kept run holds
+    its networks, optimizer state and graph in memory); the test suite keeps a few, because its
+    tests alternate between a handful of structures (tests/conftest.py). A test that must trace
+    anew makes its own."""
 
-    def __init__(self) -> None:
-        self._key: tuple[str, StepBuilder] | None = None
-        self._compiled: Compiled | None = None
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError(f"a step cache keeps at least one compiled run, got slots={slots}")
+        self.slots = slots
+        self._kept: OrderedDict[tuple[str, StepBuilder], Compiled] = OrderedDict()  # least recently used first
         self.traces = 0  # steps this cache has built: runs minus reuses
         self.reuses = 0
+
+    @property
+    def last(self) -> Compiled | None:
+        """The compiled run the latest run trained on (None before the first)."""
+        return next(reversed(self._kept.values()), None)
 
     def compiled(self, config: RunConfig, networks: Networks, optimizers: Optimizers, pools: ImagePools,
                  build_step: StepBuilder) -> Compiled:
         """The compiled run for ``config``, whose ``networks``, ``optimizers`` and ``pools`` were just
-        built from it: the kept run loaded with their values when the structures match, else these
-        parts with a newly traced step (then kept for the next run)."""
+        built from it: a kept run loaded with their values when the structures match, else these
+        parts with a newly traced step (then kept for the next runs)."""
         key = (structure_key(config), build_step)
-        if self._compiled is not None and key == self._key:
-            kept = self._compiled
+        kept = self._kept.get(key)
+        if kept is not None:
             load_values(state_variables(networks, optimizers, pools), state_variables(kept.networks, kept.optimizers, kept.pools))
+            self._kept.move_to_end(key)
             self.reuses += 1
             return kept
         compiled = Compiled(networks, optimizers, pools, build_step(config, networks, optimizers, pools))
-        self._compiled, self._key = compiled, key
+        self._kept[key] = compiled
+        while len(self._kept) > self.slots:
+            self._kept.popitem(last=False)
         self.traces += 1
         return compiled
 
     def step_gflop(self, config: RunConfig) -> float | None:
-        """GFLOP of one step of the kept run, when ``config`` trained on it (None otherwise): counted
+        """GFLOP of one step of the kept run ``config`` trained on (None when none is kept): counted
         on its traced graph once per trace (:func:`cyclegan.core.machine_speed.count_step_flops`; the
         step is not traced again, its input shapes are the ones it was traced for). None too when the
         kept step never ran: counting would trace it for nothing."""
         from cyclegan.core.machine_speed import count_step_flops
 
-        if self._compiled is None or self._key is None or structure_key(config) != self._key[0]:
+        structure = structure_key(config)
+        kept = next((c for (key, _), c in reversed(self._kept.items()) if key == structure), None)
+        if kept is None or not kept.step.experimental_get_tracing_count():  # never ran (a resumed run with nothing left)
             return None
-        if not self._compiled.step.experimental_get_tracing_count():  # never ran (a resumed run with nothing left)
-            return None
-        if self._compiled.gflop is None:
-            self._compiled.gflop = count_step_flops(self._compiled.step, config.data.image_size, config.train.batch_size)
-        return self._compiled.gflop
+        if kept.gflop is None:
+            kept.gflop = count_step_flops(kept.step, config.data.image_size, config.train.batch_size)
+        return kept.gflop
 
 
 _PROCESS_STEPS = StepCache()
