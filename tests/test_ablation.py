@@ -16,6 +16,7 @@ from helpers import FAST_QUEUE, LEARNING_RATES, queue_storage_url
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
+from cyclegan import names
 from cyclegan.names import GENERATORS, MODELS_POINTER
 from cyclegan.runs.ablation import StudyPaths, run_study
 from cyclegan.runs.queue import CellQueue, open_storage
@@ -259,6 +260,47 @@ def test_unreachable_stores_fail_before_training(tmp_path, tiny_tree, monkeypatc
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     with pytest.raises(TrackingError, match="unreachable"):
         run_study(study, StudyPaths.default(tmp_path / "runs", None), settings=FAST_QUEUE, progress=False)
+
+
+@pytest.mark.parametrize("trains_here", [True, False])
+def test_the_checks_before_training_take_no_gpu_memory_from_workers(tmp_path, tiny_config, monkeypatch, trains_here):
+    """TensorFlow maps nearly all of every visible GPU's memory at a process's first op. The checks
+    before training build VGG16 (the encoder weights file): a process that only starts workers hides
+    the GPUs first, one that trains asks for memory growth first. A stand-in GPU records the calls
+    (this machine has none)."""
+    import tensorflow as tf
+
+    import cyclegan.core.models
+    from cyclegan.runs.orchestration import preflight
+
+    calls = []
+    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda device_type=None: [gpu] if device_type == "GPU" else [])
+    monkeypatch.setattr(tf.config, "set_visible_devices", lambda devices, device_type=None: calls.append(("visible", list(devices), device_type)))
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda device, enable: calls.append(("growth", device.name, enable)))
+    monkeypatch.setattr(cyclegan.core.models, "build_vgg16", lambda *args, **kwargs: calls.append(("build_vgg16",)))
+    preflight([tiny_config], names.sqlite_url(tmp_path / names.OPTUNA_DB), FAST_QUEUE, trains_here=trains_here)
+    first = ("growth", gpu.name, True) if trains_here else ("visible", [], "GPU")
+    assert calls == [first, ("build_vgg16",)]
+
+
+@pytest.mark.parametrize(("workers", "cells_per_process", "trains_here"), [(1, None, True), (2, None, False), (1, 3, False)])
+def test_a_study_trains_in_this_process_only_without_worker_processes(tmp_path, tiny_tree, monkeypatch, workers,
+                                                                      cells_per_process, trains_here):
+    import cyclegan.core.device
+
+    class Checked(Exception):
+        pass
+
+    def share_gpus(trains_here):
+        raise Checked(trains_here)
+
+    monkeypatch.setattr(cyclegan.core.device, "share_gpus", share_gpus)
+    study = load_study(_study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,)))
+    with pytest.raises(Checked) as checked:
+        run_study(study, StudyPaths.default(tmp_path / "runs", None), workers=workers, cells_per_process=cells_per_process,
+                  settings=FAST_QUEUE, progress=False)
+    assert checked.value.args == (trains_here,)
 
 
 def test_a_worker_claims_its_kept_structure_first_and_others_running_structures_last(tmp_path, tiny_tree):

@@ -422,6 +422,26 @@ def test_a_trial_then_two_more_from_a_worker_process_that_hands_over(tmp_path, t
     assert {k: merged.flat()[k] for k in SPACE} == best.params
 
 
+@pytest.mark.parametrize(("workers", "trials", "trains_here"), [(1, 2, True), (2, 2, False), (1, 9, False)])
+def test_a_tuning_study_trains_in_this_process_only_without_worker_processes(tmp_path, tiny_tree, monkeypatch, workers,
+                                                                             trials, trains_here):
+    """Whether the checks before training let this process take GPU memory (ablation's twin test
+    shows what each answer does): only when it trains the trials itself (RUNS_PER_PROCESS = 8)."""
+    import cyclegan.core.device
+
+    class Checked(Exception):
+        pass
+
+    def share_gpus(trains_here):
+        raise Checked(trains_here)
+
+    monkeypatch.setattr(cyclegan.core.device, "share_gpus", share_gpus)
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
+    with pytest.raises(Checked) as checked:
+        run_tune(spec, StudyPaths.default(tmp_path / "runs", None), trials=trials, workers=workers, settings=FAST_QUEUE, progress=False)
+    assert checked.value.args == (trains_here,)
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # asked by hand, not through optimize
 def test_workers_and_continued_studies_sample_apart(tmp_path):
     """A sampler's seed is the tune file's, the worker's index and the trials already in the study:

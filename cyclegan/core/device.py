@@ -29,14 +29,27 @@ def resolve_precision(precision: str) -> str:
     return "mixed_bfloat16" if cpu_has_bf16() else "float32"
 
 
+def share_gpus(trains_here: bool) -> None:
+    """Before this process's first TensorFlow op. By default TensorFlow maps nearly all the memory of
+    every visible GPU at its first op, so a process that trains lets it grow memory on demand instead
+    (several workers can share a device), and a process that only coordinates worker processes
+    (``ablate``/``tune`` with workers) sees no GPU at all: its checks before training (building VGG16
+    to read the encoder weights file) must not hold the memory its workers train in."""
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        if trains_here:
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        elif gpus:
+            tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # already initialised in this process: the setting is fixed by then
+        pass
+
+
 def configure(precision: str) -> str:
     """Set the global Keras dtype policy (before any model is built) and let TensorFlow grow GPU
-    memory on demand, so several workers can share a device. Returns the resolved precision."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised in this process: the setting is fixed by then
-            pass
+    memory on demand (:func:`share_gpus`). Returns the resolved precision."""
+    share_gpus(trains_here=True)
     resolved = resolve_precision(precision)
     keras.config.set_dtype_policy(resolved)
     return resolved

@@ -32,13 +32,15 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     and no ``cells_per_process``, one worker trains in this process (with its progress bars); else worker processes
     train at most ``cells_per_process`` cells each (default
     :data:`~cyclegan.runs.orchestration.RUNS_PER_PROCESS`, why there) and are replaced while cells wait."""
-    session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings)
+    trains_here = workers <= 1 and cells_per_process is None
+    session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings,
+                           trains_here=trains_here)
     queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing(retry_failed=retry_failed)
     say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}")  # with or without bars
     for line in [*design_warnings(study), *same_runs(study)]:  # before training: what this design cannot decide, or repeats
         say(f"warning: {line}")
-    if workers <= 1 and cells_per_process is None:
+    if trains_here:
         run_worker(study, paths, settings=settings, progress=progress)
     else:
         command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),

@@ -40,13 +40,17 @@ class StudyPaths:
         return names.cell_dir(self.runs_dir, study.name, cell_id)
 
 
-def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSettings) -> None:
+def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSettings, *, trains_here: bool) -> None:
     """Fail before any training when something every run needs is missing: the queue storage, the
     data (each distinct data set and batch size once), the encoder weights (each file once). The
-    tracking store was checked when the Tracker connected."""
+    tracking store was checked when the Tracker connected. ``trains_here``: whether this process
+    trains after the checks, or only coordinates worker processes (then it takes no GPU memory:
+    :func:`cyclegan.core.device.share_gpus`)."""
+    from cyclegan.core.device import share_gpus
     from cyclegan.core.models import build_vgg16
     from cyclegan.core.pipeline import prepare_split
 
+    share_gpus(trains_here)
     open_storage(storage_url, settings)
     checked = set()
     for config in configs:
@@ -74,11 +78,11 @@ class Session:
 
 
 def open_session(name: str, description: str, file: Path, paths: StudyPaths, configs: Iterable[RunConfig],
-                 settings: QueueSettings) -> Session:
+                 settings: QueueSettings, *, trains_here: bool) -> Session:
     """Connect to the tracking store, run :func:`preflight`, then open the experiment and the
     parent run (created once, reused by every later invocation) and attach the study file."""
     tracker = Tracker(paths.runs_dir)
-    preflight(configs, paths.storage_url, settings)
+    preflight(configs, paths.storage_url, settings, trains_here=trains_here)
     experiment_id = tracker.experiment_id(name)
     parent_id = tracker.parent_run(experiment_id, name, description)
     tracker.log_artifacts(parent_id, [(file, None)])

@@ -249,11 +249,12 @@ def open_tune_study(spec: TuneSpec, storage: RDBStorage, worker_index: int = 0) 
 def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
              overrides: tuple[str, ...] = (), progress: bool = True) -> TuneSummary:
     """Add ``trials`` trials to the study, then summarise the whole study (see the module docstring)."""
-    session = open_session(spec.name, spec.description, spec.path, paths, (spec.base,), settings)
+    trains_here = workers <= 1 and trials <= RUNS_PER_PROCESS
+    session = open_session(spec.name, spec.description, spec.path, paths, (spec.base,), settings, trains_here=trains_here)
     study = open_tune_study(spec, open_storage(paths.storage_url, settings))
     fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
     say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
-    if workers <= 1 and trials <= RUNS_PER_PROCESS:
+    if trains_here:
         run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
     else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
         _run_worker_processes(spec, paths, trials, workers, settings, overrides, progress)
