@@ -93,8 +93,9 @@ def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[st
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
     # MLflow's server also starts a job runner and seven Huey consumer processes for its server-side
     # jobs (GenAI features: scorers, prompt optimisation), which browsing studies never uses: without
-    # them the UI answers in about half the time with 3 processes instead of 11 (benchmarks/PERFORMANCE.md,
-    # 2026-12-07 (evening)). A user who wants them sets the variable (docs/storage.md).
+    # them the UI runs 3 processes instead of 11, starts on a third of the CPU and answers sooner, on a
+    # busy machine in less than half the time (benchmarks/PERFORMANCE.md, 2026-12-07 (evening)). A
+    # user who wants them sets the variable (docs/storage.md).
     env.setdefault(UI_JOBS_VARIABLE, "false")
     return command, env
 
