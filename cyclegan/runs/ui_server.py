@@ -1,8 +1,9 @@
 """Running ``mlflow ui`` for ``cyclegan ui``: refuse a busy port before anything starts, and stop
 every process the server started when the UI stops.
 
-MLflow's server is a process tree: uvicorn, its worker, and ``huey_consumer`` job runners (and, for
-jobs, processes in sessions of their own). Replacing this process with it (``exec``) left the tree to
+MLflow's server is a process tree: uvicorn, its worker, and, when its job execution is on (off for
+``cyclegan ui`` unless the user turns it on: :func:`cyclegan.runs.store.ui_command`), ``huey_consumer``
+job runners (and, for jobs, processes in sessions of their own). Replacing this process with it (``exec``) left the tree to
 MLflow: a busy port made the server exit 0 after its retries, and Ctrl-C left the consumers behind.
 Here the server runs in a session of its own; stopping it signals that whole process group, then
 kills whatever of the tree it had started still lives.
