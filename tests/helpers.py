@@ -62,6 +62,24 @@ def queue_storage_url(runs_dir: Path) -> str:
     return os.environ.get("CYCLEGAN_TEST_POSTGRES_URL") or names.sqlite_url(runs_dir / names.OPTUNA_DB)
 
 
+def gpu_choice(monkeypatch, command) -> bool:
+    """Whether ``command()`` (a study or tuning run) would train in this process, as it tells
+    :func:`cyclegan.core.device.share_gpus` before its checks; stopped there, before anything else."""
+    import cyclegan.core.device
+
+    class Chosen(Exception):
+        pass
+
+    def share_gpus(trains_here: bool):
+        raise Chosen(trains_here)
+
+    monkeypatch.setattr(cyclegan.core.device, "share_gpus", share_gpus)
+    with pytest.raises(Chosen) as chosen:
+        command()
+    (trains_here,) = chosen.value.args
+    return trains_here
+
+
 def start(command: list[str], log: Path, env: dict | None = None, **popen) -> subprocess.Popen:
     """Output goes to a file: a pipe nobody reads blocks a chatty process once its buffer fills."""
     with log.open("w") as out:

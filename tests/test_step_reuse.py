@@ -159,7 +159,7 @@ def test_a_cache_of_several_slots_keeps_the_most_recently_used_structures(tiny_c
     again = cache.compiled(a, *parts(10.0), build_step)  # a is kept: its parts get this run's values
     assert again is kept_a and cache.last is kept_a and float(kept_a.networks.gen_g.variables[0]) == 10.0
     cache.compiled(c, *parts(3.0), build_step)  # a third structure: b, the least recently used, goes
-    assert (cache.traces, cache.reuses) == (3, 1)
+    assert (cache.traces, cache.reuses) == (3, 1) and cache.kept_structures() == {structure_key(a), structure_key(c)}
     assert cache.compiled(a, *parts(1.0), build_step) is kept_a and cache.compiled(b, *parts(2.0), build_step) is not None
     assert (cache.traces, cache.reuses) == (4, 2)
     one = StepCache()

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import FAST_QUEUE
+from helpers import FAST_QUEUE, gpu_choice
 from mlflow.tracking import MlflowClient
 
 import cyclegan.core.trainer
@@ -427,19 +427,9 @@ def test_a_tuning_study_trains_in_this_process_only_without_worker_processes(tmp
                                                                              trials, trains_here):
     """Whether the checks before training let this process take GPU memory (ablation's twin test
     shows what each answer does): only when it trains the trials itself (RUNS_PER_PROCESS = 8)."""
-    import cyclegan.core.device
-
-    class Checked(Exception):
-        pass
-
-    def share_gpus(trains_here):
-        raise Checked(trains_here)
-
-    monkeypatch.setattr(cyclegan.core.device, "share_gpus", share_gpus)
     spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
-    with pytest.raises(Checked) as checked:
-        run_tune(spec, StudyPaths.default(tmp_path / "runs", None), trials=trials, workers=workers, settings=FAST_QUEUE, progress=False)
-    assert checked.value.args == (trains_here,)
+    assert gpu_choice(monkeypatch, lambda: run_tune(spec, StudyPaths.default(tmp_path / "runs", None), trials=trials,
+                                                    workers=workers, settings=FAST_QUEUE, progress=False)) is trains_here
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # asked by hand, not through optimize

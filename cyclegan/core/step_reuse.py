@@ -139,6 +139,10 @@ class StepCache:
         """The compiled run the latest run trained on (None before the first)."""
         return next(reversed(self._kept.values()), None)
 
+    def kept_structures(self) -> set[str]:
+        """The :func:`structure_key` of each kept run: a run of one of them trains without a new trace."""
+        return {structure for structure, _ in self._kept}
+
     def compiled(self, config: RunConfig, networks: Networks, optimizers: Optimizers, pools: ImagePools,
                  build_step: StepBuilder) -> Compiled:
         """The compiled run for ``config``, whose ``networks``, ``optimizers`` and ``pools`` were just

@@ -90,16 +90,17 @@ def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, 
     tracker.finish_parent(parent_id, "FINISHED" if counts["done"] == total else "KILLED" if interrupted else "FAILED")
 
 
-def claim_preferences(structures: dict[str, str], kept: str | None, running: set[str]) -> tuple[set[str], set[str]]:
+def claim_preferences(structures: dict[str, str], kept: set[str], running: set[str]) -> tuple[set[str], set[str]]:
     """Which waiting cells a worker takes first and which last (``structures``: each cell's
-    :func:`~cyclegan.core.step_reuse.structure_key`). First the cells its kept step was traced for,
-    which train without a new trace; last the cells of a structure another worker is training, so that
-    workers take different structures and each keeps its own. In matrix order instead, two workers
+    :func:`~cyclegan.core.step_reuse.structure_key`; ``kept``: those its process keeps a traced step
+    for, :meth:`~cyclegan.core.step_reuse.StepCache.kept_structures`). First the cells of a kept
+    structure, which train without a new trace; last the cells of a structure another worker is
+    training, so that workers take different structures and each keeps its own. In matrix order instead, two workers
     took the two seeds of each cell in turn and traced for every cell: a 2x2 study of 2 seeds on two
     workers, 8 cells, 8 traces (first steps of 1.9-2.8 s each; 4 of them are reuses otherwise)."""
-    prefer = {cell for cell, key in structures.items() if key == kept}
+    prefer = {cell for cell, key in structures.items() if key in kept}
     busy = {structures[cell] for cell in running if cell in structures}
-    avoid = {cell for cell, key in structures.items() if key in busy and key != kept}
+    avoid = {cell for cell, key in structures.items() if key in busy and key not in kept}
     return prefer, avoid
 
 
@@ -111,12 +112,11 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
     trained = taken = 0
     runs = RunLoop(tracker, progress=progress)
     structures = {cell.cell_id: structure_key(cell.config) for cell in study.cells}
-    kept = None  # the structure of the step this process traced last
     with sigterm_as_interrupt():
         while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
             queue.reap_dead_local_workers()  # e.g. one stopped by a full disk before it could requeue its cell
-            claimed = queue.claim(*claim_preferences(structures, kept, queue.running_cells()))
+            claimed = queue.claim(*claim_preferences(structures, runs.steps.kept_structures(), queue.running_cells()))
             if claimed is None:
                 if not queue.any_running():
                     break
@@ -125,7 +125,6 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 continue
             trial_id, cell_id = claimed
             taken += 1
-            kept = structures[cell_id]
             cell = study.cell(cell_id)
             owner = Owner(f"cell {cell_id}", hand_back=lambda why, trial=trial_id: queue.requeue(trial, why),
                           record_failure=lambda why, trial=trial_id: queue.fail(trial, why))
