@@ -91,7 +91,7 @@ def test_bench_compares_zipped_variants_and_the_two_generator_architectures(tiny
     tiny_tree["generator"] = {"imagenet_weights": tiny_tree["generator"]["encoder_weights"]}
     config_file.write_text(yaml.safe_dump(tiny_tree))
     result = CliRunner().invoke(main, [
-        "bench", str(config_file), "--steps", "2", "--rounds", "2", "--compare", "generator.arch=vgg_unet,vgg_unet,resnet",
+        "bench", str(config_file), "--steps", "2", "--rounds", "2", "--probe-repeats", "2", "--compare", "generator.arch=vgg_unet,vgg_unet,resnet",
         "--compare", "train.fused_generator_calls=false,true,true", "--compare", "train.fused_instance_norm=false,true,true",
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output

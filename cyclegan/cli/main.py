@@ -217,8 +217,10 @@ def data_synth(root: Path, photos: int, paintings: int, size: int, seed: int) ->
               help="Variants to time side by side; repeated options are zipped (variant i takes value i of each).")
 @click.option("--data", "data_root", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="JPEG dataset for timing the input pipeline (default: the config's data.root if indexed).")
+@click.option("--probe-repeats", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Convolutions per conv throughput probe (one probe before each round, in each precision).")
 def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: int, rounds: int,
-                  comparisons: tuple[str, ...], data_root: Path | None) -> None:
+                  comparisons: tuple[str, ...], data_root: Path | None, probe_repeats: int) -> None:
     """Time the train step (default: the original 256x256, batch 1) and the input pipeline.
 
     CONFIG_FILE is a run config or an experiment file (its base is used)."""
@@ -238,7 +240,7 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
     first = next(iter(configs.values()))
     if data_root is None and (Path(first.data.root) / "data.csv").exists():
         data_root = Path(first.data.root)
-    click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root)))
+    click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root, probe_repeats=probe_repeats)))
 
 
 @main.command("standin-weights")
