@@ -29,12 +29,14 @@ help:
 # pip compiles every installed file to bytecode on one core (about 35 s of TensorFlow's and the
 # others' files); compileall does the same on every core. The bytecode is written here and not left
 # to first imports, which write none where PYTHONDONTWRITEBYTECODE is set (then every process would
-# compile what it imports). benchmarks/PERFORMANCE.md, 2026-12-07 (night).
+# compile what it imports). A file that does not compile (pip skips those silently) is named, and
+# runs from source. benchmarks/PERFORMANCE.md, 2026-12-07 (night).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null
+	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+	  || echo "note: the files named above were not byte-compiled; Python runs them from source"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -284,6 +284,30 @@ def test_the_checks_before_training_take_no_gpu_memory_from_workers(tmp_path, ti
     assert calls == [first, ("build_vgg16",)]
 
 
+def test_the_queue_opened_for_a_check_or_a_count_keeps_no_connection_open(tmp_path, tiny_tree, monkeypatch):
+    """The checks before training, a worker's count of cells left and the report's read of the queue
+    open its storage for a moment: they close its connections on leaving, where a database server
+    would otherwise count them as open until the object is collected (PostgreSQL in .ci/run)."""
+    import cyclegan.runs.queue as queue_module
+    from cyclegan.runs.ablation import cells_left
+    from cyclegan.runs.orchestration import preflight
+
+    opened, real_open = [], queue_module.open_storage
+    monkeypatch.setattr(queue_module, "open_storage", lambda *args, **kwargs: opened.append(real_open(*args, **kwargs)) or opened[-1])
+    study = load_study(_study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=(0,)))
+    paths = StudyPaths(tmp_path / "runs", queue_storage_url(tmp_path / "runs"))
+    held = real_open(paths.storage_url, FAST_QUEUE)
+    CellQueue(study, held).enqueue_missing()
+    assert held.engine.pool.checkedin() >= 1  # what an open storage keeps: the premise of the checks below
+    held.engine.dispose()
+
+    preflight((), paths.storage_url, FAST_QUEUE, trains_here=True)
+    assert cells_left(study, paths, FAST_QUEUE) == 2
+    assert set(queue_module.read_local_queue(study, paths.storage_url)[0].values()) == {"waiting"}
+    assert len(opened) == 3
+    assert [(s.engine.pool.checkedin(), s.engine.pool.checkedout()) for s in opened] == [(0, 0)] * 3
+
+
 @pytest.mark.parametrize(("workers", "cells_per_process", "trains_here"), [(1, None, True), (2, None, False), (1, 3, False)])
 def test_a_study_trains_in_this_process_only_without_worker_processes(tmp_path, tiny_tree, monkeypatch, workers,
                                                                       cells_per_process, trains_here):

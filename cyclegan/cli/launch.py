@@ -140,9 +140,10 @@ def _prepare_queue(study) -> None:
     """Create the queue's tables, the study and its cells before any task starts: Optuna creates its
     tables on first use, and array tasks starting at once on an empty database race on that (one
     fails on a unique-key violation)."""
-    from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+    from cyclegan.runs.queue import CellQueue, QueueSettings, storage_for_a_moment
 
-    CellQueue(study, open_storage(os.environ["CYCLEGAN_STORAGE"], QueueSettings())).enqueue_missing()
+    with storage_for_a_moment(os.environ["CYCLEGAN_STORAGE"], QueueSettings()) as storage:
+        CellQueue(study, storage).enqueue_missing()
 
 
 def _check_cluster_stores() -> None:

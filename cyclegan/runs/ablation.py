@@ -17,7 +17,7 @@ from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
-from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage
+from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage, storage_for_a_moment
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
@@ -174,7 +174,8 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
 def cells_left(study: Study, paths: StudyPaths, settings: QueueSettings = DEFAULT_QUEUE) -> int:
     """How many cells wait or run (see :func:`_unfinished`): what decides whether a worker that
     stopped after ``max_cells`` leaves work for a fresh one (``cyclegan worker``'s exit status)."""
-    counts = CellQueue(study, open_storage(paths.storage_url, settings)).counts()
+    with storage_for_a_moment(paths.storage_url, settings) as storage:
+        counts = CellQueue(study, storage).counts()
     return counts["waiting"] + counts["running"]
 
 

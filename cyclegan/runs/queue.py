@@ -21,7 +21,8 @@ import socket
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,14 +281,25 @@ class Heartbeat:
         self._thread.join()
 
 
+@contextmanager
+def storage_for_a_moment(url: str, settings: QueueSettings) -> Iterator[RDBStorage]:
+    """:func:`open_storage` for a check or a count: its pooled connection is closed on leaving, not
+    whenever the object is collected (a database server counts it as open until then)."""
+    storage = open_storage(url, settings)
+    try:
+        yield storage
+    finally:
+        storage.engine.dispose()
+
+
 def read_local_queue(study: Study, storage_url: str) -> tuple[dict[str, str], dict[str, str]]:
     """Each cell's queue state and failure reason, for the report; ({}, {}) when the storage has no
     such study or cannot be read (the queue only adds detail: the report stands on MLflow)."""
     try:
-        storage = open_storage(storage_url, QueueSettings())
-        if study.name not in optuna.get_all_study_names(storage):
-            return {}, {}
-        queue = CellQueue(study, storage)
-        return queue.cell_states(), queue.failures()
+        with storage_for_a_moment(storage_url, QueueSettings()) as storage:
+            if study.name not in optuna.get_all_study_names(storage):
+                return {}, {}
+            queue = CellQueue(study, storage)
+            return queue.cell_states(), queue.failures()
     except Exception:  # noqa: BLE001 - best effort, see above
         return {}, {}
