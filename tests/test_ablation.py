@@ -294,7 +294,11 @@ def test_the_queue_opened_for_a_check_or_a_count_keeps_no_connection_open(tmp_pa
 
     opened, real_open = [], queue_module.open_storage
     monkeypatch.setattr(queue_module, "open_storage", lambda *args, **kwargs: opened.append(real_open(*args, **kwargs)) or opened[-1])
-    study = load_study(_study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=(0,)))
+    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=(0,))
+    spec = yaml.safe_load(path.read_text())
+    spec["name"] = f"checks-{uuid.uuid4().hex[:10]}"  # a PostgreSQL storage outlives the test
+    path.write_text(yaml.safe_dump(spec))
+    study = load_study(path)
     paths = StudyPaths(tmp_path / "runs", queue_storage_url(tmp_path / "runs"))
     held = real_open(paths.storage_url, FAST_QUEUE)
     CellQueue(study, held).enqueue_missing()

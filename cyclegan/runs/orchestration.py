@@ -52,7 +52,7 @@ def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSet
 
     share_gpus(trains_here)
     with storage_for_a_moment(storage_url, settings):
-        pass
+        pass  # it answered, and its tables exist
     checked = set()
     for config in configs:
         data = config.data
