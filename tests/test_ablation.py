@@ -284,12 +284,13 @@ def test_the_checks_before_training_take_no_gpu_memory_from_workers(tmp_path, ti
     assert calls == [first, ("build_vgg16",)]
 
 
-def test_the_queue_opened_for_a_check_or_a_count_keeps_no_connection_open(tmp_path, tiny_tree, monkeypatch):
-    """The checks before training, a worker's count of cells left and the report's read of the queue
-    open its storage for a moment: they close its connections on leaving, where a database server
-    would otherwise count them as open until the object is collected (PostgreSQL in .ci/run)."""
+def test_the_queue_storages_opened_keep_no_connection_open(tmp_path, tiny_tree, monkeypatch):
+    """The checks before training, a worker's count of cells left, the report's read of the queue and
+    a worker (here one that takes no cell) close the connections of the storage they open on leaving,
+    where a database server would otherwise count them as open until the object is collected
+    (PostgreSQL in .ci/run)."""
     import cyclegan.runs.queue as queue_module
-    from cyclegan.runs.ablation import cells_left
+    from cyclegan.runs.ablation import cells_left, run_worker
     from cyclegan.runs.orchestration import preflight
 
     opened, real_open = [], queue_module.open_storage
@@ -308,8 +309,9 @@ def test_the_queue_opened_for_a_check_or_a_count_keeps_no_connection_open(tmp_pa
     preflight((), paths.storage_url, FAST_QUEUE, trains_here=True)
     assert cells_left(study, paths, FAST_QUEUE) == 2
     assert set(queue_module.read_local_queue(study, paths.storage_url)[0].values()) == {"waiting"}
-    assert len(opened) == 3
-    assert [(s.engine.pool.checkedin(), s.engine.pool.checkedout()) for s in opened] == [(0, 0)] * 3
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False, max_cells=0) == 0
+    assert len(opened) == 4
+    assert [(s.engine.pool.checkedin(), s.engine.pool.checkedout()) for s in opened] == [(0, 0)] * 4
 
 
 @pytest.mark.parametrize(("workers", "cells_per_process", "trains_here"), [(1, None, True), (2, None, False), (1, 3, False)])

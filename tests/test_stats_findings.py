@@ -1,4 +1,5 @@
 """The six findings of issue 30, each reproduced and shown fixed (and Holm/BH, P(A>B), the family)."""
+import contextlib
 import math
 
 import numpy as np
@@ -173,7 +174,7 @@ def test_ablate_without_progress_bars_prints_the_study_line_and_design_warnings(
     session = SimpleNamespace(tracker=None, finish=lambda done: None)
     queue = SimpleNamespace(enqueue_missing=lambda **_: None, counts=lambda: Counter(done=0))
     monkeypatch.setattr(ablation, "open_session", lambda *a, **k: session)
-    monkeypatch.setattr(ablation, "open_storage", lambda *a, **k: None)
+    monkeypatch.setattr(ablation, "opened_storage", lambda *a, **k: contextlib.nullcontext())
     monkeypatch.setattr(ablation, "CellQueue", lambda *a, **k: queue)
     monkeypatch.setattr(ablation, "describe_stores", lambda *a, **k: "stores")
     monkeypatch.setattr(ablation, "run_worker", lambda *a, **k: 0)

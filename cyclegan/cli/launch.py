@@ -140,9 +140,9 @@ def _prepare_queue(study) -> None:
     """Create the queue's tables, the study and its cells before any task starts: Optuna creates its
     tables on first use, and array tasks starting at once on an empty database race on that (one
     fails on a unique-key violation)."""
-    from cyclegan.runs.queue import CellQueue, QueueSettings, storage_for_a_moment
+    from cyclegan.runs.queue import CellQueue, QueueSettings, opened_storage
 
-    with storage_for_a_moment(os.environ["CYCLEGAN_STORAGE"], QueueSettings()) as storage:
+    with opened_storage(os.environ["CYCLEGAN_STORAGE"], QueueSettings()) as storage:
         CellQueue(study, storage).enqueue_missing()
 
 

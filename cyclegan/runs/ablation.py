@@ -17,7 +17,7 @@ from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
-from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, open_storage, storage_for_a_moment
+from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
@@ -35,22 +35,23 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
     trains_here = workers <= 1 and cells_per_process is None
     session = open_session(study.name, study.description, study.path, paths, (c.config for c in study.cells), settings,
                            trains_here=trains_here)
-    queue = CellQueue(study, open_storage(paths.storage_url, settings))
-    queue.enqueue_missing(retry_failed=retry_failed)
-    say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}")  # with or without bars
-    for line in [*design_warnings(study), *same_runs(study)]:  # before training: what this design cannot decide, or repeats
-        say(f"warning: {line}")
-    if trains_here:
-        run_worker(study, paths, settings=settings, progress=progress)
-    else:
-        command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),
-                   "--max-cells", str(cells_per_process or RUNS_PER_PROCESS)]
-        run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
-                             done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress,
-                             next_command=lambda _index: command if _unfinished(queue.counts()) else None)
-    counts = queue.counts()
-    session.finish(counts["done"] == len(study.cells))
-    return counts
+    with opened_storage(paths.storage_url, settings) as storage:
+        queue = CellQueue(study, storage)
+        queue.enqueue_missing(retry_failed=retry_failed)
+        say(f"study {study.name}: {len(study.cells)} cells, {describe_stores(session.tracker, paths.storage_url)}")  # with or without bars
+        for line in [*design_warnings(study), *same_runs(study)]:  # before training: what this design cannot decide, or repeats
+            say(f"warning: {line}")
+        if trains_here:
+            run_worker(study, paths, settings=settings, progress=progress)
+        else:
+            command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),
+                       "--max-cells", str(cells_per_process or RUNS_PER_PROCESS)]
+            run_worker_processes([command] * workers, paths.storage_url, total=len(study.cells), desc=f"study {study.name}",
+                                 done=lambda: queue.counts()["done"], postfix=lambda: _postfix(queue.counts()), progress=progress,
+                                 next_command=lambda _index: command if _unfinished(queue.counts()) else None)
+        counts = queue.counts()
+        session.finish(counts["done"] == len(study.cells))
+        return counts
 
 
 def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEFAULT_QUEUE, progress: bool = True,
@@ -58,8 +59,13 @@ def run_worker(study: Study, paths: StudyPaths, *, settings: QueueSettings = DEF
     """Claim and train cells until none is waiting or running, or until this worker has taken
     ``max_cells`` cells; returns how many it trained. The parent run is left in a true state (see
     :func:`_end_parent`)."""
+    with opened_storage(paths.storage_url, settings) as storage:
+        return _run_worker(study, paths, CellQueue(study, storage), settings, progress, max_cells)
+
+
+def _run_worker(study: Study, paths: StudyPaths, queue: CellQueue, settings: QueueSettings, progress: bool,
+                max_cells: int | None) -> int:
     tracker = Tracker(paths.runs_dir)
-    queue = CellQueue(study, open_storage(paths.storage_url, settings))
     queue.enqueue_missing()  # a worker may be the first to arrive; duplicates are resolved at claim
     experiment_id = tracker.experiment_id(study.name)
     parent_id = tracker.parent_run(experiment_id, study.name, study.description)
@@ -174,7 +180,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
 def cells_left(study: Study, paths: StudyPaths, settings: QueueSettings = DEFAULT_QUEUE) -> int:
     """How many cells wait or run (see :func:`_unfinished`): what decides whether a worker that
     stopped after ``max_cells`` leaves work for a fresh one (``cyclegan worker``'s exit status)."""
-    with storage_for_a_moment(paths.storage_url, settings) as storage:
+    with opened_storage(paths.storage_url, settings) as storage:
         counts = CellQueue(study, storage).counts()
     return counts["waiting"] + counts["running"]
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from cyclegan import names
 from cyclegan.masking import mask
-from cyclegan.runs.queue import QueueSettings, storage_for_a_moment
+from cyclegan.runs.queue import QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say
 from cyclegan.runs.workers import start as start_workers
@@ -51,7 +51,7 @@ def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSet
     from cyclegan.core.pipeline import prepare_split
 
     share_gpus(trains_here)
-    with storage_for_a_moment(storage_url, settings):
+    with opened_storage(storage_url, settings):
         pass  # it answered, and its tables exist
     checked = set()
     for config in configs:

@@ -282,9 +282,10 @@ class Heartbeat:
 
 
 @contextmanager
-def storage_for_a_moment(url: str, settings: QueueSettings) -> Iterator[RDBStorage]:
-    """:func:`open_storage` for a check or a count: its pooled connection is closed on leaving, not
-    whenever the object is collected (a database server counts it as open until then)."""
+def opened_storage(url: str, settings: QueueSettings) -> Iterator[RDBStorage]:
+    """:func:`open_storage` for the ``with`` block: its pooled connections are closed on leaving, not
+    whenever the object is collected (a database server counts them as open until then, and a
+    process that runs one study after another, a notebook or the tests, would gather them)."""
     storage = open_storage(url, settings)
     try:
         yield storage
@@ -296,7 +297,7 @@ def read_local_queue(study: Study, storage_url: str) -> tuple[dict[str, str], di
     """Each cell's queue state and failure reason, for the report; ({}, {}) when the storage has no
     such study or cannot be read (the queue only adds detail: the report stands on MLflow)."""
     try:
-        with storage_for_a_moment(storage_url, QueueSettings()) as storage:
+        with opened_storage(storage_url, QueueSettings()) as storage:
             if study.name not in optuna.get_all_study_names(storage):
                 return {}, {}
             queue = CellQueue(study, storage)

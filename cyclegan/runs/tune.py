@@ -43,7 +43,7 @@ from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop, Trained
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
-from cyclegan.runs.queue import QueueSettings, open_storage
+from cyclegan.runs.queue import QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.tune_summary import TuneSummary, summarize
 from cyclegan.runs.workers import say, worker_command
@@ -251,45 +251,47 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
     """Add ``trials`` trials to the study, then summarise the whole study (see the module docstring)."""
     trains_here = workers <= 1 and trials <= RUNS_PER_PROCESS
     session = open_session(spec.name, spec.description, spec.path, paths, (spec.base,), settings, trains_here=trains_here)
-    study = open_tune_study(spec, open_storage(paths.storage_url, settings))
-    fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
-    say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
-    if trains_here:
-        run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
-    else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
-        _run_worker_processes(spec, paths, trials, workers, settings, overrides, progress)
-    summary = summarize(study, spec, paths.runs_dir / spec.name)
-    summary.log_to(session.tracker, session.parent_id)
-    session.finish(summary.best_number is not None)
-    return summary
+    with opened_storage(paths.storage_url, settings) as storage:
+        study = open_tune_study(spec, storage)
+        fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
+        say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
+        if trains_here:
+            run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
+        else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
+            _run_worker_processes(spec, paths, storage, trials, workers, settings, overrides, progress)
+        summary = summarize(study, spec, paths.runs_dir / spec.name)
+        summary.log_to(session.tracker, session.parent_id)
+        session.finish(summary.best_number is not None)
+        return summary
 
 
 def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: QueueSettings = DEFAULT_QUEUE,
                worker_index: int = 0, progress: bool = True) -> Counter:
     """Run ``trials`` trials in this process; returns how many ended in each state."""
-    study = open_tune_study(spec, open_storage(paths.storage_url, settings), worker_index)
-    tracker = Tracker(paths.runs_dir)
-    experiment_id = tracker.experiment_id(spec.name)
-    objective = _TrialObjective(spec, paths, tracker, experiment_id, tracker.parent_run(experiment_id, spec.name), progress)
-    states: Counter = Counter()
+    with opened_storage(paths.storage_url, settings) as storage:
+        study = open_tune_study(spec, storage, worker_index)
+        tracker = Tracker(paths.runs_dir)
+        experiment_id = tracker.experiment_id(spec.name)
+        objective = _TrialObjective(spec, paths, tracker, experiment_id, tracker.parent_run(experiment_id, spec.name), progress)
+        states: Counter = Counter()
 
-    def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        stopped, objective.stop_requested = objective.stop_requested, None
-        states[trial.state.name] += 1
-        value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
-        reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
-        say(f"trial {trial.number} {trial.state.name}{value}{reason}")
-        if stopped is not None:  # the stop that waited while this trial was recorded: now it stops the tune
-            raise StopSignal(stopped)
+        def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            stopped, objective.stop_requested = objective.stop_requested, None
+            states[trial.state.name] += 1
+            value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
+            reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
+            say(f"trial {trial.number} {trial.state.name}{value}{reason}")
+            if stopped is not None:  # the stop that waited while this trial was recorded: now it stops the tune
+                raise StopSignal(stopped)
 
-    with sigterm_as_interrupt():
-        # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
-        # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
-        # and an error of the stores around the training (MLflow, Optuna), which every next trial would
-        # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
-        # trial, with its traceback, is shown with --verbose only (cyclegan.cli.quiet).
-        study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
-    return states
+        with sigterm_as_interrupt():
+            # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
+            # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
+            # and an error of the stores around the training (MLflow, Optuna), which every next trial would
+            # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
+            # trial, with its traceback, is shown with --verbose only (cyclegan.cli.quiet).
+            study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
+        return states
 
 
 def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int]]:
@@ -299,8 +301,8 @@ def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int
     return [[min(per_process, share - start) for start in range(0, share, per_process)] for share in shares]
 
 
-def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, workers: int, settings: QueueSettings,
-                          overrides: tuple[str, ...], progress: bool) -> None:
+def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, storage: RDBStorage, trials: int, workers: int,
+                          settings: QueueSettings, overrides: tuple[str, ...], progress: bool) -> None:
     """The trials split evenly over N workers, each a sequence of processes of at most
     RUNS_PER_PROCESS trials (see :func:`process_chunks` and cyclegan.runs.workers)."""
     chunks = [c for c in process_chunks(trials, workers, RUNS_PER_PROCESS) if c]
@@ -310,7 +312,6 @@ def _run_worker_processes(spec: TuneSpec, paths: StudyPaths, trials: int, worker
                               runs_dir=paths.runs_dir, settings=settings, overrides=overrides)
 
     commands = [command(index, worker_chunks.pop(0)) for index, worker_chunks in enumerate(chunks)]
-    storage = open_storage(paths.storage_url, settings)
     study_id = storage.get_study_id_from_name(spec.name)
     finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     start = len(storage.get_all_trials(study_id, deepcopy=False, states=finished))
