@@ -177,7 +177,7 @@ def test_ablate_without_progress_bars_prints_the_study_line_and_design_warnings(
     monkeypatch.setattr(ablation, "opened_storage", lambda *a, **k: contextlib.nullcontext())
     monkeypatch.setattr(ablation, "CellQueue", lambda *a, **k: queue)
     monkeypatch.setattr(ablation, "describe_stores", lambda *a, **k: "stores")
-    monkeypatch.setattr(ablation, "run_worker", lambda *a, **k: 0)
+    monkeypatch.setattr(ablation, "_run_worker", lambda *a, **k: 0)
     ablation.run_study(study, SimpleNamespace(storage_url="x"), progress=False)
     err = capsys.readouterr().err
     assert "study tiny: 0 cells, stores" in err  # both were dropped with --no-progress

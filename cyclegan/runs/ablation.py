@@ -42,7 +42,7 @@ def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: Qu
         for line in [*design_warnings(study), *same_runs(study)]:  # before training: what this design cannot decide, or repeats
             say(f"warning: {line}")
         if trains_here:
-            run_worker(study, paths, settings=settings, progress=progress)
+            _run_worker(study, paths, queue, settings, progress, None)  # on this run's storage: no second one
         else:
             command = [*worker_command("worker", str(study.path), runs_dir=paths.runs_dir, settings=settings, overrides=overrides),
                        "--max-cells", str(cells_per_process or RUNS_PER_PROCESS)]

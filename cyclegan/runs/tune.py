@@ -256,7 +256,7 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
         fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
         say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
         if trains_here:
-            run_trials(spec, paths, trials=trials, settings=settings, progress=progress)
+            _run_trials(spec, paths, storage, trials, 0, progress)  # on this run's storage: no second one
         else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
             _run_worker_processes(spec, paths, storage, trials, workers, settings, overrides, progress)
         summary = summarize(study, spec, paths.runs_dir / spec.name)
@@ -269,29 +269,33 @@ def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: Queu
                worker_index: int = 0, progress: bool = True) -> Counter:
     """Run ``trials`` trials in this process; returns how many ended in each state."""
     with opened_storage(paths.storage_url, settings) as storage:
-        study = open_tune_study(spec, storage, worker_index)
-        tracker = Tracker(paths.runs_dir)
-        experiment_id = tracker.experiment_id(spec.name)
-        objective = _TrialObjective(spec, paths, tracker, experiment_id, tracker.parent_run(experiment_id, spec.name), progress)
-        states: Counter = Counter()
+        return _run_trials(spec, paths, storage, trials, worker_index, progress)
 
-        def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            stopped, objective.stop_requested = objective.stop_requested, None
-            states[trial.state.name] += 1
-            value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
-            reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
-            say(f"trial {trial.number} {trial.state.name}{value}{reason}")
-            if stopped is not None:  # the stop that waited while this trial was recorded: now it stops the tune
-                raise StopSignal(stopped)
 
-        with sigterm_as_interrupt():
-            # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
-            # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
-            # and an error of the stores around the training (MLflow, Optuna), which every next trial would
-            # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
-            # trial, with its traceback, is shown with --verbose only (cyclegan.cli.quiet).
-            study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
-        return states
+def _run_trials(spec: TuneSpec, paths: StudyPaths, storage: RDBStorage, trials: int, worker_index: int, progress: bool) -> Counter:
+    study = open_tune_study(spec, storage, worker_index)
+    tracker = Tracker(paths.runs_dir)
+    experiment_id = tracker.experiment_id(spec.name)
+    objective = _TrialObjective(spec, paths, tracker, experiment_id, tracker.parent_run(experiment_id, spec.name), progress)
+    states: Counter = Counter()
+
+    def say_outcome(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        stopped, objective.stop_requested = objective.stop_requested, None
+        states[trial.state.name] += 1
+        value = f" {OBJECTIVE_METRIC} = {trial.value:.4g}" if trial.state == TrialState.COMPLETE else ""
+        reason = f": {trial.user_attrs[REASON_ATTR]}" if trial.state != TrialState.COMPLETE and REASON_ATTR in trial.user_attrs else ""
+        say(f"trial {trial.number} {trial.state.name}{value}{reason}")
+        if stopped is not None:  # the stop that waited while this trial was recorded: now it stops the tune
+            raise StopSignal(stopped)
+
+    with sigterm_as_interrupt():
+        # catch: one failing trial (a combination the schema refuses, a training that raised) must not stop
+        # the others. Anything else stops them all: a full disk or an interrupt (the trial's copy waits),
+        # and an error of the stores around the training (MLflow, Optuna), which every next trial would
+        # meet too. The outcome of each trial is our own line (say_outcome); Optuna's warning for a failed
+        # trial, with its traceback, is shown with --verbose only (cyclegan.cli.quiet).
+        study.optimize(objective, n_trials=trials, catch=(ConfigError, RunFailed), callbacks=[say_outcome], gc_after_trial=True)
+    return states
 
 
 def process_chunks(trials: int, workers: int, per_process: int) -> list[list[int]]:
