@@ -30,10 +30,11 @@ def _local_tracking(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
-def _study_file(tmp_path: Path, tiny_tree: dict, factors: dict, seeds=(0, 1), mini_epochs: int = 2) -> Path:
-    """A study of cells of ``mini_epochs`` of one step; one mini-epoch where no test reads a curve."""
+def _study_file(tmp_path: Path, tiny_tree: dict, factors: dict, seeds=(0, 1), mini_epochs: int = 2, name: str = "tiny") -> Path:
+    """A study of cells of ``mini_epochs`` of one step; one mini-epoch where no test reads a curve.
+    A test on :func:`queue_storage_url` names its study apart: a PostgreSQL storage outlives the test."""
     base = {**tiny_tree, "train": {**tiny_tree["train"], "steps_per_mini_epoch": 1, "mini_epochs": mini_epochs}}
-    spec = {"name": "tiny", "base": base, "factors": factors, "seeds": list(seeds), "hypotheses": []}
+    spec = {"name": name, "base": base, "factors": factors, "seeds": list(seeds), "hypotheses": []}
     path = tmp_path / "tiny.yaml"
     path.write_text("# tiny test study\n" + yaml.safe_dump(spec))
     return path
@@ -155,10 +156,7 @@ def test_two_workers_claiming_at_once_never_take_the_same_cell(tmp_path, tiny_tr
     processes sharing a study, one killed, are tests/test_reliability.py's takeover test."""
     storage_url = queue_storage_url(tmp_path / "runs")
     (tmp_path / "runs").mkdir()
-    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=range(12), mini_epochs=1)
-    spec = yaml.safe_load(path.read_text())
-    spec["name"] = f"claims-{uuid.uuid4().hex[:10]}"  # a PostgreSQL storage outlives the test
-    path.write_text(yaml.safe_dump(spec))
+    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=range(12), mini_epochs=1, name=f"claims-{uuid.uuid4().hex[:10]}")
     study = load_study(path)
     queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
     assert queue.enqueue_missing() == 24
@@ -295,11 +293,7 @@ def test_the_queue_storages_opened_keep_no_connection_open(tmp_path, tiny_tree, 
 
     opened, real_open = [], queue_module.open_storage
     monkeypatch.setattr(queue_module, "open_storage", lambda *args, **kwargs: opened.append(real_open(*args, **kwargs)) or opened[-1])
-    path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=(0,))
-    spec = yaml.safe_load(path.read_text())
-    spec["name"] = f"checks-{uuid.uuid4().hex[:10]}"  # a PostgreSQL storage outlives the test
-    path.write_text(yaml.safe_dump(spec))
-    study = load_study(path)
+    study = load_study(_study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=(0,), name=f"checks-{uuid.uuid4().hex[:10]}"))
     paths = StudyPaths(tmp_path / "runs", queue_storage_url(tmp_path / "runs"))
     held = real_open(paths.storage_url, FAST_QUEUE)
     CellQueue(study, held).enqueue_missing()
