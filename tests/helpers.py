@@ -4,6 +4,7 @@ the tests that start processes (hold one at a step, wait for a condition, start 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,9 @@ CLI = [sys.executable, "-m", "cyclegan.cli.main"]
 # need two cells but no second network structure.
 LEARNING_RATES = {"optimizer.lr_generator": [0.0002, 0.0001]}
 HOLD_AT_STEP = Path(__file__).with_name("hold_at_step.py")
+# TensorFlow's C++ lines as they appear on this machine kind: absl's and TSL's formats, and what they say.
+TF_CPP_MARKS = re.compile(r"^[IWE]\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: [IWE] |absl::InitializeLog|cudart_stub|cuInit|oneDNN",
+                          re.MULTILINE)
 
 
 def tiny_tree(data_root: Path, encoder_weights: Path | str, seed: int = 3) -> dict:

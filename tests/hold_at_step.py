@@ -24,6 +24,11 @@ HOLD_LIMIT_SECONDS = 900
 
 def main() -> None:
     step, marker = int(sys.argv[1]), Path(sys.argv[2])
+    from cyclegan.cli import quiet
+
+    # Before TensorFlow's import below, as the command line would choose it (cli() again is a no-op):
+    # the process's log is then what a user's `cyclegan` prints, with no C++ line of the test's making.
+    quiet.configure(verbose=quiet.is_verbose() or bool({"-v", "--verbose"} & set(sys.argv[3:])))
     import cyclegan.core.trainer
     from cyclegan.cli.main import main as cli
 

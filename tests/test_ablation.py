@@ -19,7 +19,7 @@ import cyclegan.core.trainer
 from cyclegan import names
 from cyclegan.names import GENERATORS, MODELS_POINTER
 from cyclegan.runs.ablation import StudyPaths, run_study
-from cyclegan.runs.queue import CellQueue, open_storage
+from cyclegan.runs.queue import CellQueue, open_storage, opened_storage
 from cyclegan.spec.study import load_study
 
 pytestmark = pytest.mark.slow
@@ -158,20 +158,21 @@ def test_two_workers_claiming_at_once_never_take_the_same_cell(tmp_path, tiny_tr
     (tmp_path / "runs").mkdir()
     path = _study_file(tmp_path, tiny_tree, LEARNING_RATES, seeds=range(12), mini_epochs=1, name=f"claims-{uuid.uuid4().hex[:10]}")
     study = load_study(path)
-    queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
-    assert queue.enqueue_missing() == 24
-    claimers = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(path), storage_url, str(tmp_path), me, other],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for me, other in (("a", "b"), ("b", "a"))]
-    (tmp_path / "go").touch()
-    outputs = [claimer.communicate(timeout=300) for claimer in claimers]
-    assert [c.returncode for c in claimers] == [0, 0], outputs
-    claimed = [out.split() for out, _ in outputs]
-    assert all(claimed), claimed  # both took part
-    assert Counter(claimed[0] + claimed[1]) == Counter({cell.cell_id: 1 for cell in study.cells})  # each cell once
-    assert set(queue.cell_states().values()) == {"done"}
-    completed = [t.user_attrs["cell"] for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "COMPLETE"]
-    assert sorted(completed) == sorted(cell.cell_id for cell in study.cells)
+    with opened_storage(storage_url, FAST_QUEUE) as storage:  # PostgreSQL in CI: its connections closed after
+        queue = CellQueue(study, storage)
+        assert queue.enqueue_missing() == 24
+        claimers = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(path), storage_url, str(tmp_path), me, other],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for me, other in (("a", "b"), ("b", "a"))]
+        (tmp_path / "go").touch()
+        outputs = [claimer.communicate(timeout=300) for claimer in claimers]
+        assert [c.returncode for c in claimers] == [0, 0], outputs
+        claimed = [out.split() for out, _ in outputs]
+        assert all(claimed), claimed  # both took part
+        assert Counter(claimed[0] + claimed[1]) == Counter({cell.cell_id: 1 for cell in study.cells})  # each cell once
+        assert set(queue.cell_states().values()) == {"done"}
+        completed = [t.user_attrs["cell"] for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "COMPLETE"]
+        assert sorted(completed) == sorted(cell.cell_id for cell in study.cells)
 
 
 def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_completed_twice(tmp_path, tiny_tree):

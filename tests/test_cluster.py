@@ -9,7 +9,8 @@ is held before its third training step (tests/hold_at_step.py, through --cyclega
 knows where each stands: the first one held is stopped mid-cell with `scancel --signal=TERM` on its job step, the
 other trains on (the signal reaches that one task only). The stopped task checkpoints, puts its cell back in the
 queue and requeues itself; the requeued task claims that cell again from the queue;
-the study completes with every cell finished exactly once in the queue and in the MLflow server.
+the study completes with every cell finished exactly once in the queue and in the MLflow server, and no
+task's log holds a framework line that a terminal would not show (the quiet default in a batch job).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import TF_CPP_MARKS
 
 from cyclegan.names import CELL_TAG, ROLE_CELL, ROLE_TAG
 
@@ -69,7 +71,7 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     slurm_conf, tracking_uri, postgres_url = _cluster()
     from mlflow.tracking import MlflowClient
 
-    from cyclegan.runs.queue import CellQueue, QueueSettings, open_storage
+    from cyclegan.runs.queue import CellQueue, QueueSettings, opened_storage
     from cyclegan.spec.study import load_study
 
     name = f"cluster-{uuid.uuid4().hex[:10]}"
@@ -79,7 +81,8 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
                                     "seeds": [0], "hypotheses": []}))
     storage = _with_password(_fresh_database(postgres_url, name))
     assert SECRET in storage
-    env = {**os.environ, "SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
+    quiet_choices = ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL", "CYCLEGAN_VERBOSE")  # the tasks choose them themselves
+    env = {**{k: v for k, v in os.environ.items() if k not in quiet_choices}, "SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
            "CUDA_VISIBLE_DEVICES": "", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
            "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
     held = tmp_path / "held"
@@ -117,8 +120,10 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
             if victim is not None and not nudged:
                 state = _run(["scontrol", "show", "job", victim], env)
                 if "Restarts=1" in state and "JobState=PENDING" in state:
-                    # SLURM holds a requeued job for two minutes (hard-coded); the test does not wait for that.
-                    subprocess.run(["scontrol", "update", f"JobId={victim}", "StartTime=now"], env=env, capture_output=True)
+                    # SLURM holds a requeued job for two minutes (hard-coded); the test does not wait for that,
+                    # but for 3 s: slurmd refuses a launch credential made in the same second as it revoked the
+                    # stopped run's ("Killing non-startable batch JobId=N: Job credential revoked"; seen in CI).
+                    subprocess.run(["scontrol", "update", f"JobId={victim}", "StartTime=now+3"], env=env, capture_output=True)
                     nudged = True
             if not _run(["squeue", "-h", "-j", array], env).strip():
                 break
@@ -134,13 +139,16 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     assert "stopped by SIGTERM" in victim_log and "requeueing this task" in victim_log
     assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log  # the same task ran again
     assert sum("requeueing this task" in text for text in logs.values()) == 1  # no other task was stopped or requeued
+    for text in logs.values():  # a task's log is as quiet as a terminal: no TensorFlow C++ line, no MLflow INFO line
+        assert not TF_CPP_MARKS.search(text) and " INFO mlflow" not in text, text
     slurm_logs = [file.read_text(errors="replace") for file in Path(slurm_conf).parent.glob("slurm*.log")]
     for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text(), *slurm_logs]:
         assert SECRET not in text
 
     study = load_study(path)
-    queue = CellQueue(study, open_storage(storage, QueueSettings()))
-    trials = queue.storage.get_all_trials(queue.study_id)
+    with opened_storage(storage, QueueSettings()) as opened:
+        queue = CellQueue(study, opened)
+        trials = queue.storage.get_all_trials(queue.study_id)
     completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
     assert completed == Counter({cell.cell_id: 1 for cell in study.cells})  # every cell exactly once
     (stopped,) = [t for t in trials if t.state.name == "FAIL"]

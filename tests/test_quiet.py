@@ -16,13 +16,11 @@ from pathlib import Path
 import click
 import pytest
 import yaml
+from helpers import TF_CPP_MARKS
 
 from cyclegan.cli.quiet import drop_native_logs
 
 CYCLEGAN = [sys.executable, "-m", "cyclegan"]
-# TensorFlow's C++ lines as they appear on this machine kind: absl's and TSL's formats, and what they say.
-TF_CPP_MARKS = re.compile(r"^[IWE]\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: [IWE] |absl::InitializeLog|cudart_stub|cuInit|oneDNN",
-                          re.MULTILINE)
 MLFLOW_INFO = re.compile(r" INFO mlflow")
 PICKLE_WARNING = "CloudPickle"
 

@@ -26,7 +26,7 @@ import cyclegan.core.trainer
 from cyclegan.core.runfolder.checkpoints import CheckpointStore
 from cyclegan.core.trainer import train
 from cyclegan.runs.ablation import StudyPaths
-from cyclegan.runs.queue import CellQueue, open_storage
+from cyclegan.runs.queue import CellQueue, opened_storage
 from cyclegan.spec.config import build_config
 from cyclegan.spec.identity import identity
 from cyclegan.spec.study import load_study
@@ -176,26 +176,27 @@ def test_killed_worker_cell_is_taken_over_and_every_cell_done_once(tiny_tree, tm
     monkeypatch.setenv("CYCLEGAN_STORAGE", storage_url)
     path = _study(tmp_path, tiny_tree, factors=LEARNING_RATES, seeds=[0], mini_epochs=1, steps=2)
     study = load_study(path)
-    queue = CellQueue(study, open_storage(storage_url, FAST_QUEUE))
-    queue.enqueue_missing()
-    arguments = ["worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
-    victim_log, marker = tmp_path / "victim.log", tmp_path / "victim-at-step-2"
-    victim = start(held_at(2, marker, arguments), victim_log)  # held inside its first cell until killed
-    wait_for(marker.exists, 600, "the victim to train a step of its cell", victim, victim_log)
-    running = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "RUNNING"]
-    assert len(running) == 1 and running[0].user_attrs["worker"].endswith(f":{victim.pid}")
-    victim.kill()
-    victim.wait()
-    assert run_worker(study, StudyPaths(tmp_path / "runs", storage_url), settings=FAST_QUEUE, progress=False) == 2
-    trials = queue.storage.get_all_trials(queue.study_id)
-    completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
-    assert completed == Counter({c.cell_id: 1 for c in study.cells})  # every cell exactly once
-    dead = [t for t in trials if t.state.name == "FAIL"]
-    assert len(dead) == 1 and dead[0].user_attrs["worker"].endswith(f":{victim.pid}")
-    assert dead[0].user_attrs["cell"] == running[0].user_attrs["cell"]
-    retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
-    assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
-    assert retried[0].user_attrs["cell"] == dead[0].user_attrs["cell"]
+    with opened_storage(storage_url, FAST_QUEUE) as storage:  # PostgreSQL in CI: its connections closed after
+        queue = CellQueue(study, storage)
+        queue.enqueue_missing()
+        arguments = ["worker", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--heartbeat", "1", "--grace", "4"]
+        victim_log, marker = tmp_path / "victim.log", tmp_path / "victim-at-step-2"
+        victim = start(held_at(2, marker, arguments), victim_log)  # held inside its first cell until killed
+        wait_for(marker.exists, 600, "the victim to train a step of its cell", victim, victim_log)
+        running = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "RUNNING"]
+        assert len(running) == 1 and running[0].user_attrs["worker"].endswith(f":{victim.pid}")
+        victim.kill()
+        victim.wait()
+        assert run_worker(study, StudyPaths(tmp_path / "runs", storage_url), settings=FAST_QUEUE, progress=False) == 2
+        trials = queue.storage.get_all_trials(queue.study_id)
+        completed = Counter(t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE")
+        assert completed == Counter({c.cell_id: 1 for c in study.cells})  # every cell exactly once
+        dead = [t for t in trials if t.state.name == "FAIL"]
+        assert len(dead) == 1 and dead[0].user_attrs["worker"].endswith(f":{victim.pid}")
+        assert dead[0].user_attrs["cell"] == running[0].user_attrs["cell"]
+        retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
+        assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
+        assert retried[0].user_attrs["cell"] == dead[0].user_attrs["cell"]
 
 
 def test_sigterm_to_the_parent_reaches_every_worker_process():
