@@ -82,9 +82,10 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     storage = _with_password(_fresh_database(postgres_url, name))
     assert SECRET in storage
     quiet_choices = ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL", "CYCLEGAN_VERBOSE")  # the tasks choose them themselves
-    env = {**{k: v for k, v in os.environ.items() if k not in quiet_choices}, "SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
-           "CUDA_VISIBLE_DEVICES": "", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
+    env = {k: v for k, v in os.environ.items() if k not in quiet_choices}
+    env |= {"SLURM_CONF": slurm_conf, "CYCLEGAN_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking_uri,
+            "CUDA_VISIBLE_DEVICES": "", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "CYCLEGAN_PROBE_TIMEOUT": "30"}  # the stores' first answer, on a 2-core machine running other tests at once
     held = tmp_path / "held"
     held.mkdir()
     # The database is empty: `launch slurm --submit` must create the queue's tables and cells before the
@@ -137,7 +138,9 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     logs = _logs(runs, name)
     victim_log = logs[f"{victim}.out"]
     assert "stopped by SIGTERM" in victim_log and "requeueing this task" in victim_log
-    assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log  # the same task ran again
+    controller = Path(slurm_conf).with_name("slurmctld.log")  # why a requeued task did not run, if it did not
+    said = [line for line in controller.read_text(errors="replace").splitlines() if victim in line] if controller.exists() else []
+    assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log, (victim_log, said)  # the same task ran again
     assert sum("requeueing this task" in text for text in logs.values()) == 1  # no other task was stopped or requeued
     for text in logs.values():  # a task's log is as quiet as a terminal: no TensorFlow C++ line, no MLflow INFO line
         assert not TF_CPP_MARKS.search(text) and " INFO mlflow" not in text, text
