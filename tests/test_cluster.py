@@ -138,14 +138,14 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     logs = _logs(runs, name)
     victim_log = logs[f"{victim}.out"]
     assert "stopped by SIGTERM" in victim_log and "requeueing this task" in victim_log
-    controller = Path(slurm_conf).with_name("slurmctld.log")  # why a requeued task did not run, if it did not
-    said = [line for line in controller.read_text(errors="replace").splitlines() if victim in line] if controller.exists() else []
-    assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log, (victim_log, said)  # the same task ran again
+    slurm_logs = {file.name: file.read_text(errors="replace") for file in Path(slurm_conf).parent.glob("slurm*.log")}
+    # The same task ran again; if not, the controller's lines about it say why.
+    assert f"task {victim} (job " in victim_log and ", restart 1)" in victim_log, \
+        (victim_log, [line for line in slurm_logs.get("slurmctld.log", "").splitlines() if victim in line])
     assert sum("requeueing this task" in text for text in logs.values()) == 1  # no other task was stopped or requeued
     for text in logs.values():  # a task's log is as quiet as a terminal: no TensorFlow C++ line, no MLflow INFO line
         assert not TF_CPP_MARKS.search(text) and " INFO mlflow" not in text, text
-    slurm_logs = [file.read_text(errors="replace") for file in Path(slurm_conf).parent.glob("slurm*.log")]
-    for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text(), *slurm_logs]:
+    for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text(), *slurm_logs.values()]:
         assert SECRET not in text
 
     study = load_study(path)
