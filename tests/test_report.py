@@ -222,6 +222,23 @@ def test_quality_metrics_are_shown_where_runs_have_them(built, fabricated):
     assert "eval/kid" not in cell_table(without)
 
 
+def test_a_mean_over_fewer_runs_than_finished_says_over_how_many(built):
+    """A run whose value is not finite (no edge to measure, a diverged run) is left out of its cell's mean:
+    the table says so rather than showing the mean as if over every finished run."""
+    import copy
+
+    cells = built.report.cells.copy()
+    i = int(np.flatnonzero(cells["n_finished"].to_numpy() >= 2)[0])
+    n = int(cells.loc[i, "n_finished"])
+    cells.loc[i, "eval/grid_score_n"] = n - 1
+    partial = copy.copy(built.report)
+    partial.cells = cells
+    full, compact = cell_table(partial), cell_table(partial, compact=True)
+    assert full.loc[i, "eval/grid_score"].endswith(f" ({n - 1} of {n} runs)") and compact.loc[i, "grid"].endswith(f" ({n - 1}/{n})")
+    others = full["eval/grid_score"].drop(index=i)
+    assert not others.str.contains(" runs)", regex=False).any() and not cell_table(built.report)["eval/grid_score"].str.contains(" runs)", regex=False).any()
+
+
 def test_collapse_kind_is_shown_as_counts_of_its_categories(built, fabricated):
     # A code is a category: one layout collapse and one none must not read as a mean of 0.5.
     study = fabricated[0]

@@ -1,4 +1,5 @@
-"""The six findings of issue 30, each reproduced and shown fixed (and Holm/BH, P(A>B), the family)."""
+"""The six findings of issue 30 and four of a review of the statistics (2026-12-07), each reproduced and shown
+fixed (and Holm/BH, P(A>B), the family)."""
 import contextlib
 import math
 
@@ -200,3 +201,68 @@ def test_study_keys_of_the_family_are_validated(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message) as err:
         load_study(path)
     assert str(path) in str(err.value)
+
+
+# 7-10. a review of the statistics (2026-12-07) ---------------------------------------------------------------
+
+BELOW = dict(name="below", claim="c", factor="f", level="a", metric="m", below=0.5)
+ABOVE = dict(BELOW, name="above", below=None, above=0.5)
+
+
+def test_a_bound_on_runs_without_spread_is_decided_alike_alone_and_in_the_family():
+    """All runs of the level equal (no run collapsed: eval/collapsed 0, 0, 0): t is infinite, the one-sided
+    p's are 0 and 1. A NaN p counted as 1 in the family, so the report called such a claim inconclusive
+    ("the bound lies inside the interval [0, 0]") where the claim alone was decided."""
+    from cyclegan.analysis.settle import family_over_training
+
+    hypotheses = [BELOW, {k: v for k, v in ABOVE.items() if v is not None}]
+    final = frame([0.0, 0.0, 0.0], [1.0, 0.0, 1.0])
+    long = pd.concat([final.assign(mini_epoch=e) for e in (1, 2, 3, 4)])
+    alone = [evaluate(final, h, []) for h in hypotheses]
+    family = family_over_training(final, long, hypotheses, ["f"])
+    assert [v.verdict for v in alone] == [v.verdict for v in family] == ["confirmed", "refuted"], [v.rule for v in family]
+    assert [v.p_value for v in family] == [0.0, 1.0]
+    at_the_bound = frame([0.5, 0.5, 0.5], [1.0, 0.0, 1.0])  # no spread, no gap: nothing to decide
+    assert [v.verdict for v in family_over_training(at_the_bound, long.assign(m=0.5), hypotheses, ["f"])] == ["inconclusive"] * 2
+
+
+def test_an_infinite_run_leaves_the_interaction_and_the_cell_means_counted():
+    """interaction_table and summarise_cells dropped NaN only: one infinite run made the contrast infinite
+    and its permutation p the smallest possible (1e-4), and its cell's mean infinite."""
+    from cyclegan.analysis.stats import interaction_table, summarise_cells
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame([dict(A=a, B=b, seed=s, m=rng.normal()) for a in ("a1", "a2") for b in ("b1", "b2") for s in range(3)])
+    clean = interaction_table(df.drop(index=0), "A", "B", "m", levels_a=["a1", "a2"], levels_b=["b1", "b2"])
+    for bad in (np.inf, -np.inf, np.nan):
+        table = interaction_table(df.assign(m=df.m.where(df.index != 0, bad)), "A", "B", "m", levels_a=["a1", "a2"], levels_b=["b1", "b2"])
+        assert table.attrs["p_value"] == clean.attrs["p_value"] > 0.05 and table.attrs["contrast"] == clean.attrs["contrast"]
+        assert table.attrs["n_dropped"] == 1 and np.isfinite(table.to_numpy()).all()
+    cells = summarise_cells(df.assign(m=df.m.where(df.index != 0, np.inf)), ["A", "B"], ["m"]).set_index(["A", "B"])
+    first = cells.loc[("a1", "b1")]
+    assert first["m_n"] == 2 and first["m_mean"] == pytest.approx(df.m[1:3].mean()) and np.isfinite(first["m_ci_high"])
+
+
+def test_a_monte_carlo_p_does_not_depend_on_the_order_of_the_runs():
+    """Over 200,000 relabelings the p is drawn; the draws indexed positions, so the same runs in another
+    row order (seeds or levels listed differently in the study file) gave another p: 0.0500 and 0.0513."""
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame([dict(f=f, s=str(k), m=rng.normal(-0.8 if f == "a" else 0.0)) for k in range(5) for f in ("a", "b") for _ in range(3)])
+    effects = [stratified_effect(df.sample(frac=1, random_state=order), "f", ["a", "b"], "m", ["s"], n_mc=2000) for order in range(4)]
+    assert not effects[0].exact
+    assert len({(e.p_value, e.difference, e.hedges_g) for e in effects}) == 1
+
+
+def test_g_the_bounds_and_heterogeneity_are_unit_free_at_extreme_magnitudes():
+    """The squared deviations underflowed to 0 near 1e-165 (g infinite: an inconclusive claim confirmed)
+    and overflowed near 1e155 (g 0, intervals NaN); they are taken in units of the largest deviation."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([dict(f=f, s=str(k), m=rng.normal(-0.3 if f == "a" else 0.0)) for k in range(3) for f in ("a", "b") for _ in range(4)])
+    comparison, bound = dict(H, threshold=0.1), dict(BELOW, below=0.0)
+    base, base_bound = evaluate(df, comparison, ["s"]), evaluate(df, bound, ["s"])
+    for scale in (1e-300, 1e-170, 1e160, 1e300):
+        v = evaluate(df.assign(m=df.m * scale), dict(comparison, threshold=0.1 * scale), ["s"])
+        assert v.verdict == base.verdict and v.hedges_g == pytest.approx(base.hedges_g, rel=1e-9), scale
+        assert v.ci_low / scale == pytest.approx(base.ci_low, rel=1e-9) and v.heterogeneity_p == pytest.approx(base.heterogeneity_p, rel=1e-9)
+        b = evaluate(df.assign(m=df.m * scale), bound, ["s"])
+        assert b.verdict == base_bound.verdict and b.ci_high / scale == pytest.approx(base_bound.ci_high, rel=1e-9), scale

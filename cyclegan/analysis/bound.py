@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.stats
 
 from cyclegan.analysis.rules import ALPHA
-from cyclegan.analysis.stats import rows_at
+from cyclegan.analysis.stats import pooled_sd, rows_at
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,13 @@ def level_mean(df: pd.DataFrame, factor: str, level: str, metric: str, other_fac
     n_nan = int((~finite).sum())
     sub = sub[finite]
     groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]
-    strata, sse, n = [], 0.0, 0
+    strata, values, n = [], [], 0
     for key, g in groups:
         x = g[metric].to_numpy(float)
         if not len(x):
             continue
         strata.append((tuple(key) if isinstance(key, tuple) else (key,), float(x.mean()), len(x)))
-        sse += float(((x - x.mean()) ** 2).sum())
+        values.append(x)
         n += len(x)
     s = len(strata)
     nan = float("nan")
@@ -74,7 +74,7 @@ def level_mean(df: pd.DataFrame, factor: str, level: str, metric: str, other_fac
     df_w = n - s
     if df_w < 1:
         return LevelMean(factor, str(level), metric, mean, nan, nan, nan, nan, df_w, n, s, n_nan, tuple(strata))
-    sd = math.sqrt(sse / df_w)
+    sd = pooled_sd(values, df_w)
     se = sd * math.sqrt(sum(1.0 / k for _, _, k in strata)) / s
     half = float(scipy.stats.t.ppf(1 - alpha, df_w)) * se
     return LevelMean(factor, str(level), metric, mean, mean - half, mean + half, se, sd, df_w, n, s, n_nan,

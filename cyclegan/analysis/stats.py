@@ -216,13 +216,24 @@ def superiority(strata: Sequence[Stratum], sd_within: float, df_within: int, *,
     return point, to_p(nc_lo), to_p(nc_hi)
 
 
+def pooled_sd(groups: Sequence[np.ndarray], df: int) -> float:
+    """sqrt(sum of squared deviations from each group's mean / df), unit-free: the deviations are
+    divided by the largest before squaring, so values near 1e-170 or 1e160 neither underflow to a
+    zero SD (an infinite g) nor overflow to an infinite one (a zero g)."""
+    deviations = [c - c.mean() for c in groups if len(c)]
+    scale = max((float(np.max(np.abs(d))) for d in deviations), default=0.0)
+    if scale == 0.0:
+        return 0.0
+    return scale * math.sqrt(sum(float(((d / scale) ** 2).sum()) for d in deviations) / df)
+
+
 def hedges_g(difference: float, cells: Sequence[np.ndarray]) -> tuple[float, float, int, str]:
     """Hedges' g from D and the runs of every full-combination cell. Returns (g, s_w, df, note)."""
     n = sum(len(c) for c in cells)
     df = n - len(cells)
     if df < 2:
         return float("nan"), float("nan"), df, f"g undefined: {df} residual df (< 2; need replicated cells)"
-    sd = math.sqrt(sum(float(((c - c.mean()) ** 2).sum()) for c in cells) / df)
+    sd = pooled_sd(cells, df)
     if sd == 0.0:
         if difference == 0.0:
             return float("nan"), 0.0, df, "g undefined: zero within-cell variance and zero difference"
@@ -255,8 +266,10 @@ def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: s
     strata, cells, unmatched = [], [], 0
     groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]
     for key, g in groups:
-        a = g.loc[g[factor] == la, metric].to_numpy(float)
-        b = g.loc[g[factor] == lb, metric].to_numpy(float)
+        # Sorted: the Monte Carlo relabelings index positions, so runs in another row order (the study
+        # file's seeds or levels listed differently) would draw other relabelings and another p.
+        a = np.sort(g.loc[g[factor] == la, metric].to_numpy(float))
+        b = np.sort(g.loc[g[factor] == lb, metric].to_numpy(float))
         if len(a) == 0 or len(b) == 0:
             unmatched += len(a) + len(b)
             continue
@@ -284,13 +297,16 @@ def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: st
                       levels_a: Sequence | None = None, levels_b: Sequence | None = None,
                       other_factors: Sequence[str] = (), n_resamples: int = 9_999,
                       seed: int = 0) -> pd.DataFrame:
-    """2x2 table of mean `metric` (rows: levels of a, columns: levels of b; NaN metrics dropped).
+    """2x2 table of mean `metric` (rows: levels of a, columns: levels of b; non-finite metrics, NaN
+    and +-inf, dropped and counted in `attrs["n_dropped"]`: one infinite run would make a cell mean and
+    every permuted contrast infinite, and the p the smallest possible).
 
     Levels default to order of appearance. `attrs` holds `contrast` = (a1b1 - a1b2) - (a2b1 - a2b2)
     on these cell means and `p_value`, a two-sided Freedman-Lane permutation p (residuals of the
     additive model a + b + other factors are permuted; approximate, Monte Carlo (1 + k) / (1 + B)).
     """
-    d = df[df[metric].notna()].copy()
+    finite = np.isfinite(pd.to_numeric(df[metric], errors="coerce").to_numpy(float))
+    d = df[finite].copy()
     for f in (factor_a, factor_b, *other_factors):
         d[f] = d[f].astype(str)
     la = [str(x) for x in levels_a] if levels_a is not None else list(pd.unique(d[factor_a]))
@@ -298,7 +314,8 @@ def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: st
     d = d[d[factor_a].isin(la) & d[factor_b].isin(lb)]
     table = (d.groupby([factor_a, factor_b])[metric].mean().unstack(factor_b)
              .reindex(index=la, columns=lb))
-    table.attrs.update(contrast=float("nan"), p_value=float("nan"), p_method="none")
+    dropped = int((~finite & df[factor_a].astype(str).isin(la).to_numpy() & df[factor_b].astype(str).isin(lb).to_numpy()).sum())
+    table.attrs.update(contrast=float("nan"), p_value=float("nan"), p_method="none", n_dropped=dropped)
     if len(la) != 2 or len(lb) != 2 or table.isna().to_numpy().any():
         return table
     y = d[metric].to_numpy(float)
@@ -327,7 +344,9 @@ def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[
     Columns: the factors, `n_runs`; with a `status_col` column also `n_finished` and `n_failed`
     (anything not `finished`), metrics then use finished runs only; `n_seeds` (distinct seeds
     among those runs, if a `seed` column exists); per metric `<m>_mean`, `<m>_ci_low`, `<m>_ci_high`
-    (t-interval over runs, mean +- t_{(1+level)/2, n-1} s / sqrt(n); NaN when n < 2) and `<m>_n`.
+    (t-interval over runs, mean +- t_{(1+level)/2, n-1} s / sqrt(n); NaN when n < 2) and `<m>_n`, the
+    runs with a finite value (NaN and +-inf are left out: an infinite run would make the mean infinite
+    and the interval NaN).
     """
     d = df.copy()
     for f in factors:
@@ -342,7 +361,8 @@ def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[
         if "seed" in g:
             row["n_seeds"] = int(g["seed"].nunique())
         for m in metrics:
-            x = g[m].dropna().to_numpy(float) if m in g else np.array([])
+            x = pd.to_numeric(g[m], errors="coerce").to_numpy(float) if m in g else np.array([])
+            x = x[np.isfinite(x)]
             n = len(x)
             mean = float(x.mean()) if n else float("nan")
             half = (scipy.stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)

@@ -58,6 +58,6 @@ def heterogeneity(effect: Effect, level: float = LEVEL) -> Heterogeneity:
     k = len(effect.strata)
     if k < 2 or not (sd > 0) or dfw < 1:
         return Heterogeneity(float("nan"), max(0, k - 1), float("nan"), tuple(rows))
-    q = sum(s.weight * (s.difference - effect.difference) ** 2 for s in effect.strata) / sd**2
+    q = sum(s.weight * ((s.difference - effect.difference) / sd) ** 2 for s in effect.strata)  # in SDs: unit-free
     p = float(scipy.stats.f.sf(q / (k - 1), k - 1, dfw))
     return Heterogeneity(float(q), k - 1, p, tuple(rows))

@@ -159,8 +159,10 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA, adjus
     # one-sided p of the claim (H0: the mean is on the wrong side of the bound)
     gap = (bound - m) if side == "below" else (m - bound)
     t = gap / se if se and se > 0 else (math.copysign(math.inf, gap) if se == 0 and gap else float("nan"))
-    p = float(scipy.stats.t.sf(t, estimate.df)) if math.isfinite(t) else float("nan")
-    p_opposite = float(scipy.stats.t.cdf(t, estimate.df)) if math.isfinite(t) else float("nan")
+    # Runs without spread on one side of the bound: t is +-inf and the p's are 0 and 1, as the interval
+    # [m, m] decides alone (a NaN p would count as 1 in the family and leave such a claim undecided).
+    p = float(scipy.stats.t.sf(t, estimate.df)) if not math.isnan(t) else float("nan")
+    p_opposite = float(scipy.stats.t.cdf(t, estimate.df)) if not math.isnan(t) else float("nan")
     base = dict(name=name, claim=str(hypothesis_field(hypothesis, "claim")), factor=estimate.factor, levels=(estimate.level,),
                 metric=estimate.metric, direction=side, n_a=estimate.n, n_b=0, difference=m, ci_low=lo, ci_high=hi,
                 hedges_g=float("nan"), p_value=p, exact=False, p_equivalence=float("nan"), threshold=bound,

@@ -61,9 +61,13 @@ def _interval(row, m: str, compact: bool = False) -> str:
     mean, lo, hi = row.get(f"{m}_mean"), row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
     if mean is None or pd.isna(mean):
         return "n/a"
+    # Runs whose value is not finite (e.g. no edge to measure, a diverged run) are left out: say how many remain.
+    used, finished = row.get(f"{m}_n"), row.get("n_finished", row.get("n_runs"))
+    part = "" if used is None or finished is None or pd.isna(used) or used >= finished else (
+        f" ({int(used)}/{int(finished)})" if compact else f" ({int(used)} of {int(finished)} runs)")
     if pd.isna(lo):
-        return fmt(float(mean))
-    return f"{mean:.3g}±{(hi - lo) / 2:.2g}" if compact else f"{fmt(float(mean))} [{lo:.3g}, {hi:.3g}]"
+        return fmt(float(mean)) + part
+    return (f"{mean:.3g}±{(hi - lo) / 2:.2g}" if compact else f"{fmt(float(mean))} [{lo:.3g}, {hi:.3g}]") + part
 
 
 COLLAPSE_KIND = "eval/collapse_kind"
@@ -212,7 +216,9 @@ def _interaction_frame(it) -> pd.DataFrame:
 
 def _interaction_note(it) -> str:
     a = it.table.attrs
-    return f"interaction contrast {fmt(a.get('contrast'))}, p = {fmt(a.get('p_value'))} ({a.get('p_method')})"
+    dropped = a.get("n_dropped", 0)
+    return (f"interaction contrast {fmt(a.get('contrast'))}, p = {fmt(a.get('p_value'))} ({a.get('p_method')})"
+            + (f"; {dropped} run(s) without a finite value left out" if dropped else ""))
 
 
 def _missing_frame(report: Report) -> pd.DataFrame:
