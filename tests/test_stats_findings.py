@@ -251,6 +251,12 @@ def test_a_monte_carlo_p_does_not_depend_on_the_order_of_the_runs():
     effects = [stratified_effect(df.sample(frac=1, random_state=order), "f", ["a", "b"], "m", ["s"], n_mc=2000) for order in range(4)]
     assert not effects[0].exact
     assert len({(e.p_value, e.difference, e.hedges_g) for e in effects}) == 1
+    from cyclegan.analysis.stats import interaction_table
+
+    two = df[df.s.isin(["0", "1"])]  # the interaction's Freedman-Lane permutations, too
+    tables = [interaction_table(two.sample(frac=1, random_state=order), "f", "s", "m", levels_a=["a", "b"], levels_b=["0", "1"])
+              for order in range(4)]
+    assert len({t.attrs["p_value"] for t in tables}) == 1
 
 
 def test_g_the_bounds_and_heterogeneity_are_unit_free_at_extreme_magnitudes():

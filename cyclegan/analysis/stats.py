@@ -311,7 +311,8 @@ def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: st
         d[f] = d[f].astype(str)
     la = [str(x) for x in levels_a] if levels_a is not None else list(pd.unique(d[factor_a]))
     lb = [str(x) for x in levels_b] if levels_b is not None else list(pd.unique(d[factor_b]))
-    d = d[d[factor_a].isin(la) & d[factor_b].isin(lb)]
+    # In a fixed order: the permutations index positions, and runs listed otherwise must give the same p.
+    d = d[d[factor_a].isin(la) & d[factor_b].isin(lb)].sort_values([factor_a, factor_b, *other_factors, metric], kind="stable")
     table = (d.groupby([factor_a, factor_b])[metric].mean().unstack(factor_b)
              .reindex(index=la, columns=lb))
     dropped = int((~finite & df[factor_a].astype(str).isin(la).to_numpy() & df[factor_b].astype(str).isin(lb).to_numpy()).sum())
