@@ -18,6 +18,11 @@ from urllib.parse import unquote, urlsplit
 # holding "@" or ":" is masked whole.
 _URL_CREDENTIALS = re.compile(
     r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*):(?P<secret>[^\s/'\"<>]*)@(?=[^\s@/'\"<>]+)")
+# ...?password=secret&...: SQLAlchemy and libpq also take a password as a query parameter.
+_SECRET_PARAMETERS = ("password", "passwd", "pwd", "sslpassword", "token", "access_token", "api_key", "secret")
+_QUERY_CREDENTIALS = re.compile(rf"(?P<head>[?&;](?:{'|'.join(_SECRET_PARAMETERS)})=)(?P<secret>[^&;\s'\"<>]+)", re.IGNORECASE)
+# user:password@host without a scheme (a URL typed without it): only recognised in a URL given to remember().
+_SCHEMELESS_CREDENTIALS = re.compile(r"^[^\s:/@]*:(?P<secret>[^\s/]*)@[^\s@/]+")
 _SECRETS: set[str] = set()
 MASK = "***"
 
@@ -26,21 +31,22 @@ def remember(url: str | None) -> None:
     """Mask this URL's password (raw and percent-decoded) in every later message of the process."""
     if not url:
         return
-    match = _URL_CREDENTIALS.search(url)
+    match = _URL_CREDENTIALS.search(url) or (None if "://" in url else _SCHEMELESS_CREDENTIALS.search(url))
     secret = match.group("secret") if match else None
     if secret is None:
         try:
             secret = urlsplit(url).password
         except ValueError:
             secret = None
-    if secret:
-        _SECRETS.update(s for s in (secret, unquote(secret)) if len(s) >= 3)
+    secrets = [secret, *(m.group("secret") for m in _QUERY_CREDENTIALS.finditer(url))]
+    _SECRETS.update(s for found in secrets if found for s in (found, unquote(found)) if len(s) >= 3)
 
 
 def mask(text: object) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` everywhere in ``text``, and every
-    remembered password -> ``***``. Used for one URL and for whole messages alike."""
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` and ``?password=secret`` ->
+    ``?password=***`` everywhere in ``text``, and every remembered password -> ``***``. Used for one URL and for whole messages alike."""
     out = _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}:{MASK}@", str(text))
+    out = _QUERY_CREDENTIALS.sub(lambda m: f"{m.group('head')}{MASK}", out)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         out = out.replace(secret, MASK)
     return out

@@ -108,6 +108,8 @@ CASES = [
     ("worker", "storage-env", "mysql+pymysql://carol:{pw}@127.0.0.1:{refused}/queue", "My10%40S3cr3t", "pip install pymysql"),
     ("tune", "storage-env", "mysql://carol:{pw}@127.0.0.1:{silent}/queue", "My11S3cr3t", "pip install"),
     ("tune", "storage-option", "postgresql://bob:{pw}@127.0.0.1:{silent}/queue", "Pg12S3cr3t", "unreachable"),
+    ("ablate", "storage-option", "postgresql://bob@127.0.0.1:{refused}/queue?password={pw}", "Pg13S3cr3t", "unreachable"),  # libpq's form
+    ("worker", "storage-env", "bob:{pw}@127.0.0.1:{refused}/queue", "Pg14S3cr3t", "unusable"),  # typed without a scheme
 ]
 EXPERIMENTS = {"ablate": "experiments/quick.yaml", "worker": "experiments/quick.yaml", "report": "experiments/quick.yaml",
                "tune": "experiments/tune.yaml"}
