@@ -111,6 +111,7 @@ def _new_local_stores_from_one_migrated_copy(monkeypatch, tmp_path_factory):
 
 
 def _copy_if_new(url: str, file_name: str, create, tmp_path_factory) -> None:
+    import contextlib
     import shutil
 
     target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
@@ -124,8 +125,9 @@ def _copy_if_new(url: str, file_name: str, create, tmp_path_factory) -> None:
     try:  # whole or not at all: a copy cut short (a full disk) must not leave a damaged store behind
         shutil.copyfile(_MIGRATED_EMPTY[file_name], partial)
         partial.replace(target)
-    except OSError:
-        partial.unlink(missing_ok=True)  # e.g. a read-only folder: the library's own attempt meets it, as without the copy
+    except OSError:  # e.g. a read-only folder: the library's own attempt meets it, as without the copy
+        with contextlib.suppress(OSError):  # a read-only file system refuses even removing a missing file
+            partial.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,29 @@ def test_translate_checks_a_read_only_output_before_translating(tmp_path, read_o
     assert f"{read_only_dir / 'out'}: cannot write the translated images here" in output
 
 
+def test_a_study_or_a_run_in_a_place_that_cannot_be_written_is_one_line(tmp_path, read_only_dir, tiny_tree):
+    """A read-only runs folder: SQLite's "unable to open database file" was retried by MLflow and by the
+    store's own tries for over ten minutes; a runs folder under a file, or a run folder on a read-only
+    place, ended in a traceback (NotADirectoryError, OSError). Each is now one line naming the place,
+    status 2, before anything is trained."""
+    import time
+
+    (tmp_path / "a-file").write_text("x")
+    study = _study(tmp_path)
+    for runs_dir, why in ((read_only_dir, "Read-only file system" if read_only_dir.stat().st_uid == 0 else "Permission denied"),
+                          (tmp_path / "a-file" / "runs", "Not a directory")):
+        for command in ("ablate", "worker"):
+            start = time.monotonic()
+            code, output = _cli(command, study, "--runs-dir", runs_dir, "--no-progress")
+            assert code == 2 and "Traceback" not in output and output.count("error: ") == 1, output
+            assert f"{runs_dir}: cannot write the " in output and f"here ({why}); choose another place" in output, output
+            assert time.monotonic() - start < 30
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tiny_tree))
+    code, output = _cli("train", config, "--run-dir", tmp_path / "a-file" / "run")
+    assert code == 2 and "Traceback" not in output and f"{tmp_path / 'a-file' / 'run'}: Not a directory" in output, output
+
+
 def test_export_to_a_read_only_place_is_one_line(tmp_path, read_only_dir):
     code, output = _cli("export", tmp_path / "no-run-needed", read_only_dir / "g.keras")
     assert code == 2 and "Traceback" not in output

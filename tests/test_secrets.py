@@ -42,6 +42,17 @@ def _bound_socket() -> socket.socket:
     raise RuntimeError(f"no free port in {PORTS}")
 
 
+def _http_server() -> ThreadingHTTPServer:
+    """Bound where it was found free: a port looked up, closed and bound again could be taken in
+    between by the other test process's fixture."""
+    for port in PORTS:
+        try:
+            return ThreadingHTTPServer(("127.0.0.1", port), _Refusing)
+        except OSError:
+            continue
+    raise RuntimeError(f"no free port in {PORTS}")
+
+
 class _Refusing(BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(self.server.code)
@@ -78,10 +89,7 @@ def stores():
     threading.Thread(target=close_each, daemon=True).start()
     servers = {}
     for code in (401, 500):
-        sock = _bound_socket()
-        port = sock.getsockname()[1]
-        sock.close()
-        server = ThreadingHTTPServer(("127.0.0.1", port), _Refusing)
+        server = _http_server()
         server.code = code
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers[code] = server

@@ -76,6 +76,10 @@ class _ExpectedErrors(click.Group):
             if is_disk_full(err):  # a full disk where no step expected it (an MLflow or Optuna write): one line
                 click.secho(masking.mask(f"error: the disk is full: {err}"), fg="red", err=True)
                 sys.exit(DiskFull.EXIT_STATUS)
+            if isinstance(err, OSError) and err.filename is not None:  # a path the user gave: not a folder, read-only, ...
+                names = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+                click.secho(masking.mask(f"error: {names}: {err.strerror or err}"), fg="red", err=True)
+                sys.exit(EXIT_USAGE)
             click.echo(masking.mask(traceback.format_exc()), err=True)
             sys.exit(EXIT_BUG)
 

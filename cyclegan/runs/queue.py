@@ -35,6 +35,7 @@ from optuna.storages import (
 from optuna.trial import TrialState
 
 from cyclegan import masking
+from cyclegan.places import writable_folder
 from cyclegan.runs.probe import StorageError, check_storage, connect_timeout_args, is_database, probe_seconds
 from cyclegan.spec.study import Study
 
@@ -66,7 +67,7 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     url = check_storage(url)
     where = f"Optuna storage {masking.mask(url)}"
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        writable_folder(Path(url.removeprefix("sqlite:///")).parent, "Optuna queue (optuna.db)")  # every worker writes its claims
     if url.startswith("sqlite"):
         # isolation_level None: the driver starts no transaction of its own; _serialise_sqlite_transactions does.
         engine_kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}}

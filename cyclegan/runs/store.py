@@ -19,6 +19,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from cyclegan import masking, names
+from cyclegan.places import writable_folder
 from cyclegan.runs.probe import TrackingError, check_tracking, database_url, is_http
 
 __all__ = ["Store", "TrackingError", "connect", "default_tracking_uri", "is_local", "ui_command"]
@@ -41,14 +42,18 @@ class Store:
     client: MlflowClient
 
 
-def connect(runs_dir: Path, uri: str | None = None) -> Store:
+def connect(runs_dir: Path, uri: str | None = None, *, writes: bool = False) -> Store:
     """A client whose store answers. A server or database is probed first with a short timeout
     (:mod:`cyclegan.runs.probe`): MLflow's own client would retry a dead one for minutes. Workers
     that start together on a new SQLite store race to create its tables and the loser sees a
-    transient error, so a local store gets a few tries; a server gets one."""
+    transient error, so a local store gets a few tries; a server gets one. A local store's folder
+    is checked first when this process ``writes`` to it or must create it: SQLite's "unable to open
+    database file" in a read-only folder was retried by MLflow and by the tries here for minutes."""
     uri = check_tracking(uri or default_tracking_uri(runs_dir))
     if uri.startswith("sqlite:///"):
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        database = Path(uri.removeprefix("sqlite:///"))
+        if writes or not database.exists():
+            writable_folder(database.parent, "MLflow tracking store (mlflow.db)")
     attempts = 10 if is_local(uri) else 1
     for attempt in range(attempts):
         try:

@@ -56,7 +56,7 @@ class Tracker:
     """A connection to one tracking store, with the study layout's write operations."""
 
     def __init__(self, runs_dir: Path, uri: str | None = None, *, store: Store | None = None):
-        self.store = store or connect(runs_dir, uri)
+        self.store = store or connect(runs_dir, uri, writes=True)
         self.runs_dir, self.client = runs_dir, self.store.client
         self.uri = self.store.uri
 
@@ -70,8 +70,11 @@ class Tracker:
         location = (self.runs_dir / names.MLFLOW_ARTIFACTS / name).resolve().as_uri() if is_local(self.uri) else None
         try:
             return self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
-        except MlflowException:  # another worker created it first
-            return self.client.get_experiment_by_name(name).experiment_id
+        except MlflowException:  # another worker created it first, or the store refused the write
+            created = self.client.get_experiment_by_name(name)
+            if created is None:
+                raise
+            return created.experiment_id
 
     def find_runs(self, experiment_id: str, **tags: str) -> list:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
