@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
+from cyclegan import names
 from cyclegan.cli.main import main
 
 
@@ -97,3 +99,20 @@ def test_train_then_translate_writes_one_png_per_input(tmp_path, tiny_tree):
     # Resuming the finished run with a different config is refused, naming the key.
     result = CliRunner().invoke(main, ["train", str(config), "--run-dir", str(run_dir), "--set", "generator.norm=none"])
     assert result.exit_code == 2 and "generator.norm" in result.output and "refusing to resume" in result.output
+    # A damaged input image, a file that is not a model, another network's weights in the run folder: one
+    # line naming the file (a traceback each before, and Keras' warning per skipped layer for the last).
+    broken = tmp_path / "broken-inputs"
+    broken.mkdir()
+    (broken / "broken.jpg").write_bytes(b"not a JPEG")
+    result = _run("translate", "--generator", run_dir, "--input", broken, "--output", tmp_path / "out3")
+    assert result.exit_code == 2 and f"cannot read image {broken / 'broken.jpg'}" in result.output, result.output
+    assert not (tmp_path / "out3").exists()
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a model")
+    result = _run("translate", "--generator", junk, "--input", inputs, "--output", tmp_path / "out4")
+    assert result.exit_code == 2 and f"{junk}: not a generator file that loads" in result.output, result.output
+    weights = run_dir / names.MODELS_DIR / f"{names.GENERATORS[0]}{names.GENERATOR_WEIGHTS_SUFFIX}"
+    shutil.copyfile(tiny_tree["generator"]["encoder_weights"], weights)  # a VGG16 file where the generator's was
+    result = _run("translate", "--generator", run_dir, "--input", inputs, "--output", tmp_path / "out5")
+    assert result.exit_code == 2 and f"{weights}: not the weights of this run's generator" in result.output, result.output
+    assert "saving_lib.py" not in result.output and result.output.count("\n") == 1, result.output  # no warning line per layer

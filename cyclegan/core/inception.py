@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cyclegan.core.weights_files import first_line, load_weights_strictly
 from cyclegan.data.images import to_uint8
 from cyclegan.errors import CycleganError
 from cyclegan.spec.config import INCEPTION_WEIGHTS_ENV
@@ -95,10 +96,10 @@ class InceptionFeatures:
                 raise InceptionWeightsError(f"inception weights {path}: no such file")
             self.model = _network()
             try:
-                self.model.load_weights(str(file))
+                load_weights_strictly(self.model, file)
             except Exception as err:  # h5py/Keras raise many types for a wrong file
                 raise InceptionWeightsError(f"inception weights {path}: not an InceptionV3 no-top weights file "
-                                            f"({type(err).__name__}: {err})") from None
+                                            f"({first_line(err)})") from None
             self.source, self.fingerprint, self.standin = str(file), file_sha256(file), is_standin(str(file))
         self._features = tf.function(self._forward, input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
 

@@ -11,7 +11,6 @@ Images go in and come out in [0, 1].
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import keras
@@ -20,6 +19,7 @@ from keras import layers
 
 from cyclegan.core.norm import InstanceNormalization, gan_init, instance_norm  # noqa: F401  (InstanceNormalization: re-exported)
 from cyclegan.core.resnet import build_resnet_generator
+from cyclegan.core.weights_files import first_line, load_weights_strictly
 from cyclegan.errors import CycleganError
 from cyclegan.spec.config import DiscriminatorConfig, GeneratorConfig
 
@@ -81,15 +81,10 @@ def _load_vgg16_file(weights: str, shape: tuple[int, int, int], key: str) -> ker
     if not path.is_file():
         raise EncoderWeightsError(f"{key}={weights}: no such file")
     try:
-        # Keras only warns when part of a file does not match and keeps those layers random:
-        # for an ablation of pretrained vs random weights that must be an error.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            vgg.load_weights(str(path))
+        # A partial load would keep some layers random: for an ablation of pretrained vs random weights an error.
+        load_weights_strictly(vgg, path)
     except Exception as err:
-        raise EncoderWeightsError(
-            f"{key}={weights}: not a VGG16 no-top weights file ({type(err).__name__}: {err})"
-        ) from None
+        raise EncoderWeightsError(f"{key}={weights}: not a VGG16 no-top weights file ({first_line(err)})") from None
     return vgg
 
 

@@ -170,12 +170,13 @@ def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path,
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise ValueError(f"{input_dir}: several inputs would write the same output name: {', '.join(duplicates)}")
-    # Before any work: a place that cannot be written, or an image over the size guard, would
-    # otherwise be found after translating everything before it.
-    writable_folder(output_dir, "translated images")
+    # Before any work: an image over the size guard or not an image, or a place that cannot be
+    # written, would otherwise be found after translating everything before it (the images first:
+    # a bad input leaves no output folder behind).
     for path in files:
         with open_image(path):  # the header only; the same guard as training and `data check`
             pass
+    writable_folder(output_dir, "translated images")
     translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator, name), batch_size=batch_size)
     written = []
     with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:

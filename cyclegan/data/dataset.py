@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import UnidentifiedImageError
 
-from cyclegan.data.images import ImageTooLarge, open_image
+from cyclegan.data.images import ImageTooLarge, UnreadableImage, open_image
 from cyclegan.errors import CycleganError
 from cyclegan.names import IMAGE_SUFFIXES
 
@@ -208,7 +207,7 @@ def _inspect_image(path: Path, image_size: int, max_pixels: int) -> tuple[Proble
             mode, fmt = image.mode, image.format
     except ImageTooLarge as err:
         return Problem(str(path), "too large", str(err).removeprefix(f"{path}: too large: ")), []
-    except UnidentifiedImageError:
+    except UnreadableImage:
         return Problem(str(path), "not an image", "Pillow cannot identify the content"), []
     except (OSError, SyntaxError, ValueError) as err:
         kind = "truncated" if "truncated" in str(err).lower() else "corrupt"

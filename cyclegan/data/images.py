@@ -58,6 +58,10 @@ class ImageTooLarge(ValueError):
     """An image with more pixels than the guard allows (a decompression bomb or a huge scan)."""
 
 
+class UnreadableImage(ValueError):
+    """A file with an image's name that Pillow cannot identify (damaged, or not an image)."""
+
+
 @contextlib.contextmanager
 def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
     """The one way the project opens an image file (training, ``translate``, ``metrics``, ``data check``):
@@ -74,6 +78,8 @@ def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image
                 yield image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageTooLarge(f"{path}: too large: {err}") from None
+    except UnidentifiedImageError:
+        raise UnreadableImage(f"cannot read image {path}: not a JPEG or PNG Pillow can identify") from None
 
 
 def read_image(path, size=None, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -95,7 +101,7 @@ def read_image(path, size=None, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarra
                 array = np.repeat(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)[..., None], 3, axis=2)
             else:
                 array = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
-    except ImageTooLarge:
+    except (ImageTooLarge, UnreadableImage):
         raise
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from err

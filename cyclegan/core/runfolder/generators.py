@@ -29,6 +29,7 @@ from cyclegan.core.models import build_generator
 from cyclegan.core.runfolder.checkpoints import trainable_part
 from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.core.runfolder.random_encoders import encoder_left_out
+from cyclegan.core.weights_files import first_line, load_weights_strictly
 from cyclegan.errors import CycleganError
 from cyclegan.places import writable_folder
 from cyclegan.spec.config import RunConfig, build_config
@@ -123,7 +124,11 @@ def load_run_generator(run_dir: str | Path, name: str = names.GENERATORS[0]) -> 
     _check_encoder_unchanged(run, config)
     model = build_generator(config.generator, config.data.image_size, name, fused_norm=config.train.fused_instance_norm,
                             seed=config.train.seed)
-    trainable_part(model, encoder_left_out(run, config, (model,), starting=False)).load_weights(weights)
+    part = trainable_part(model, encoder_left_out(run, config, (model,), starting=False))
+    try:
+        load_weights_strictly(part, weights)
+    except Exception as err:  # h5py/Keras raise many types for a damaged file or another network's
+        raise GeneratorFileError(f"{weights}: not the weights of this run's generator {name} ({first_line(err)})") from None
     return model
 
 
@@ -140,7 +145,11 @@ def load_generator(path: str | Path, name: str | None = None) -> keras.Model:
         raise FileNotFoundError(f"{path}: no such generator file or run folder")
     # The custom layers (VGGPreprocess, InstanceNormalization, ReflectionPadding2D) are registered for
     # deserialisation by this module's import of cyclegan.core.models (which imports norm and resnet).
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # h5py/Keras raise many types for a file that is not a saved model
+        raise GeneratorFileError(f"{path}: not a generator file that loads: a .keras file from `cyclegan export`, "
+                                 f"a run folder or its models/<name>{names.GENERATOR_WEIGHTS_SUFFIX} ({first_line(err)})") from None
 
 
 def _check_encoder_unchanged(run: RunDir, config: RunConfig) -> None:
