@@ -53,6 +53,10 @@ def test_base_change_makes_new_cell_ids_and_overrides_apply(tmp_path):
     assert not before & {c.cell_id for c in after.cells}
     with pytest.raises(ConfigError, match="would override a factor"):
         load_study(path, ["generator.norm=none"])
+    with pytest.raises(ConfigError, match="train.seed=... is each cell's seed, taken from the study's seeds: list"):
+        load_study(path, ["train.seed=99"])  # accepted and never used before: every cell takes its seed from seeds:
+    with pytest.raises(ConfigError, match=r"seeds.1: Input should be greater than or equal to 0 \(got -1\)"):
+        load_study(_write(tmp_path, _spec(seeds=[0, -1])))  # was reported as a level of a factor
 
 
 def test_boolean_and_numeric_levels_are_typed(tmp_path):

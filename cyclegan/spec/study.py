@@ -37,7 +37,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -142,7 +142,7 @@ class _StudyFile(BaseModel):
     description: str = ""
     base: dict[str, Any] = Field(default_factory=dict)
     factors: dict[str, list[Any]]
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)  # a run's train.seed is >= 0
     hypotheses: list[Hypothesis] = Field(default_factory=list)
     correction: Literal["holm", "bh"] = "holm"  # the confirmatory family's: Holm (FWER) or Benjamini-Hochberg (FDR)
 
@@ -212,8 +212,10 @@ def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) ->
         spec = _StudyFile.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err, str(path), _StudyFile)) from None
-    base_tree = apply_overrides(spec.base, overrides, source=str(path),
-                                protected=dict.fromkeys(spec.factors, "would override a factor of the study; edit its levels in the file"))
+    protected = {**dict.fromkeys(spec.factors, "would override a factor of the study; edit its levels in the file"),
+                 # each cell's seed comes from `seeds:`: a --set train.seed would be accepted and never used
+                 "train.seed": "is each cell's seed, taken from the study's seeds: list; edit seeds: in the file"}
+    base_tree = apply_overrides(spec.base, overrides, source=str(path), protected=protected)
     base = build_config(base_tree, source=f"{path} (base)")
     _refuse_duplicates(path, spec)
     name = check_study_name(path, spec.name, path.stem)
