@@ -367,6 +367,9 @@ def test_report_on_a_read_only_runs_folder_prints_the_verdicts_and_exits_0(tmp_p
     assert "H2: " in output and "publishing to the study's MLflow parent run skipped" in output
     assert "moved" not in output  # the reason is the read-only store
     assert (tmp_path / "elsewhere" / "report.md").is_file()
+    # An --out the user named that cannot be written is bad input (it exited 0 with a warning before).
+    code, output = _cli("report", path, "--runs-dir", read_only_dir, "--out", read_only_dir / "report-here")
+    assert code == 2 and f"{read_only_dir / 'report-here'}: cannot write the report files here" in output and "H2: " not in output, output
 
 
 def test_report_records_the_study_files_hash_and_counts_interrupted_cells(tmp_path):

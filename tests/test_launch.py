@@ -77,6 +77,10 @@ def test_slurm_without_gres_for_a_cluster_without_gpus(study_file):
     (["--runs-dir", "/tmp/with space/runs"], "cannot hold a path with spaces"),
     (["--heartbeat", "60", "--grace", "30"], "--grace (30) must be longer than --heartbeat (60)"),
     (["--set", "train.no_such_key=1"], "no_such_key"),
+    # printed into the script unchecked before, exit 0
+    (["--time", "banana"], "'banana': not a SLURM time"),
+    (["--cyclegan-command", 'python "-m'], "No closing quotation"),
+    (["--cyclegan-command", "  "], "empty: give the command that runs cyclegan"),
 ])
 def test_slurm_bad_input_is_one_line_with_status_2(study_file, arguments, message):
     status, out, err = _launch("slurm", str(study_file), *arguments)
@@ -140,6 +144,11 @@ def test_kubernetes_without_gpus_and_parallelism_capped_at_the_cells(study_file)
 def test_kubernetes_needs_an_image(study_file):
     status, _, err = _launch("kubernetes", str(study_file))
     assert status == 2 and "--image" in err
+    for image in ("", "two words"):
+        status, out, err = _launch("kubernetes", str(study_file), "--image", image)
+        assert status == 2 and "a container image name" in err and not out, err
+    status, out, _ = _launch("slurm", str(study_file), "--time", "2-12:00:00")
+    assert status == 0 and "#SBATCH --time=2-12:00:00" in out
 
 
 STAND_IN = """\

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,36 @@ stop_seconds_option = click.option(
 parallel_option = click.option("--max-parallel", default=None, type=click.IntRange(min=1),
                                help="Workers at once (default: one per cell).")
 experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+
+# sbatch's --time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit.
+_SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}|UNLIMITED|infinite", re.IGNORECASE)
+
+
+def _slurm_time(_ctx, _param, value: str | None) -> str | None:
+    """A time limit sbatch accepts, checked here: a wrong one would only fail at submission, or
+    in a printed script someone submits later."""
+    if value is not None and not _SLURM_TIME.fullmatch(value.strip()):
+        raise click.BadParameter(f"{value!r}: not a SLURM time (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
+    return None if value is None else value.strip()
+
+
+def _command_words(_ctx, _param, value: str | None) -> str | None:
+    """Words a shell can split (the script pastes them before `worker ...`)."""
+    if value is None:
+        return None
+    try:
+        words = shlex.split(value)
+    except ValueError as err:
+        raise click.BadParameter(f"{value!r}: {err} (quote it as a shell would)") from None
+    if not words:
+        raise click.BadParameter("empty: give the command that runs cyclegan on a node, e.g. 'python -m cyclegan'")
+    return value
+
+
+def _image_name(_ctx, _param, value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise click.BadParameter(f"{value!r}: a container image name, e.g. registry.example.org/cyclegan:1.0")
+    return value
 
 
 @click.group()
@@ -43,12 +74,13 @@ def launch() -> None:
 @parallel_option
 @click.option("--gres", default="gpu:1", show_default=True, help="Generic resources per task; '' on a cluster without GPUs.")
 @click.option("--cpus-per-task", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--time", "time_limit", default=None, metavar="D-HH:MM:SS", help="Time limit per task (default: the partition's).")
+@click.option("--time", "time_limit", default=None, metavar="D-HH:MM:SS", callback=_slurm_time,
+              help="Time limit per task (default: the partition's).")
 @stop_seconds_option
 @click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="OPTION",
               help="Another #SBATCH line, e.g. --sbatch-option=--partition=gpu (repeatable).")
 @click.option("--setup", multiple=True, metavar="LINE", help="A shell line run before the worker, e.g. 'module load cuda' (repeatable).")
-@click.option("--cyclegan-command", default=None, metavar="WORDS",
+@click.option("--cyclegan-command", default=None, metavar="WORDS", callback=_command_words,
               help="How a node runs cyclegan (default: this Python with -m cyclegan, which must be on the shared file system).")
 @heartbeat_option
 @grace_option
@@ -96,7 +128,7 @@ def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: P
 @experiment_argument
 @set_option
 @click.option("--print", "action", flag_value="print", default=True, help="Print the Job manifest (the only action).")
-@click.option("--image", required=True, help="Container image with cyclegan installed (and its GPU libraries).")
+@click.option("--image", required=True, callback=_image_name, help="Container image with cyclegan installed (and its GPU libraries).")
 @click.option("--runs-dir", default="runs", show_default=True, help="The runs folder, relative to --mount or absolute in the pod.")
 @parallel_option
 @click.option("--gpus", default=1, show_default=True, type=click.IntRange(min=0), help="GPUs per pod (nvidia.com/gpu); 0 for none.")
@@ -108,7 +140,7 @@ def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: P
 @click.option("--cells-per-process", default=CELLS_PER_POD_PROCESS, show_default=True, type=click.IntRange(min=1),
               help="Cells a worker process trains before a fresh one takes over in the same pod.")
 @stop_seconds_option
-@click.option("--cyclegan-command", default="cyclegan", show_default=True, metavar="WORDS", help="How the image runs cyclegan.")
+@click.option("--cyclegan-command", default="cyclegan", show_default=True, metavar="WORDS", callback=_command_words, help="How the image runs cyclegan.")
 @heartbeat_option
 @grace_option
 def kubernetes(experiment: Path, overrides: tuple[str, ...], action: str, image: str, runs_dir: str, max_parallel: int | None,

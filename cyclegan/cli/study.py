@@ -191,6 +191,8 @@ def report(experiment: Path, overrides: tuple[str, ...], formats: str, out_dir: 
     try:
         writable_folder(out, "report files")
     except PlaceError as err:  # a read-only runs folder: the verdicts need no write access
+        if out_dir is not None:
+            raise  # a place the user named: bad input, not a fallback to the screen
         click.echo(terminal(collect(study, reader, runs_dir)))
         click.secho(f"warning: {err} (e.g. --out /tmp/report); report files not written, nothing published to MLflow",
                     fg="yellow", err=True)
