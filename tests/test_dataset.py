@@ -114,6 +114,9 @@ def test_empty_domain_and_missing_index(good_root):
     (good_root / "data.csv").unlink()
     with pytest.raises(DataError, match="cyclegan data index"):
         check_dataset(good_root, image_size=40, max_image_pixels=10**6)
+    # A data.root that does not exist is named as such: indexing it (the advice above) would fail too.
+    with pytest.raises(DataError, match=r"nowhere: no such data folder \(data.root\); it holds monet/ and photo/"):
+        read_index(good_root / "nowhere")
 
 
 def test_holdout_split_is_stable_and_seed_free(tmp_path):

@@ -104,6 +104,9 @@ def shown_name(name: str) -> str:
 
 def read_index(root: Path) -> pd.DataFrame:
     index_path = root / INDEX_FILE
+    if not root.is_dir():  # data.root itself is wrong: indexing it would fail too
+        raise DataError(f"{root}: no such data folder (data.root); it holds {' and '.join(f'{d}/' for d in DOMAINS)} with the "
+                        f"images, and {INDEX_FILE} from `cyclegan data index`")
     if not index_path.is_file():
         raise DataError(f"{index_path}: no index; create it with `cyclegan data index {root}`")
     try:
