@@ -15,9 +15,10 @@ import keras
 
 
 def load_weights_strictly(model: keras.Model, path: str | Path) -> None:
-    """``model.load_weights(path)``, with any warning of a mismatch raised as an error."""
+    """``model.load_weights(path)``, with Keras' warnings of a mismatch (``UserWarning``) raised as an
+    error; other warnings (a deprecation) stay warnings."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         model.load_weights(str(path))
 
 
