@@ -111,6 +111,7 @@ def test_train_then_translate_writes_one_png_per_input(tmp_path, tiny_tree):
     junk.write_bytes(b"not a model")
     result = _run("translate", "--generator", junk, "--input", inputs, "--output", tmp_path / "out4")
     assert result.exit_code == 2 and f"{junk}: not a generator file that loads" in result.output, result.output
+    assert not (tmp_path / "out4").exists()  # no empty output folder left behind
     weights = run_dir / names.MODELS_DIR / f"{names.GENERATORS[0]}{names.GENERATOR_WEIGHTS_SUFFIX}"
     shutil.copyfile(tiny_tree["generator"]["encoder_weights"], weights)  # a VGG16 file where the generator's was
     result = _run("translate", "--generator", run_dir, "--input", inputs, "--output", tmp_path / "out5")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -176,8 +177,16 @@ def translate_folder(generator: str | Path | keras.Model, input_dir: str | Path,
     for path in files:
         with open_image(path):  # the header only; the same guard as training and `data check`
             pass
+    made = not output_dir.exists()
     writable_folder(output_dir, "translated images")
-    translator = Translator(generator if isinstance(generator, keras.Model) else load_generator(generator, name), batch_size=batch_size)
+    try:
+        model = generator if isinstance(generator, keras.Model) else load_generator(generator, name)
+    except Exception:
+        if made:  # a generator that does not load leaves no empty output folder behind
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise
+    translator = Translator(model, batch_size=batch_size)
     written = []
     with tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
