@@ -151,7 +151,9 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
     from cyclegan.runs.ui_server import check_port, serve
 
     check_port(host, port)  # before anything starts: MLflow would retry, then exit 0
-    command, env = ui_command(runs_dir, host, port)  # the store URI travels in env, never on the command line
+    from cyclegan.cli.quiet import is_verbose
+
+    command, env = ui_command(runs_dir, host, port, verbose=is_verbose())  # the store URI travels in env, never on the command line
     click.echo(f"MLflow UI on http://{host}:{port} (store {mask(env['MLFLOW_BACKEND_STORE_URI'])}); Ctrl-C stops it")
     status = serve(command, env)  # its own session: stopping it stops every process it started
     if status:

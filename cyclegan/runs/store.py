@@ -78,7 +78,7 @@ def connect(runs_dir: Path, uri: str | None = None, *, writes: bool = False) -> 
 UI_JOBS_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's documented switch for its server's job runners
 
 
-def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def ui_command(runs_dir: Path, host: str, port: int, *, verbose: bool = False) -> tuple[list[str], dict[str, str]]:
     """``mlflow ui`` on the same store the studies write to: its command line and environment.
     The store URI goes in the environment (``MLFLOW_BACKEND_STORE_URI``, which ``mlflow ui`` reads):
     it may hold a password, and a command line is visible to every user of the machine. A
@@ -102,6 +102,11 @@ def ui_command(runs_dir: Path, host: str, port: int) -> tuple[list[str], dict[st
     # busy machine in less than half the time (benchmarks/PERFORMANCE.md, 2026-12-07 (evening)). A
     # user who wants them sets the variable (docs/storage.md).
     env.setdefault(UI_JOBS_VARIABLE, "false")
+    if not verbose:  # quiet like every command (-v shows it all): no line per request, no start-up notes
+        command += ["--uvicorn-opts", "--log-level warning"]  # uvicorn's INFO: start, stop, one access line per request
+        env.setdefault("MLFLOW_REGISTRY_STORE_URI", uri)  # what MLflow defaults to, said in a line when not given
+        # Deprecations inside the server's own imports (Starlette's, a UserWarning subclass, matched by its text).
+        env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated")
     return command, env
 
 
