@@ -197,6 +197,31 @@ def test_a_claim_names_its_worker_and_a_cell_taken_over_meanwhile_is_not_complet
     assert queue.cell_states() == {cell: "done"}
 
 
+def test_hand_backs_do_not_count_as_worker_deaths_and_deaths_are_bounded(tmp_path, tiny_tree):
+    """A cell handed back by SIGTERM or Ctrl-C (e.g. three SLURM time limits) keeps all its hand-ons for
+    worker deaths: Optuna's retry callback counted every copy, so the first death after three hand-backs
+    left the cell failed. A worker that dies on this machine (reaped at once) counts against the same
+    limit: it was handed on without bound. Each copy forgets its predecessor's worker and reason."""
+    from cyclegan.runs.queue import HandOn
+
+    path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
+    queue = CellQueue(load_study(path), open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, FAST_QUEUE))
+    assert isinstance(queue.storage.get_heartbeat_stale_trial_callback(), HandOn)  # the stale-heartbeat path counts the same way
+    queue.enqueue_missing()
+    for _ in range(3):
+        trial_id, cell = queue.claim()
+        assert queue.requeue(trial_id, "interrupted; resumes from its checkpoint") is True
+    for death in range(1, FAST_QUEUE.max_retry + 2):
+        waiting = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "WAITING"]
+        assert len(waiting) == 1 and not {"worker", "failure_reason"} & set(waiting[0].user_attrs), waiting[0].user_attrs
+        trial_id, cell = queue.claim()
+        handed_on = queue.requeue(trial_id, "its worker ended without handing it back", died=True)
+        assert handed_on is (death <= FAST_QUEUE.max_retry), death
+    assert queue.cell_states() == {cell: "failed"}
+    assert f"its workers died {FAST_QUEUE.max_retry + 1} times: left failed" in queue.failures()[cell]
+    assert queue.storage.get_trial(trial_id).system_attrs["retry_history"] == list(range(3 + FAST_QUEUE.max_retry))
+
+
 def test_a_worker_that_stops_after_its_share_leaves_the_study_running(tmp_path, tiny_tree):
     """A worker at --max-cells with cells still waiting hands over: the parent run stays RUNNING
     (not FAILED, as for a worker that gave up), and the next worker finishes it."""

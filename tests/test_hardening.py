@@ -295,6 +295,8 @@ def test_full_disk_stops_the_cell_in_one_line_then_resumes_and_a_moved_folder_st
     run = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.role = 'cell'")[0]
     assert run.info.status == "FAILED" and "no space left on device" in run.data.tags[names.FAILURE_TAG]
     assert queue.cell_states() == {study.cells[0].cell_id: "waiting"}  # resumable at once, no grace period
+    (parent,) = client.search_runs([run.info.experiment_id], "tags.role = 'parent'")
+    assert parent.info.status == "KILLED"  # stopped, resumable: it stayed RUNNING with nothing running before
 
     monkeypatch.setattr(CheckpointStore, "save", original)  # space freed
     assert run_worker(study, paths, settings=fast, progress=False) == 1

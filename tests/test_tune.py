@@ -260,6 +260,22 @@ def test_interrupted_trial_is_killed_and_a_copy_waits_with_its_params(tmp_path, 
     assert [(r.info.status, r.data.tags["state"]) for r in runs if r.data.tags.get("role") == "trial"] == [("KILLED", "FAIL")]
 
 
+def test_an_interrupted_tune_ends_its_parent_run_killed(tmp_path, tiny_tree, monkeypatch):
+    """`cyclegan tune` stopped by Ctrl-C or SIGTERM left its parent run RUNNING with nothing running."""
+    def interrupted(config, run_dir, callbacks=(), **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", interrupted)
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(KeyboardInterrupt):
+        run_tune(spec, paths, trials=2, settings=FAST_QUEUE, progress=False)
+    _, _, runs = _mlflow_runs(paths)
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "parent"]
+    assert parent.info.status == "KILLED"
+    assert [t.state.name for t in _trials(paths)] == ["FAIL", "WAITING"]  # the copy resumes on the next run
+
+
 def test_a_failed_trial_does_not_stop_the_next_and_trials_share_the_kept_step(tmp_path, monkeypatch):
     """The run lifecycle shared with study cells: a training that raises ends its run FAILED with the
     reason and the next trial trains; every trial of the process is handed the same step cache."""

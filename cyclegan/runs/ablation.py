@@ -8,6 +8,7 @@ done, then work through them in this process or in N worker processes. ``run_wor
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
+from cyclegan.places import DiskFull
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, opened_storage
@@ -76,8 +78,9 @@ def _run_worker(study: Study, paths: StudyPaths, queue: CellQueue, settings: Que
     _refresh(bar, queue)
     try:
         trained = _work(study, paths, settings, tracker, queue, experiment_id, parent_id, bar, progress, max_cells)
-    except KeyboardInterrupt:
-        _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=True)
+    except BaseException as stop:  # Ctrl-C, SIGTERM, a full disk, a store that failed: the parent must not stay RUNNING
+        with contextlib.suppress(Exception):  # best effort: the store that stopped the worker may refuse
+            _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=isinstance(stop, (KeyboardInterrupt, DiskFull)))
         raise
     bar.close()
     _end_parent(tracker, parent_id, queue, len(study.cells), handing_over=max_cells is not None)

@@ -6,7 +6,7 @@ pop Optuna's own ``ask`` uses), so two workers never get the same trial. Postgre
 (``SELECT ... FOR UPDATE``); SQLite has no row locks, so every transaction on the local queue takes
 the database's write lock when it begins (:func:`_serialise_sqlite_transactions`). A running trial sends heartbeats; when a
 worker dies, ``fail_stale_trials`` fails its trial after the grace period and
-``RetryHeartbeatStaleTrialCallback`` enqueues a copy, which the next free worker claims and resumes from
+:class:`HandOn` enqueues a copy, which the next free worker claims and resumes from
 the cell's checkpoint. A cell with a COMPLETE trial is never trained again.
 
 Storage: an SQLAlchemy URL. ``sqlite:///runs/optuna.db`` (the default, one machine) or
@@ -29,10 +29,9 @@ from pathlib import Path
 import optuna
 from optuna.storages import (
     RDBStorage,
-    RetryHeartbeatStaleTrialCallback,
     fail_stale_trials,
 )
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from cyclegan import masking
 from cyclegan.places import writable_folder
@@ -59,6 +58,40 @@ class QueueSettings:
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+DEATHS_ATTR = "worker_deaths"  # system attribute: how many workers died holding this cell (or trial)
+
+
+class HandOn:
+    """A failed trial's waiting copy, as Optuna's ``RetryHeartbeatStaleTrialCallback`` makes it (same
+    parameters, user attributes, ``failed_trial`` and ``retry_history``, so
+    ``RetryFailedTrialCallback.retried_trial_number`` still names the original), with two changes:
+    only worker deaths count against ``max_deaths`` (Optuna counts every copy, so a cell handed back
+    by three SIGTERMs, e.g. SLURM time limits, was left failed after its worker's first death); and the
+    copy forgets the attributes of the attempt it replaces (``forget``: its worker, which made a freshly
+    claimed copy look abandoned to reap_dead_local_workers, and its failure reason). Returns whether a
+    copy waits. Used as the storage's heartbeat-stale callback (``died=True``) and for hand-backs."""
+
+    def __init__(self, max_deaths: int | None, *, died: bool, forget: Collection[str] = ()):
+        self.max_deaths, self.died, self.forget = max_deaths, died, {WORKER_ATTR, REASON_ATTR, *forget}
+
+    def deaths_after(self, trial: FrozenTrial) -> int:
+        return int(trial.system_attrs.get(DEATHS_ATTR, 0)) + int(self.died)
+
+    def exhausted(self, trial: FrozenTrial) -> bool:
+        return self.max_deaths is not None and self.deaths_after(trial) > self.max_deaths
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        if self.exhausted(trial):
+            return False
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        system_attrs = {"failed_trial": trial.number, **trial.system_attrs, "retry_history": history,
+                        DEATHS_ATTR: self.deaths_after(trial)}
+        user_attrs = {key: value for key, value in trial.user_attrs.items() if key not in self.forget}
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+                                                  user_attrs=user_attrs, system_attrs=system_attrs))
+        return True
+
+
 def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     """The queue's storage, after a short probe of a database server (Optuna's engine has no
     connect timeout of its own). ``postgresql://`` uses psycopg 3 when only it is installed (see
@@ -81,7 +114,7 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
             engine_kwargs=engine_kwargs,
             heartbeat_interval=settings.heartbeat_seconds,
             grace_period=settings.grace_seconds,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=settings.max_retry),
+            heartbeat_stale_trial_callback=HandOn(settings.max_retry, died=True),
         )
     except Exception as err:
         detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
@@ -175,8 +208,8 @@ class CellQueue:
         for trial in self._trials((TrialState.RUNNING,)):
             worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
             if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-                self.requeue(self._trial_id(trial), f"its worker (process {pid} on this machine) ended without handing it back")
-                requeued += 1
+                requeued += self.requeue(self._trial_id(trial), f"its worker (process {pid} on this machine) ended without handing it back",
+                                         died=True)
         return requeued
 
     def running_cells(self) -> set[str]:
@@ -236,13 +269,19 @@ class CellQueue:
             return False
         return True
 
-    def requeue(self, trial_id: int, reason: str) -> bool:
-        """An interrupted cell: failed with its reason, and a fresh copy waits to resume it."""
+    def requeue(self, trial_id: int, reason: str, *, died: bool = False) -> bool:
+        """A cell handed back (interrupted) or whose worker ``died``: failed with its reason, and a fresh
+        copy waits to resume it, unless its workers died more often than the storage's limit
+        (QueueSettings.max_retry): then it stays failed, saying so. Returns whether a copy waits."""
+        hand_on = self.storage.get_heartbeat_stale_trial_callback() if died else None
+        hand_on = hand_on if isinstance(hand_on, HandOn) else HandOn(None, died=died)
+        exhausted = hand_on.exhausted(self.storage.get_trial(trial_id))
+        if exhausted:
+            reason += (f"; its workers died {hand_on.deaths_after(self.storage.get_trial(trial_id))} times: left failed "
+                       "(cyclegan ablate --retry-failed trains it again)")
         if not self.fail(trial_id, reason):
             return False  # a second copy would train the cell twice
-        frozen = self.storage.get_trial(trial_id)
-        RetryHeartbeatStaleTrialCallback(max_retry=None)(self.optuna_study, frozen)
-        return True
+        return hand_on(self.optuna_study, self.storage.get_trial(trial_id))
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
         self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))

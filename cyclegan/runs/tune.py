@@ -20,6 +20,7 @@ way. A copy resumes in its original's run directory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from pathlib import Path
@@ -38,12 +39,13 @@ from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
 from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.masking import mask
+from cyclegan.places import DiskFull
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
 from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop, Trained
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
-from cyclegan.runs.queue import QueueSettings, opened_storage
+from cyclegan.runs.queue import HandOn, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.tune_summary import TuneSummary, summarize
 from cyclegan.runs.workers import say, worker_command
@@ -191,7 +193,7 @@ class _TrialObjective:
         def hand_back(why: str) -> None:
             # The copy first: it is what resumes the trial; the tag is for the UI (and a store on a
             # full disk may refuse it).
-            RetryHeartbeatStaleTrialCallback(max_retry=None)(trial.study, _frozen(trial))
+            HandOn(None, died=False, forget=(REASON_ATTR,))(trial.study, _frozen(trial))  # a hand-back is not a death
             trial.set_user_attr(REASON_ATTR, mask(f"{why}; a copy waits to resume it")[:2000])
             self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
 
@@ -255,14 +257,27 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
         study = open_tune_study(spec, storage)
         fail_stale_trials(study)  # dead workers' trials become waiting copies that this run trains first
         say(f"tune {spec.name}: adding {trials} trial(s) to {len(study.trials)}, {describe_stores(session.tracker, paths.storage_url)}", progress)
-        if trains_here:
-            _run_trials(spec, paths, storage, trials, 0, progress)  # on this run's storage: no second one
-        else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
-            _run_worker_processes(spec, paths, storage, trials, workers, settings, overrides, progress)
+        try:
+            if trains_here:
+                _run_trials(spec, paths, storage, trials, 0, progress)  # on this run's storage: no second one
+            else:  # more trials than one process should train (RUNS_PER_PROCESS says why), or several workers
+                _run_worker_processes(spec, paths, storage, trials, workers, settings, overrides, progress)
+        except BaseException as stop:  # Ctrl-C, SIGTERM, a full disk, a store that failed: the parent must not stay RUNNING
+            _end_parent_early(session, study, stop)
+            raise
         summary = summarize(study, spec, paths.runs_dir / spec.name)
         summary.log_to(session.tracker, session.parent_id)
         session.finish(summary.best_number is not None)
         return summary
+
+
+def _end_parent_early(session, study: optuna.Study, stop: BaseException) -> None:
+    """The parent run of a tune that stopped before its trials were done: KILLED when interrupted or
+    out of disk (a copy of the stopped trial waits to resume), FAILED otherwise; left RUNNING while
+    another process still trains a trial. Best effort: the store that stopped the tune may refuse."""
+    with contextlib.suppress(Exception):
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            session.tracker.finish_parent(session.parent_id, "KILLED" if isinstance(stop, (KeyboardInterrupt, DiskFull)) else "FAILED")
 
 
 def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: QueueSettings = DEFAULT_QUEUE,
