@@ -120,6 +120,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (:func:`sqlite_url`'s inverse), else None."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 def cell_dir(runs_dir: Path, study: str, cell_id: str) -> Path:
     return runs_dir / study / STUDY_CELLS / cell_id
 

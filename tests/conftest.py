@@ -114,7 +114,9 @@ def _copy_if_new(url: str, file_name: str, create, tmp_path_factory) -> None:
     import contextlib
     import shutil
 
-    target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    from cyclegan import names
+
+    target = names.sqlite_file(url)
     if target is None or target.name != file_name or target.exists() or not target.parent.is_dir():
         return
     if file_name not in _MIGRATED_EMPTY:

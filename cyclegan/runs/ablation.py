@@ -16,9 +16,8 @@ from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
-from cyclegan.places import DiskFull
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
-from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes, stopped_status
 from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
@@ -80,23 +79,25 @@ def _run_worker(study: Study, paths: StudyPaths, queue: CellQueue, settings: Que
         trained = _work(study, paths, settings, tracker, queue, experiment_id, parent_id, bar, progress, max_cells)
     except BaseException as stop:  # Ctrl-C, SIGTERM, a full disk, a store that failed: the parent must not stay RUNNING
         with contextlib.suppress(Exception):  # best effort: the store that stopped the worker may refuse
-            _end_parent(tracker, parent_id, queue, len(study.cells), interrupted=isinstance(stop, (KeyboardInterrupt, DiskFull)))
+            _end_parent(tracker, parent_id, queue, len(study.cells), stopped=stop)
         raise
     bar.close()
     _end_parent(tracker, parent_id, queue, len(study.cells), handing_over=max_cells is not None)
     return trained
 
 
-def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, *, interrupted: bool = False,
+def _end_parent(tracker: Tracker, parent_id: str, queue: CellQueue, total: int, *, stopped: BaseException | None = None,
                 handing_over: bool = False) -> None:
     """Leave the parent run true when this worker stops: still RUNNING while another worker trains a
     cell, or while cells wait for the fresh worker that takes over from one ``handing_over`` (it
-    stopped after its share); else FINISHED when every cell is done, KILLED when interrupted, FAILED
-    otherwise."""
+    stopped after its share); else FINISHED when every cell is done, else as
+    :func:`~cyclegan.runs.orchestration.stopped_status` says for the exception that ``stopped`` this
+    worker (KILLED for an interrupt or a full disk), FAILED when it ended without one."""
     counts = queue.counts()
     if counts["running"] or (handing_over and counts["waiting"]):
         return
-    tracker.finish_parent(parent_id, "FINISHED" if counts["done"] == total else "KILLED" if interrupted else "FAILED")
+    status = "FINISHED" if counts["done"] == total else "FAILED" if stopped is None else stopped_status(stopped)
+    tracker.finish_parent(parent_id, status)
 
 
 def claim_preferences(structures: dict[str, str], kept: set[str], running: set[str]) -> tuple[set[str], set[str]]:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from cyclegan import names
 from cyclegan.masking import mask
+from cyclegan.places import DiskFull
 from cyclegan.runs.queue import QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say
@@ -64,6 +65,12 @@ def preflight(configs: Iterable[RunConfig], storage_url: str, settings: QueueSet
         if gen.arch == "vgg_unet" and (gen.encoder_weights, gen.imagenet_weights) not in checked:  # resnet: no encoder
             build_vgg16(gen.encoder_weights, 32, gen.imagenet_weights)
             checked.add((gen.encoder_weights, gen.imagenet_weights))
+
+
+def stopped_status(stop: BaseException) -> str:
+    """The state of a parent run whose worker or tune stopped on ``stop`` with work left: KILLED when
+    it resumes by running the command again (Ctrl-C, SIGTERM, a full disk), FAILED otherwise."""
+    return "KILLED" if isinstance(stop, (KeyboardInterrupt, DiskFull)) else "FAILED"
 
 
 @dataclass(frozen=True)

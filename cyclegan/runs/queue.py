@@ -33,7 +33,7 @@ from optuna.storages import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from cyclegan import masking
+from cyclegan import masking, names
 from cyclegan.places import writable_folder
 from cyclegan.runs.probe import StorageError, check_storage, connect_timeout_args, is_database, probe_seconds
 from cyclegan.spec.study import Study
@@ -99,8 +99,9 @@ def open_storage(url: str, settings: QueueSettings) -> RDBStorage:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = check_storage(url)
     where = f"Optuna storage {masking.mask(url)}"
-    if url.startswith("sqlite:///"):
-        writable_folder(Path(url.removeprefix("sqlite:///")).parent, "Optuna queue (optuna.db)")  # every worker writes its claims
+    database = names.sqlite_file(url)
+    if database is not None:
+        writable_folder(database.parent, "Optuna queue (optuna.db)")  # every worker writes its claims
     if url.startswith("sqlite"):
         # isolation_level None: the driver starts no transaction of its own; _serialise_sqlite_transactions does.
         engine_kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}}
@@ -273,15 +274,15 @@ class CellQueue:
         """A cell handed back (interrupted) or whose worker ``died``: failed with its reason, and a fresh
         copy waits to resume it, unless its workers died more often than the storage's limit
         (QueueSettings.max_retry): then it stays failed, saying so. Returns whether a copy waits."""
-        hand_on = self.storage.get_heartbeat_stale_trial_callback() if died else None
-        hand_on = hand_on if isinstance(hand_on, HandOn) else HandOn(None, died=died)
-        exhausted = hand_on.exhausted(self.storage.get_trial(trial_id))
-        if exhausted:
-            reason += (f"; its workers died {hand_on.deaths_after(self.storage.get_trial(trial_id))} times: left failed "
+        stale = self.storage.get_heartbeat_stale_trial_callback()
+        hand_on = stale if died and isinstance(stale, HandOn) else HandOn(None, died=died)
+        trial = self.storage.get_trial(trial_id)  # the copy is made from it: failing adds only the reason, which it forgets
+        if hand_on.exhausted(trial):
+            reason += (f"; its workers died {hand_on.deaths_after(trial)} times: left failed "
                        "(cyclegan ablate --retry-failed trains it again)")
         if not self.fail(trial_id, reason):
             return False  # a second copy would train the cell twice
-        return hand_on(self.optuna_study, self.storage.get_trial(trial_id))
+        return hand_on(self.optuna_study, trial)
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
         self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))

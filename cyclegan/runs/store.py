@@ -50,8 +50,8 @@ def connect(runs_dir: Path, uri: str | None = None, *, writes: bool = False) -> 
     is checked first when this process ``writes`` to it or must create it: SQLite's "unable to open
     database file" in a read-only folder was retried by MLflow and by the tries here for minutes."""
     uri = check_tracking(uri or default_tracking_uri(runs_dir))
-    if uri.startswith("sqlite:///"):
-        database = Path(uri.removeprefix("sqlite:///"))
+    database = names.sqlite_file(uri)
+    if database is not None:
         if writes or not database.exists():
             writable_folder(database.parent, "MLflow tracking store (mlflow.db)")
     attempts = 10 if is_local(uri) else 1
@@ -123,10 +123,11 @@ def _creating(uri: str):
     """Workers that start together on a new SQLite store would race to create (migrate) its tables,
     and a migration interrupted by the other leaves a temporary table behind that fails every later
     try: one process at a time opens a local SQLite store (an advisory lock beside the file)."""
-    if not uri.startswith("sqlite:///"):
+    database = names.sqlite_file(uri)
+    if database is None:
         yield
         return
-    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path = database.with_name(database.name + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(lock_path, "a")  # closed by the with below

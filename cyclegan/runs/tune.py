@@ -39,12 +39,11 @@ from cyclegan import names
 from cyclegan.core.callbacks import Callback, MiniEpochRecord, NonFiniteLossError
 from cyclegan.core.runfolder.layout import RunDir
 from cyclegan.masking import mask
-from cyclegan.places import DiskFull
 from cyclegan.names import PRUNE_REASON_TAG as REASON_TAG
 from cyclegan.names import RETRY_OF_TAG
 from cyclegan.names import TRIAL_STATE_TAG as STATE_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop, Trained
-from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes
+from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes, stopped_status
 from cyclegan.runs.queue import HandOn, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.tune_summary import TuneSummary, summarize
@@ -277,7 +276,7 @@ def _end_parent_early(session, study: optuna.Study, stop: BaseException) -> None
     another process still trains a trial. Best effort: the store that stopped the tune may refuse."""
     with contextlib.suppress(Exception):
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            session.tracker.finish_parent(session.parent_id, "KILLED" if isinstance(stop, (KeyboardInterrupt, DiskFull)) else "FAILED")
+            session.tracker.finish_parent(session.parent_id, stopped_status(stop))
 
 
 def run_trials(spec: TuneSpec, paths: StudyPaths, *, trials: int, settings: QueueSettings = DEFAULT_QUEUE,
