@@ -168,12 +168,12 @@ class CellQueue:
     def cell_states(self) -> dict[str, str]:
         """Each cell's state: ``done`` > ``running`` > ``waiting`` > ``failed`` > ``new``."""
         rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.FAIL: 1, TrialState.PRUNED: 0}
-        names = {4: "done", 3: "running", 2: "waiting", 1: "failed", 0: "new"}
+        state_of_rank = {4: "done", 3: "running", 2: "waiting", 1: "failed", 0: "new"}  # (not `names`: the module)
         best: dict[str, int] = dict.fromkeys(self._order, 0)
         for trial in self._trials():
             cell = trial.user_attrs[CELL_ATTR]
             best[cell] = max(best[cell], rank[trial.state])
-        return {cell: names[r] for cell, r in best.items()}
+        return {cell: state_of_rank[r] for cell, r in best.items()}
 
     def counts(self) -> Counter:
         return Counter(self.cell_states().values())
