@@ -201,15 +201,25 @@ def test_hand_backs_do_not_count_as_worker_deaths_and_deaths_are_bounded(tmp_pat
     """A cell handed back by SIGTERM or Ctrl-C (e.g. three SLURM time limits) keeps all its hand-ons for
     worker deaths: Optuna's retry callback counted every copy, so the first death after three hand-backs
     left the cell failed. A worker that dies on this machine (reaped at once) counts against the same
-    limit: it was handed on without bound. Each copy forgets its predecessor's worker and reason."""
-    from cyclegan.runs.queue import HandOn
+    limit: it was handed on without bound. Each copy forgets its predecessor's worker and reason. The
+    cell's MLflow run, which its last worker left RUNNING, is ended FAILED with the reason by the next
+    worker that looks at the queue (it stayed RUNNING)."""
+    from cyclegan.runs.ablation import run_worker
+    from cyclegan.runs.queue import RUN_ATTR, HandOn
+    from cyclegan.runs.tracking import Tracker
 
     path = _study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,))
-    queue = CellQueue(load_study(path), open_storage(StudyPaths.default(tmp_path / "runs", None).storage_url, FAST_QUEUE))
+    study, paths = load_study(path), StudyPaths.default(tmp_path / "runs", None)
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
     assert isinstance(queue.storage.get_heartbeat_stale_trial_callback(), HandOn)  # the stale-heartbeat path counts the same way
     queue.enqueue_missing()
+    tracker = Tracker(paths.runs_dir)
+    experiment_id = tracker.experiment_id(study.name)
+    run_id = tracker.child_run(experiment_id, tracker.parent_run(experiment_id, study.name), study=study.name,
+                               cell=study.cells[0].cell_id, run_name="cell", tags={}, config=study.cells[0].config)
     for _ in range(3):
         trial_id, cell = queue.claim()
+        queue.set_attr(trial_id, RUN_ATTR, run_id)  # as the claiming worker does
         assert queue.requeue(trial_id, "interrupted; resumes from its checkpoint") is True
     for death in range(1, FAST_QUEUE.max_retry + 2):
         waiting = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "WAITING"]
@@ -220,6 +230,10 @@ def test_hand_backs_do_not_count_as_worker_deaths_and_deaths_are_bounded(tmp_pat
     assert queue.cell_states() == {cell: "failed"}
     assert f"its workers died {FAST_QUEUE.max_retry + 1} times: left failed" in queue.failures()[cell]
     assert queue.storage.get_trial(trial_id).system_attrs["retry_history"] == list(range(3 + FAST_QUEUE.max_retry))
+    assert tracker.run_status(run_id) == "RUNNING"
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False) == 0  # nothing waits
+    ended = tracker.client.get_run(run_id)
+    assert ended.info.status == "FAILED" and "left failed" in ended.data.tags["failure_reason"], ended.data.tags
 
 
 def test_a_worker_that_stops_after_its_share_leaves_the_study_running(tmp_path, tiny_tree):

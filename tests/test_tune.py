@@ -508,6 +508,33 @@ def test_a_dead_workers_trial_is_failed_and_retried_in_its_run_dir(tmp_path, tin
     assert (run.data.tags["trial"], run.data.tags["retry_of"]) == ("1", "0")
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test plays the dead worker by hand
+def test_a_trial_whose_workers_died_too_often_is_left_failed_and_its_run_ended(tmp_path, tiny_tree):
+    """No copy of it waits, so no copy ends its MLflow run as a copy does when it starts: the tune that
+    noticed the last death ends it FAILED (it stayed RUNNING)."""
+    from cyclegan.runs.queue import DEATHS_ATTR
+    from cyclegan.runs.tracking import Tracker
+
+    settings = QueueSettings(heartbeat_seconds=1, grace_seconds=2, poll_seconds=0.5, max_retry=1)
+    spec = load_tune_spec(_tune_file(tmp_path, _tiny_base(tiny_tree)))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    storage = open_storage(paths.storage_url, settings)
+    dead = open_tune_study(spec, storage).ask()  # a worker took this trial, the second of its cell's workers to die
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(spec.name), dead.number)
+    storage.set_trial_system_attr(trial_id, DEATHS_ATTR, 1)
+    tracker = Tracker(paths.runs_dir)
+    experiment_id = tracker.experiment_id(spec.name)
+    run_id = tracker.trial_run(experiment_id, tracker.parent_run(experiment_id, spec.name), study=spec.name, trial=dead.number,
+                               config=spec.base)
+    dead.set_user_attr("mlflow_run_id", run_id)
+    storage.record_heartbeat(trial_id)
+    time.sleep(settings.grace_seconds + 1)
+    run_tune(spec, paths, trials=0, settings=settings, progress=False)
+    assert [t.state.name for t in _trials(paths)] == ["FAIL"]  # no copy
+    run = tracker.client.get_run(run_id)
+    assert (run.info.status, run.data.tags["state"]) == ("FAILED", "FAIL"), run.data.tags
+
+
 def test_trials_are_split_over_workers_then_into_processes_of_at_most_eight():
     from cyclegan.runs.tune import process_chunks
 

@@ -18,7 +18,7 @@ from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
 from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes, stopped_status
-from cyclegan.runs.queue import CellQueue, Heartbeat, QueueSettings, opened_storage
+from cyclegan.runs.queue import RUN_ATTR, CellQueue, Heartbeat, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
@@ -120,12 +120,14 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
     from cyclegan.core.step_reuse import structure_key
 
     trained = taken = 0
+    ended: set[str] = set()
     runs = RunLoop(tracker, progress=progress)
     structures = {cell.cell_id: structure_key(cell.config) for cell in study.cells}
     with sigterm_as_interrupt():
         while max_cells is None or taken < max_cells:
             queue.reap_dead_workers()
             queue.reap_dead_local_workers()  # e.g. one stopped by a full disk before it could requeue its cell
+            _end_runs_left_running(queue, tracker, ended)
             claimed = queue.claim(*claim_preferences(structures, runs.steps.kept_structures(), queue.running_cells()))
             if claimed is None:
                 if not queue.any_running():
@@ -145,7 +147,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                     run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
                                                run_name=cell_id.rsplit("-", 1)[0], tags={**cell.levels, SEED_TAG: str(cell.seed)},
                                                config=cell.config)
-                    queue.set_attr(trial_id, "mlflow_run_id", run_id)
+                    queue.set_attr(trial_id, RUN_ATTR, run_id)
                     runs.tag_machine(run_id, cell.config)
                 except KeyboardInterrupt:
                     queue.requeue(trial_id, "interrupted before training")
@@ -179,6 +181,18 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 raise StopSignal(stop.requested)
             _refresh(bar, queue)
     return trained
+
+
+def _end_runs_left_running(queue: CellQueue, tracker: Tracker, checked: set[str]) -> None:
+    """End as FAILED, with the queue's reason, the MLflow run of a cell left failed while its run still
+    says RUNNING: its workers died too often, and the process that noticed the last death failed the
+    cell (:class:`~cyclegan.runs.queue.HandOn`). A later ``--retry-failed`` resumes into the same run.
+    Each failed cell's run is looked at once per worker (``checked``)."""
+    for run_id, reason in queue.failed_runs().values():
+        if run_id not in checked:
+            checked.add(run_id)
+            if tracker.run_status(run_id) == "RUNNING":
+                tracker.end_run(run_id, "FAILED", reason)
 
 
 def cells_left(study: Study, paths: StudyPaths, settings: QueueSettings = DEFAULT_QUEUE) -> int:

@@ -21,7 +21,6 @@ from cyclegan.data.dataset import DOMAINS, read_index
 from cyclegan.names import DATASET_CONTEXT
 from cyclegan.spec.config import DataConfig
 
-
 LOCAL_SOURCE = "local"  # MLflow's source type for a local path; the source is then {"uri": path}
 
 

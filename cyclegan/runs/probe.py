@@ -160,7 +160,7 @@ def probe_database(url: str, timeout: float) -> None:
     except sqlalchemy.exc.NoSuchModuleError as err:
         hint = "; write postgresql://" if url.startswith("postgres://") else ""
         raise Unanswered(f"not a database URL SQLAlchemy knows ({_short(err)}){hint}") from None
-    except Exception as err:  # noqa: BLE001 - a malformed URL; its text may hold pieces of the password
+    except Exception as err:  # a malformed URL; its text may hold pieces of the password
         raise Unanswered(f"not a usable database URL ({type(err).__name__}): percent-encode '@', ':' and '/' in the user "
                          "name and password (as %40, %3A, %2F)") from None
     try:
@@ -177,7 +177,7 @@ def probe_database(url: str, timeout: float) -> None:
             with engine.connect():
                 pass
             outcome.append(None)
-        except Exception as err:  # noqa: BLE001 - every driver has its own error types
+        except Exception as err:  # every driver has its own error types
             outcome.append(getattr(err, "orig", None) or err)
         finally:
             engine.dispose()

@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 from optuna.storages import (
@@ -41,6 +40,7 @@ from cyclegan.spec.study import Study
 CELL_ATTR = "cell"
 WORKER_ATTR = "worker"  # "<host>:<pid>" of the process training the cell (cyclegan.runs.ablation)
 REASON_ATTR = "failure_reason"
+RUN_ATTR = "mlflow_run_id"  # the cell's MLflow run, set by the worker that claimed it (copies keep it)
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,18 @@ class CellQueue:
             if states[cell] == "failed":
                 reasons[cell] = trial.user_attrs.get(REASON_ATTR, "worker died (no heartbeat)")
         return reasons
+
+    def failed_runs(self) -> dict[str, tuple[str, str]]:
+        """Cells whose latest trial failed, with the MLflow run of their last attempt and the reason:
+        (run id, reason). A cell its workers died holding too often is failed by whichever process
+        noticed, and no process of its own is left to end that run."""
+        reasons = self.failures()
+        runs: dict[str, tuple[str, str]] = {}
+        for trial in sorted(self._trials((TrialState.FAIL,)), key=lambda t: t.number):
+            cell, run_id = trial.user_attrs[CELL_ATTR], trial.user_attrs.get(RUN_ATTR)
+            if cell in reasons and run_id:
+                runs[cell] = (run_id, reasons[cell])
+        return runs
 
     def enqueue_missing(self, *, retry_failed: bool = False) -> int:
         """Enqueue every cell that is neither done, running nor waiting (and failed ones when asked)."""
@@ -343,5 +355,5 @@ def read_local_queue(study: Study, storage_url: str) -> tuple[dict[str, str], di
                 return {}, {}
             queue = CellQueue(study, storage)
             return queue.cell_states(), queue.failures()
-    except Exception:  # noqa: BLE001 - best effort, see above
+    except Exception:  # best effort, see above
         return {}, {}

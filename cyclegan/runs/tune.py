@@ -264,10 +264,22 @@ def run_tune(spec: TuneSpec, paths: StudyPaths, *, trials: int, workers: int = 1
         except BaseException as stop:  # Ctrl-C, SIGTERM, a full disk, a store that failed: the parent must not stay RUNNING
             _end_parent_early(session, study, stop)
             raise
+        _end_runs_left_running(study, session.tracker)
         summary = summarize(study, spec, paths.runs_dir / spec.name)
         summary.log_to(session.tracker, session.parent_id)
         session.finish(summary.best_number is not None)
         return summary
+
+
+def _end_runs_left_running(study: optuna.Study, tracker: Tracker) -> None:
+    """End as FAILED the MLflow run of each failed trial that still says RUNNING: its worker died (the
+    process that noticed failed the trial), and no copy ended it, as a copy does when it starts
+    (:meth:`_TrialObjective.__call__`): its workers died too often to hand it on."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        run_id = trial.user_attrs.get(MLFLOW_ATTR)
+        if run_id and tracker.run_status(run_id) == "RUNNING":
+            tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
+            tracker.end_run(run_id, "FAILED", trial.user_attrs.get(REASON_ATTR, "its worker died (no heartbeat)"))
 
 
 def _end_parent_early(session, study: optuna.Study, stop: BaseException) -> None:

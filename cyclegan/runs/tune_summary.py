@@ -90,6 +90,6 @@ def _importances(study: optuna.Study, n_complete: int) -> tuple[dict[str, float]
         return None, f"not computed: they need at least 2 complete trials, the study has {n_complete}"
     try:
         importances = optuna.importance.get_param_importances(study)
-    except Exception as err:  # noqa: BLE001 (e.g. every complete trial has the same values: a summary must not crash)
+    except Exception as err:  # e.g. every complete trial has the same values: a summary must not crash
         return None, f"not computable: {type(err).__name__}: {err}"
     return {k: float(v) for k, v in importances.items()}, f"Optuna's default evaluator over {n_complete} complete trials"
