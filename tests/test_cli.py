@@ -45,6 +45,15 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "key=value" in result.output
 
 
+def test_a_standin_weights_name_keras_cannot_write_is_refused_before_anything_is_built(tmp_path):
+    for model in ("vgg16", "inception"):
+        result = CliRunner().invoke(main, ["standin-weights", "--model", model, str(tmp_path / "vgg.h5")])
+        assert result.exit_code == 2, result.output
+        assert "'" + str(tmp_path / "vgg.h5") + "' must end in .weights.h5" in result.output
+        assert str(tmp_path / "vgg.weights.h5") in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_metrics_json_has_the_documented_keys(tmp_path):
     rng = np.random.default_rng(0)
     for folder in ("out", "in", "target"):

@@ -247,18 +247,29 @@ def bench_command(config_file: Path | None, overrides: tuple[str, ...], steps: i
     click.echo(format_result(bench(configs, steps=steps, rounds=rounds, data_root=data_root, probe_repeats=probe_repeats)))
 
 
+def _weights_file_name(ctx: click.Context, param: click.Parameter, output: Path) -> Path:
+    """Keras 3 writes weights only to a file named ``*.weights.h5``: said here, naming the value,
+    rather than by Keras' error after the model is built."""
+    if not output.name.endswith(".weights.h5"):
+        raise click.BadParameter(f"{str(output)!r} must end in .weights.h5 (Keras 3 writes weights files only "
+                                 f"under that name), e.g. {str(output.with_name(output.name.split('.')[0] + '.weights.h5'))!r}",
+                                 ctx=ctx, param=param)
+    return output
+
+
 @main.command("standin-weights")
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path), callback=_weights_file_name)
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--model", type=click.Choice(["vgg16", "inception"]), default="vgg16", show_default=True,
               help="vgg16: the generator's encoder (generator.imagenet_weights); inception: the quality metrics' "
-                   "InceptionV3 (eval.inception_weights, --inception-weights; OUTPUT must end in .weights.h5).")
+                   "InceptionV3 (eval.inception_weights, --inception-weights).")
 def standin_weights(output: Path, seed: int, model: str) -> None:
     """Write a VGG16 (or InceptionV3) no-top weights file with RANDOM weights, for offline smoke runs only.
 
-    It lets `generator.imagenet_weights=OUTPUT` exercise the pretrained code path on a machine
-    that cannot download the real weights. It is not ImageNet: no H1 conclusion holds with it,
-    and quality figures (KID, FID) computed with an Inception stand-in compare with nothing."""
+    OUTPUT must end in .weights.h5. It lets `generator.imagenet_weights=OUTPUT` exercise the
+    pretrained code path on a machine that cannot download the real weights. It is not ImageNet:
+    no H1 conclusion holds with it, and quality figures (KID, FID) computed with an Inception
+    stand-in compare with nothing."""
     if model == "inception":
         from cyclegan.core.inception import write_standin_weights as write_inception_standin
 
