@@ -84,7 +84,7 @@ def test_boolean_and_numeric_levels_are_typed(tmp_path):
         ({"base": {"train": {"steps_per_mini_epoch": -1}}}, "train.steps_per_mini_epoch"),
         ({"hypotheses": [{**HYPOTHESIS, "factor": "generator.upsample"}]}, "factor 'generator.upsample' is not a factor of this study"),
         ({"hypotheses": [{**HYPOTHESIS, "levels": ["instance", "batch"]}]}, "level 'batch' is not a level of generator.norm"),
-        ({"hypotheses": [{**HYPOTHESIS, "metric": "eval/grid_scor"}]}, "unknown metric 'eval/grid_scor'; did you mean 'eval/grid_score'"),
+        ({"hypotheses": [{**HYPOTHESIS, "metric": "eval/grid_scor"}]}, "hypotheses.0.metric: unknown metric 'eval/grid_scor'; did you mean 'eval/grid_score'"),
         ({"hypotheses": [{**HYPOTHESIS, "direction": "smaller"}]}, "hypotheses.0.direction"),
         ({"hypotheses": [{**HYPOTHESIS, "threshold": "ten"}]}, "percentage like '10%'"),
         ({"hypotheses": [{**HYPOTHESIS, "metrc": "x"}]}, "hypotheses.0.metrc: unknown key. Did you mean 'hypotheses.0.metric'?"),

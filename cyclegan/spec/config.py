@@ -326,7 +326,9 @@ def describe_validation_error(err: ValidationError, source: str, model: type[Bas
         else:
             got = item.get("input")
             got_text = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-            lines.append(f"  {dotted}: {item['msg']}{got_text}")
+            # Our validators' own messages, without pydantic's "Value error, " in front of them.
+            message = item["msg"].removeprefix("Value error, ") if item["type"] == "value_error" else item["msg"]
+            lines.append(f"  {dotted}: {message}{got_text}")
     return "\n".join(lines)
 
 
