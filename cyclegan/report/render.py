@@ -306,6 +306,7 @@ th{background:#f6f8fa}.warn{border-left:4px solid #9a6700;background:#fff8c5;pad
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em}img{max-width:100%}
 .grids img{image-rendering:pixelated;width:360px;max-width:none}.rules{font-size:.85em;color:#57606a}
 .glance figure{max-width:48%}.glance img{width:100%}.glance figure.wide{max-width:100%;display:block}
+.glance figure.wide img{width:auto}
 .scroll{overflow-x:auto;max-width:100%}"""
 
 
