@@ -41,13 +41,13 @@ def main() -> None:
 
     tree = apply_overrides(run_tree(args.config), [f"data.root={args.data}", *args.overrides], source=args.config)
     config = build_config(tree, source=args.config)
-    device.configure(config.train.precision)
+    precision = device.configure(config.train.precision)
     import keras
 
     keras.utils.set_random_seed(config.train.seed)
     split = prepare_split(config.data, config.train.batch_size)
     nets = build_networks(config)
-    step_fn = make_train_step(config, nets, build_optimizers(config, nets))
+    step_fn = make_train_step(config, nets, build_optimizers(config, nets, precision))
     photos = load_images(split.holdout["photo"][: config.eval.images], config.data.image_size)
     monets = load_images(split.holdout["monet"][: config.eval.images], config.data.image_size)
     translate = Translator(nets.gen_g)

@@ -102,6 +102,7 @@ GENERATOR_WEIGHTS_SUFFIX = ".weights.h5"  # MODELS_DIR/<generator>.weights.h5: t
 MODELS_POINTER = "stored_elsewhere.json"  # in MODELS_DIR once a study cell's MLflow run holds the weights
 INCEPTION_RECORD = "inception.json"  # the quality metrics' Inception file: name, SHA-256, stand-in or not
 RANDOM_ENCODERS_FILE = "random_encoders.json"  # fingerprints of frozen random encoders rebuilt from their seed
+PRECISION_FILE = "precision.txt"  # what train.precision resolved to on the machine that started the run
 CHECKPOINT_MANIFEST = "manifest.json"  # in CHECKPOINTS_DIR: each checkpoint's files, sizes, SHA-256
 
 

@@ -18,18 +18,46 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize(
     "train_settings",
     [
-        # mixed_bfloat16 trains in test_mixed_precision_metrics_stay_close_to_float32 (with these checks)
-        {"precision": "mixed_float16"},  # dynamic loss scaling through LossScaleOptimizer
+        # mixed_bfloat16 trains in test_mixed_precision_metrics_stay_close_to_float32 (with these checks),
+        # mixed_float16 in test_auto_precision_on_a_float16_gpu_scales_the_loss_and_keeps_its_precision
         {"precision": "float32", "fused_generator_calls": False, "fused_instance_norm": False},  # the original's step
         {"precision": "float32", "jit_compile": True},
     ],
-    ids=["float16", "original-step", "xla"],
+    ids=["original-step", "xla"],
 )
 def test_speed_option_trains(tiny_tree, tmp_path, train_settings):
     tiny_tree["train"].update(mini_epochs=1, **train_settings)
     result = train(build_config(tiny_tree), tmp_path / "run", progress=False)
     assert result.steps == 2
     _assert_trained(result)
+
+
+def test_auto_precision_on_a_float16_gpu_scales_the_loss_and_keeps_its_precision(tiny_tree, tmp_path, monkeypatch):
+    """``auto`` on a Volta/Turing GPU (a T4) trains in float16: it needs the loss scaling an explicit
+    ``mixed_float16`` gets (it had none: most small gradients underflowed), and its run must not
+    resume in another precision on another kind of machine."""
+    import tensorflow as tf
+
+    import cyclegan.core.device as device
+    from cyclegan.core.runfolder.layout import RunDirError
+
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: (7, 5))  # here the float16 kernels run on the CPU
+    tiny_tree["train"].update(mini_epochs=1, precision="auto")
+    result = train(build_config(tiny_tree), tmp_path / "run", progress=False)
+    assert result.steps == 2
+    _assert_trained(result)
+    assert result.run_dir.precision_file.read_text() == "mixed_float16\n"
+    (index,) = result.run_dir.checkpoints.glob("ckpt-*.index")
+    scales = [name for name, _ in tf.train.list_variables(str(index.with_suffix(""))) if "dynamic_scale" in name]
+    assert len(scales) == 2, scales  # one loss scale per optimizer (generators, discriminators)
+
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: None)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)  # a CPU without bfloat16: auto is float32
+    tiny_tree["train"].update(mini_epochs=2)
+    with pytest.raises(RunDirError) as refused:
+        train(build_config(tiny_tree), tmp_path / "run", progress=False)
+    assert f"{tmp_path / 'run'} has trained in mixed_float16 (train.precision: auto" in str(refused.value)
+    assert "here it resolves to float32" in str(refused.value) and "--restart" in str(refused.value)
 
 
 def _assert_trained(result) -> None:

@@ -41,7 +41,7 @@ def test_the_train_step_holds_no_stateful_random_op(tiny_tree):
     seed_weights(config.train.seed)
     nets = build_networks(config)
     pools = build_pools(config)
-    step = make_train_step(config, nets, build_optimizers(config, nets), pools)
+    step = make_train_step(config, nets, build_optimizers(config, nets, config.train.precision), pools)
     size, batch = config.data.image_size, config.train.batch_size
     spec = tf.TensorSpec((batch, size, size, 3), tf.float32)
     graph = step.get_concrete_function(spec, spec).graph.as_graph_def()

@@ -20,7 +20,7 @@ def _setup(tree: dict, **train):
     config = build_config(tree)
     keras.utils.set_random_seed(config.train.seed)
     nets = build_networks(config)
-    opts = build_optimizers(config, nets)
+    opts = build_optimizers(config, nets, config.train.precision)
     return config, nets, make_train_step(config, nets, opts)
 
 

@@ -127,7 +127,7 @@ def test_the_loaded_state_includes_loss_scales_slots_and_frozen_weights(tiny_tre
 
     config = _config(tiny_tree, precision="mixed_float16")
     networks = build_networks(config)
-    optimizers = build_optimizers(config, networks)
+    optimizers = build_optimizers(config, networks, config.train.precision)
     paths = [getattr(v, "path", v.name) for v in state_variables(networks, optimizers, build_pools(config))]
     assert sum("dynamic_scale" in p for p in paths) == 2  # one loss scale per optimizer, inside its wrapper
     trainable = len(networks.gen_g.trainable_variables) + len(networks.gen_f.trainable_variables)
@@ -141,8 +141,8 @@ def test_a_cache_of_several_slots_keeps_the_most_recently_used_structures(tiny_c
     which values it loads, without training. One slot is a process's; the suite's keep more."""
     from types import SimpleNamespace
 
-    def parts(value: float):
-        model = SimpleNamespace(variables=[tf.Variable(value)])
+    def parts(value: float, policy: str = "float32"):
+        model = SimpleNamespace(variables=[tf.Variable(value)], dtype_policy=SimpleNamespace(name=policy))
         return (SimpleNamespace(gen_g=model, gen_f=model, disc_monet=model, disc_photo=model),
                 SimpleNamespace(generators=SimpleNamespace(variables=[]), discriminators=SimpleNamespace(variables=[])),
                 SimpleNamespace(variables=[]))
@@ -162,6 +162,12 @@ def test_a_cache_of_several_slots_keeps_the_most_recently_used_structures(tiny_c
     assert (cache.traces, cache.reuses) == (3, 1) and cache.kept_structures() == {structure_key(a), structure_key(c)}
     assert cache.compiled(a, *parts(1.0), build_step) is kept_a and cache.compiled(b, *parts(2.0), build_step) is not None
     assert (cache.traces, cache.reuses) == (4, 2)
+    # The same config built under another dtype policy (``precision: auto`` on another device) is
+    # another graph: traced anew, and it replaces the kept one.
+    kept_a = cache.compiled(a, *parts(1.0), build_step)
+    in_float16 = cache.compiled(a, *parts(1.0, "mixed_float16"), build_step)
+    assert in_float16 is not kept_a and cache.compiled(a, *parts(5.0, "mixed_float16"), build_step) is in_float16
+    assert (cache.traces, cache.reuses) == (5, 4) and cache.last is in_float16
     one = StepCache()
     one.compiled(a, *parts(1.0), build_step)
     one.compiled(b, *parts(2.0), build_step)

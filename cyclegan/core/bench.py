@@ -77,10 +77,11 @@ class StepTimer:
     def __init__(self, label: str, config: RunConfig):
         self.label, self.config = label, config
         # The policy is read when layers are built.
-        self.compute_dtype = COMPUTE_DTYPE[device.configure(config.train.precision)]
+        precision = device.configure(config.train.precision)
+        self.compute_dtype = COMPUTE_DTYPE[precision]
         seed_weights(config.train.seed)  # as the trainer seeds a run
         self.networks = nets = build_networks(config)
-        self.step = make_train_step(config, nets, build_optimizers(config, nets))
+        self.step = make_train_step(config, nets, build_optimizers(config, nets, precision))
         size, batch = config.data.image_size, config.train.batch_size
         rng = np.random.default_rng(0)
         self.inputs = [tf.constant(rng.random((batch, size, size, 3), dtype=np.float32)) for _ in range(2)]

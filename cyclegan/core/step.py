@@ -61,13 +61,16 @@ def build_networks(config: RunConfig) -> Networks:
     )
 
 
-def build_optimizers(config: RunConfig, networks: Networks) -> Optimizers:
-    """Built now so a checkpoint restores their slots at once. Under float16 each is wrapped in a
-    dynamic loss-scale optimizer (its own scale: the two losses have different magnitudes)."""
+def build_optimizers(config: RunConfig, networks: Networks, precision: str) -> Optimizers:
+    """Built now so a checkpoint restores their slots at once. ``precision``: what
+    ``train.precision`` resolved to on this machine (:func:`cyclegan.core.device.configure`), so that
+    ``auto`` on a Volta/Turing GPU, which trains in float16, gets the loss scaling too: under
+    float16 each optimizer is wrapped in a dynamic loss-scale optimizer (its own scale: the two
+    losses have different magnitudes); without it most small gradients underflow to zero."""
 
     def adam(lr: float, variables: list) -> keras.optimizers.Optimizer:
         optimizer: keras.optimizers.Optimizer = FusedAdam(learning_rate=lr, beta_1=config.optimizer.beta_1)
-        if config.train.precision == "mixed_float16":
+        if precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(variables)
         return optimizer

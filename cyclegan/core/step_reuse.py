@@ -150,13 +150,16 @@ class StepCache:
         parts with a newly traced step (then kept for the next runs)."""
         key = (structure_key(config), build_step)
         kept = self._kept.get(key)
-        if kept is not None:
+        # ``train.precision: auto`` is one config value for several dtype policies (by device): a
+        # kept run built under another policy is not this run's graph, and is replaced.
+        if kept is not None and kept.networks.gen_g.dtype_policy.name == networks.gen_g.dtype_policy.name:
             load_values(state_variables(networks, optimizers, pools), state_variables(kept.networks, kept.optimizers, kept.pools))
             self._kept.move_to_end(key)
             self.reuses += 1
             return kept
         compiled = Compiled(networks, optimizers, pools, build_step(config, networks, optimizers, pools))
         self._kept[key] = compiled
+        self._kept.move_to_end(key)  # when it replaced a kept run of another policy
         while len(self._kept) > self.slots:
             self._kept.popitem(last=False)
         self.traces += 1

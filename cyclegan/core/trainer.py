@@ -100,19 +100,19 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     watch = Stopwatch()
     building = watch.start(BUILD_SECONDS)
     run = RunDir(Path(run_dir))
-    run.check_compatible(config)
-    device.configure(config.train.precision)
+    precision = device.configure(config.train.precision)
+    run.check_compatible(config, None if restart else precision)  # a restart keeps nothing of the old precision
     seed_weights(config.train.seed)  # not tf.random.set_seed: it would clear a kept step's kernels (cyclegan.core.seeding)
     # Everything that can fail on bad input fails here, before the run directory is written.
     split = prepare_split(config.data, config.train.batch_size)
     nets = build_networks(config)
-    opts = build_optimizers(config, nets)
+    opts = build_optimizers(config, nets, precision)
     pools = build_pools(config)
     compiled = (steps if steps is not None else process_steps()).compiled(config, nets, opts, pools, make_train_step)
     nets, opts, pools, step_fn = compiled.networks, compiled.optimizers, compiled.pools, compiled.step
     if restart:
         run.start_over()
-    run.claim(config)
+    run.claim(config, precision)
 
     state = _State()
     store = checkpoint_store(config, run, nets, opts, state, pools)

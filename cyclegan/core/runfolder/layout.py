@@ -4,6 +4,8 @@
 
     RUN_DIR/config.yaml        the resolved config (the run's identity)
     RUN_DIR/history.csv        one row per mini-epoch: losses, accuracies, eval metrics
+    RUN_DIR/precision.txt      what train.precision resolved to where the run started (``auto``:
+                               float16, bfloat16 or float32 by device); a resume must resolve the same
     RUN_DIR/samples/           sample grid PNG per mini-epoch (inputs over outputs)
     RUN_DIR/checkpoints/       checked checkpoints (the last few, at least 2) and their manifest.json
                                (cyclegan.core.runfolder.checkpoints); a finished study cell drops them
@@ -110,18 +112,35 @@ class RunDir:
     def identity_file(self) -> Path:
         return self.root / names.IDENTITY_FILE
 
-    def claim(self, config: RunConfig) -> None:
-        """Check :meth:`check_compatible`, then write ``config.yaml`` and ``identity.json``."""
+    @property
+    def precision_file(self) -> Path:
+        return self.root / names.PRECISION_FILE
+
+    def claim(self, config: RunConfig, precision: str) -> None:
+        """Check :meth:`check_compatible`, then write ``config.yaml``, ``identity.json`` and the
+        resolved ``precision``."""
         self.check_compatible(config)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config_file, config.to_yaml())
         atomic_write_text(self.identity_file, _identity_json(config))
+        atomic_write_text(self.precision_file, precision + "\n")
 
-    def check_compatible(self, config: RunConfig) -> None:
+    def check_compatible(self, config: RunConfig, precision: str | None = None) -> None:
         """Refuse a directory whose ``config.yaml`` describes another run.
 
         Resuming a directory that was made for another config would silently mix two experiments,
-        so any difference outside :data:`RESUMABLE_CHANGES` is an error listing the keys."""
+        so any difference outside :data:`RESUMABLE_CHANGES` is an error listing the keys. With
+        ``precision`` (what ``train.precision`` resolves to here), a folder that has trained in
+        another precision is refused too: ``auto`` resolves by device, and a run must not change
+        its numerics half-way (nor can its checkpoint, with or without a loss scale, be restored
+        into the other precision's optimizers). Folders of earlier versions record no precision."""
+        if precision is not None and self.precision_file.exists() and self.has_trained():
+            recorded = self.precision_file.read_text().strip()
+            if recorded != precision:
+                raise RunDirError(
+                    f"{self.root} has trained in {recorded} (train.precision: {config.train.precision}, resolved on the "
+                    f"machine that started it); here it resolves to {precision}. Resume it on a machine of that kind, "
+                    f"or start it over here with --restart (or in another --run-dir).")
         if self.config_file.exists():
             try:
                 saved = build_config(yaml.safe_load(self.config_file.read_text()), source=str(self.config_file))
