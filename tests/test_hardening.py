@@ -196,16 +196,17 @@ def test_non_utf8_file_name_in_a_data_folder_is_named(tmp_path):
 # -- findings 2, 6, 7, 8: a fabricated study in a runs folder (no training) -------------------------
 
 def _fabricate(tmp_path: Path, *, statuses: dict[tuple[str, int], str] | None = None, no_value: set | None = None,
-               runs_dir: Path | None = None) -> tuple[Path, Path]:
+               undefined_at_end: set | None = None, runs_dir: Path | None = None) -> tuple[Path, Path]:
     """A study ``fab`` (generator.norm instance/none x seeds 0-2) with one tracked run per cell: final
     eval/grid_score ~1 (instance) or ~4 (none), a sample grid artifact; ``statuses`` overrides a
-    cell's FINISHED, ``no_value`` names cells that logged no eval/grid_score. Returns (file, runs_dir)."""
+    cell's FINISHED, ``no_value`` names cells that logged no eval/grid_score, ``undefined_at_end``
+    cells whose eval/grid_score was NaN at their last mini-epoch. Returns (file, runs_dir)."""
     import numpy as np
 
     from cyclegan.data.images import save_png
     from cyclegan.runs.tracking import Tracker
 
-    statuses, no_value = statuses or {}, no_value or set()
+    statuses, no_value, undefined_at_end = statuses or {}, no_value or set(), undefined_at_end or set()
     runs_dir = runs_dir or tmp_path / "runs"
     path = _study(tmp_path, file="fab.yaml", name="fab", seeds=[0, 1, 2],
                   hypotheses=[{**HYPOTHESIS, "name": "H2"}])
@@ -221,7 +222,7 @@ def _fabricate(tmp_path: Path, *, statuses: dict[tuple[str, int], str] | None = 
         for step in (1, 2):
             values = {"loss/cycle": 1.0 / step, "time/mini_epoch_seconds": 1.0}
             if key not in no_value:
-                values["eval/grid_score"] = grid
+                values["eval/grid_score"] = float("nan") if key in undefined_at_end and step == 2 else grid
             tracker.log_metrics(run_id, values, step=step)
         sample = tmp_path / "stage" / cell.cell_id / "mini_epoch_0002.png"
         save_png(np.full((8, 8, 3), 0.5), sample)
@@ -418,12 +419,17 @@ def test_ablate_suggests_the_exact_report_command():
 def test_report_names_the_runs_without_a_value_and_why(tmp_path):
     from cyclegan.report.build import collect, open_reader
 
-    path, runs = _fabricate(tmp_path, no_value={("none", 0), ("none", 1), ("none", 2)})
+    # One run logged no value at all (as earlier versions did with undefined values); two were defined
+    # at their first evaluation and undefined at their last: their final value is the last one, not
+    # the first (it was, and entered the verdict with the run's other, final, metrics).
+    path, runs = _fabricate(tmp_path, no_value={("none", 0)}, undefined_at_end={("none", 1), ("none", 2)})
     report = collect(load_study(path), open_reader(runs), runs)
     lines = [w for w in report.warnings if w.startswith("H2: eval/grid_score has no value")]
     assert len(lines) == 1
     assert "in 3 of the 3 finished run(s) at generator.norm=none" in lines[0] and "NaN or infinite" in lines[0]
     assert all(c.cell_id in lines[0] for c in load_study(path).cells if c.levels["generator.norm"] == "none")
+    (verdict,) = report.verdicts
+    assert verdict.n_b == 0 and verdict.verdict == "inconclusive"  # no run of none enters it
 
 
 def test_arch_crossed_with_a_random_unet_encoder(tmp_path):

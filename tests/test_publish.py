@@ -90,6 +90,16 @@ def test_report_is_logged_to_the_parent_run_with_stable_verdict_names(study_runs
     assert run.info.status == "FINISHED"  # publishing does not reopen the parent
 
 
+def test_a_figure_undefined_now_replaces_what_an_earlier_report_logged(study_runs):
+    from cyclegan.runs.publish import publish
+
+    study, _, tracker, parent = study_runs
+    publish(tracker.store, study.name, [], {}, {"verdict.H-norm.p": 0.01, "verdict.H-norm.hedges_g": 2.0})
+    publish(tracker.store, study.name, [], {}, {"verdict.H-norm.p": float("nan"), "verdict.H-norm.hedges_g": float("inf")})
+    metrics = tracker.client.get_run(parent).data.metrics
+    assert np.isnan(metrics["verdict.H-norm.p"]) and np.isnan(metrics["verdict.H-norm.hedges_g"])
+
+
 def test_cli_report_says_where_it_logged(study_runs, tmp_path):
     study, runs_dir, _, parent = study_runs
     result = CliRunner().invoke(main, ["report", str(study.path), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "o")])

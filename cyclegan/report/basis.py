@@ -141,10 +141,10 @@ def _describe_machine() -> str:
 
 
 def no_value_warnings(report: Report) -> list[str]:
-    """Per hypothesis, the finished runs of its levels whose metric has no value (so its n counts
-    fewer runs than finished, down to ``n 0/0``), named, with why: MLflow keeps finite values only,
-    so a metric that was NaN or infinite at every evaluation of a run (no edges to measure, an
-    all-black output) was never logged there."""
+    """Per hypothesis, the finished runs of its levels whose metric has no final value (so its n
+    counts fewer runs than finished, down to ``n 0/0``), named, with why: it was NaN or infinite at
+    the run's last evaluation (no edges to measure, an all-black output; logged as NaN), or, in runs
+    of versions that logged finite values only, at every evaluation."""
     out = []
     finished = report.runs[report.runs["status"] == "FINISHED"]
     for h in report.study.hypotheses:
@@ -159,9 +159,8 @@ def no_value_warnings(report: Report) -> list[str]:
                 named = ", ".join(str(r) for r in runs["run_name"].head(5)) + (", ..." if len(runs) > 5 else "")
                 out.append(f"{h.name}: {h.metric} has no value in {len(runs)} of the "
                            f"{int((chosen[h.factor].astype(str) == level).sum())} finished run(s) at {h.factor}={level} "
-                           f"({named}): those runs logged no finite value of it (MLflow keeps finite values only: it was "
-                           "NaN or infinite at every evaluation, e.g. no edges to measure or an all-black output), so "
-                           "the hypothesis counts without them.")
+                           f"({named}): it was undefined (NaN or infinite) at their last evaluation, e.g. no edges "
+                           "to measure or an all-black output, so the hypothesis counts without them.")
     return out
 
 

@@ -31,8 +31,9 @@ def parent_run_id(store: Store, study: str) -> str | None:
 
 def publish(store: Store, study: str, files: Iterable[tuple[Path, str]], tags: dict[str, str], metrics: dict[str, float]) -> str | None:
     """Log ``files`` (path, POSIX path relative to the report folder) under ``report/`` of the parent run,
-    replace its ``verdict.*`` tags by ``tags`` and log ``metrics`` (non-finite values skipped: MLflow
-    would store NaN as a value). Returns the parent run id, None when there is no parent run."""
+    replace its ``verdict.*`` tags by ``tags`` and log ``metrics`` (an undefined one as NaN, so that it
+    replaces what an earlier report logged: metrics cannot be deleted). Returns the parent run id, None
+    when there is no parent run."""
     run_id = parent_run_id(store, study)
     if run_id is None:
         return None
@@ -46,5 +47,5 @@ def publish(store: Store, study: str, files: Iterable[tuple[Path, str]], tags: d
         client.delete_tag(run_id, key)
     now = int(time.time() * 1000)
     client.log_batch(run_id, tags=[RunTag(k, masking.mask(v)) for k, v in tags.items()],
-                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)])
+                     metrics=[Metric(k, float(v) if math.isfinite(v) else math.nan, now, 0) for k, v in metrics.items()])
     return run_id

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -135,8 +136,12 @@ class Tracker:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
 
     def log_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
+        """Every value, an undefined one (NaN, +-inf: no edges to measure, an all-black output) as NaN:
+        a run's latest value must be its last evaluation's, not an older finite one a skipped value
+        would leave as the run's final figure. (MLflow keeps NaN as NaN, but stores +-inf as +-1.8e308,
+        which would enter a verdict as a finite number.)"""
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, step) for k, v in values.items() if k not in _NOT_METRICS and np.isfinite(v)]
+        metrics = [Metric(k, float(v) if np.isfinite(v) else math.nan, now, step) for k, v in values.items() if k not in _NOT_METRICS]
         for start in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[start:start + 1000])
 
