@@ -174,3 +174,16 @@ def test_ui_serves_the_local_store_and_stopping_it_stops_every_process_it_starte
         for process in [psutil.Process(ui.pid), *started] if ui.poll() is None else started:
             with contextlib.suppress(psutil.Error):
                 process.kill()
+
+
+def test_a_database_stores_artifacts_in_the_runs_folder_and_a_server_in_its_own_root(tmp_path):
+    """MLflow puts a database store's artifacts in ./mlruns of the folder the first process started in
+    unless the experiment names a place: our runs folder, as for the embedded SQLite store."""
+    from cyclegan.runs.store import artifact_location
+
+    ours = (tmp_path / "runs" / names.MLFLOW_ARTIFACTS / "quick").resolve().as_uri()
+    for uri in (names.sqlite_url(tmp_path / "runs" / "mlflow.db"), "postgresql://user:secret@db/cyclegan",
+                "postgresql+psycopg://db/cyclegan", "mysql+pymysql://db/cyclegan"):
+        assert artifact_location(uri, tmp_path / "runs", "quick") == ours, uri
+    for uri in ("http://mlflow-host:5000", "https://mlflow.example.org", "databricks"):
+        assert artifact_location(uri, tmp_path / "runs", "quick") is None, uri

@@ -20,9 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan import masking, names
 from cyclegan.places import writable_folder
-from cyclegan.runs.probe import TrackingError, check_tracking, database_url, is_http
+from cyclegan.runs.probe import TrackingError, check_tracking, database_url, is_database, is_http
 
-__all__ = ["Store", "TrackingError", "connect", "default_tracking_uri", "is_local", "ui_command"]
+__all__ = ["Store", "TrackingError", "artifact_location", "connect", "default_tracking_uri", "is_local", "ui_command"]
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
@@ -31,6 +31,16 @@ def default_tracking_uri(runs_dir: Path) -> str:
 
 def is_local(uri: str) -> bool:
     return uri.startswith("sqlite:")
+
+
+def artifact_location(uri: str, runs_dir: Path, experiment: str) -> str | None:
+    """Where a new experiment's artifacts go: under ``RUNS_DIR/mlartifacts`` for a store this process
+    opens itself (SQLite, or a database server named by its SQLAlchemy URL), None for a tracking
+    server, which has its own artifact root. Without it MLflow puts a database store's artifacts in
+    ``./mlruns`` of whatever folder the first process was started from."""
+    if is_local(uri) or is_database(uri):
+        return (runs_dir / names.MLFLOW_ARTIFACTS / experiment).resolve().as_uri()
+    return None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from cyclegan.core.timing import with_outside_seconds
 from cyclegan.names import CELL_TAG, FAILURE_TAG, ROLE_CELL, ROLE_PARENT, ROLE_TAG, ROLE_TRIAL, SAMPLES_KEY, STUDY_TAG, TRIAL_TAG
 from cyclegan.runs import mlflow_model, provenance, relocation
 from cyclegan.runs.datasets import domain_datasets
-from cyclegan.runs.store import Store, connect, is_local
+from cyclegan.runs.store import Store, artifact_location, connect
 from cyclegan.spec import preregistration
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Tracker:
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
                 self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
             return experiment.experiment_id
-        location = (self.runs_dir / names.MLFLOW_ARTIFACTS / name).resolve().as_uri() if is_local(self.uri) else None
+        location = artifact_location(self.uri, self.runs_dir, name)
         try:
             return self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
         except MlflowException:  # another worker created it first, or the store refused the write
