@@ -147,6 +147,19 @@ def test_bad_study_file_is_refused_before_anything_runs(case, tiny_tree, tmp_pat
     assert not (runs / "bad").exists()  # no cell was started
 
 
+def test_an_image_cut_short_in_its_header_is_named_by_translate_and_metrics(tmp_path):
+    """Pillow's error for it ("Truncated File Read") names no file: it ended in a traceback (exit 1)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "cut.jpg").write_bytes(_jpeg_bytes()[:120])
+    (tmp_path / "g.keras").write_bytes(b"checked after the inputs")
+    for args in (["translate", "--generator", tmp_path / "g.keras", "--input", inputs, "--output", tmp_path / "out"],
+                 ["metrics", "--outputs", inputs, "--inputs", inputs]):
+        code, output = _cli(*args)
+        assert code == 2 and f"cannot read image {inputs / 'cut.jpg'}" in output and "Traceback" not in output, (args, output)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_files_on_the_command_line(tmp_path):
     for args in (["train", tmp_path / "none.yaml"], ["ablate", tmp_path / "none.yaml"], ["report", tmp_path / "none.yaml"],
                  ["translate", "--generator", tmp_path / "g.keras", "--input", tmp_path, "--output", tmp_path / "o"]):

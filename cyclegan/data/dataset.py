@@ -210,7 +210,9 @@ def _inspect_image(path: Path, image_size: int, max_pixels: int) -> tuple[Proble
             mode, fmt = image.mode, image.format
     except ImageTooLarge as err:
         return Problem(str(path), "too large", str(err).removeprefix(f"{path}: too large: ")), []
-    except UnreadableImage:
+    except UnreadableImage as err:
+        if "truncated" in str(err).lower():  # cut short inside its header (open_image names the file)
+            return Problem(str(path), "truncated", str(err).removeprefix(f"cannot read image {path}: ")), []
         return Problem(str(path), "not an image", "Pillow cannot identify the content"), []
     except (OSError, SyntaxError, ValueError) as err:
         kind = "truncated" if "truncated" in str(err).lower() else "corrupt"

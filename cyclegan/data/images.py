@@ -80,6 +80,13 @@ def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image
         raise ImageTooLarge(f"{path}: too large: {err}") from None
     except UnidentifiedImageError:
         raise UnreadableImage(f"cannot read image {path}: not a JPEG or PNG Pillow can identify") from None
+    except OSError as err:
+        # A file cut short inside its header: Pillow's OSError ("Truncated File Read") names no file.
+        # Only an OSError of Pillow's own reading comes here with no filename; a missing file or
+        # one that cannot be opened names itself, and passes unchanged.
+        if err.filename is not None:
+            raise
+        raise UnreadableImage(f"cannot read image {path}: {err}") from None
 
 
 def read_image(path, size=None, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
