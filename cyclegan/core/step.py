@@ -36,7 +36,12 @@ class Optimizers:
     The original had four Adams (one per network) with identical settings. Adam's state and update
     are per variable, so one Adam over G and F together is the same optimizer, and it lets the step
     take one gradient of the joint generator loss instead of two backward passes over the shared
-    graph (likewise for the two discriminators' independent losses)."""
+    graph (likewise for the two discriminators' independent losses). That equals the original's
+    per-generator gradients when each generator's loss holds both cycle terms, as in the paper and
+    in the Kaggle Monet CycleGAN notebook whose losses the original's match (BCE from logits, the
+    discriminator's halves, identity at 0.5 x lambda). keras-io's CycleGAN gives each generator one
+    cycle term only (G gets no gradient from x -> G -> F -> x); it uses least squares, unlike the
+    original, and is not what is trained here. The original's code is not available to check."""
 
     generators: keras.optimizers.Optimizer
     discriminators: keras.optimizers.Optimizer

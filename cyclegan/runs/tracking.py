@@ -169,8 +169,10 @@ class Tracker:
     @contextlib.contextmanager
     def training(self, run_id: str) -> Iterator[None]:
         """``run_id`` as this process's active MLflow run while it trains: MLflow's system-metrics
-        monitor samples it, and the generators are logged into it as models. Leaving it does not
-        decide the run's status: the caller ends the run with :meth:`end_run` afterwards."""
+        monitor samples it, and the generators are logged into it as models. Leaving it ends the run
+        as MLflow's context does (FINISHED, or FAILED on any exception, an interrupt too); the caller
+        then sets the status that counts with :meth:`end_run` (KILLED for an interrupt, FAILED with
+        its reason), and a cell trained again reopens the same run as RUNNING."""
         mlflow.set_tracking_uri(self.uri)
         mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
         mlflow.system_metrics.set_system_metrics_samples_before_logging(1)

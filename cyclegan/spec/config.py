@@ -174,7 +174,8 @@ class EvalConfig(_Section):
     """Held-out inputs translated and scored (capped by ``data.holdout``)."""
     quality_every: int = Field(0, ge=0)
     """Inception-feature quality (KID, FID, precision/recall, density/coverage, memorisation;
-    docs/metrics.md) every N evaluated mini-epochs and at the last one; 0: off. Costly on a CPU
+    docs/metrics.md) at each evaluated mini-epoch that is a multiple of N (so with ``every: 2``, N
+    = 3 means mini-epochs 6, 12, ...), and at the last one; 0: off. Costly on a CPU
     (InceptionV3 at 299 x 299), so off by default; the CPU studies set it from a measurement."""
     quality_train_images: int = Field(64, ge=2)
     """Training paintings (the first N of the target domain's training list) whose features the
