@@ -73,6 +73,20 @@ def test_a_copy_of_real_images_is_not_collapsed(photos):
     assert scores["inter_image_diff"] == scores["input_inter_image_diff"] > 0.1
 
 
+def test_with_too_few_images_to_show_input_dependence_the_layout_face_is_not_judged(photos):
+    """Two copies of their inputs cannot pass the layout test (at best 2 of 2 matches: p 0.25; two
+    layouts less their mean are one up to sign, a tie), nor 3 of 4 outputs that find their own input
+    (p 0.051): they were called a layout collapse."""
+    from cyclegan.metrics.collapse import LAYOUT_ALPHA, layout_decidable
+    from cyclegan.metrics.input_dependence import layout_p_value
+
+    scores = collapse_scores(photos[:2].copy(), photos[:2])
+    assert scores["identifiability_p"] >= 0.25
+    assert scores["collapsed"] is False, scores
+    assert [n for n in range(2, 12) if not layout_decidable(n)] == [2, 3, 4]
+    assert layout_p_value(3, 4) > LAYOUT_ALPHA >= layout_p_value(4, 5)
+
+
 @pytest.mark.parametrize(("period", "amplitude"), list(itertools.product(PERIODS, GRID_AMPLITUDES)))
 def test_a_strong_grid_on_real_images_is_not_collapsed(photos, period, amplitude):
     scores = collapse_scores(add_grid(photos, period, amplitude, seed=period), photos)
