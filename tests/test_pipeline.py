@@ -110,3 +110,29 @@ def test_mini_epoch_length(tiny_tree):
     split = prepare_split(config.data, 1)
     # 12 photos - 4 held out = 8 is the larger domain: half an epoch is 4 steps.
     assert steps_per_mini_epoch(split, config.train) == 4
+
+
+def test_each_random_op_of_each_sample_draws_from_a_key_of_its_own(tiny_config, monkeypatch):
+    """Crop and flip keys made by adding to the sample's key ([s, i] + 1) were another stream's:
+    monet's flip of sample i was photo's crop of sample i + 1. Stream keys s = 2 seed + domain."""
+    import tensorflow as tf
+
+    import cyclegan.core.pipeline as pipeline
+
+    keys = []
+
+    def recording(op):
+        def record(image, *args, seed):
+            keys.append((op, tuple(int(k) for k in tf.convert_to_tensor(seed).numpy())))
+            return image if op == "flip" else image[: args[0][0], : args[0][1]]
+        return record
+
+    monkeypatch.setattr(tf.image, "stateless_random_crop", recording("crop"))
+    monkeypatch.setattr(tf.image, "stateless_random_flip_left_right", recording("flip"))
+    data = tiny_config.data.model_copy(update={"random_crop": True, "flip": True})
+    image = tf.zeros((data.image_size, data.image_size, 3))
+    for stream, sample in itertools.product(range(4), range(4)):
+        pipeline._augment(image, tf.constant([stream, sample], tf.int64), data)
+    assert len(keys) == 32 and len({key for _, key in keys}) == 32, keys
+    shuffles = {(stream, epoch) for stream, epoch in itertools.product(range(4), range(4))}
+    assert not shuffles & {key for _, key in keys}  # nor the shuffle's key of an epoch

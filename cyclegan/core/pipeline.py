@@ -84,14 +84,20 @@ def _as_path(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# Each random op of a sample draws from its own key, folded from the sample's: keys made by adding
+# to the sample's ([s, i] + 1) were another domain's or seed's keys ([s + 1, i + 1]: the next sample
+# of the other domain), and the shuffle's key ([s, epoch]) was sample ``epoch``'s.
+_CROP_KEY, _FLIP_KEY = 1, 2
+
+
 def _augment(image: tf.Tensor, seed: tf.Tensor, data: DataConfig) -> tf.Tensor:
     size = data.image_size
     if data.random_crop:
         big = int(round(size * _JITTER_SCALE))
         image = tf.image.resize(image, [big, big], method="nearest")
-        image = tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
+        image = tf.image.stateless_random_crop(image, [size, size, 3], seed=tf.random.experimental.stateless_fold_in(seed, _CROP_KEY))
     if data.flip:
-        image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
+        image = tf.image.stateless_random_flip_left_right(image, seed=tf.random.experimental.stateless_fold_in(seed, _FLIP_KEY))
     return image
 
 
