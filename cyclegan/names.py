@@ -157,7 +157,8 @@ SAMPLES_ARTIFACT = SAMPLES_DIR
 VERDICT_PREFIX = "verdict."
 # p_adjusted decides a confirmatory hypothesis (NaN for an exploratory one); superiority is P(A > B).
 VERDICT_FIELDS = ("difference", "ci_low", "ci_high", "hedges_g", "p_value", "p_adjusted", "p_equivalence",
-                  "p_equivalence_adjusted", "superiority", "superiority_low", "superiority_high", "n_a", "n_b")
+                  "p_equivalence_adjusted", "superiority", "superiority_low", "superiority_high", "pairs_won", "pairs",
+                  "n_a", "n_b")
 REPORT_ARTIFACT = STUDY_REPORT  # the report files and cells.csv on the parent run
 # With what it publishes, the report records which version of the study file produced it.
 REPORT_STUDY_SHA256_TAG, REPORT_STUDY_FILE_TAG = "report.study_sha256", "report.study_file"

@@ -518,3 +518,25 @@ def test_hypotheses_declared_or_changed_after_training_are_exploratory(fabricate
     finally:  # leave the shared fixture as it was: no record
         tracker.client.delete_tag(parent.info.run_id, preregistration.RECORD_TAG)
         (Path(unquote(urlparse(parent.info.artifact_uri).path)) / preregistration.RECORD_FILE).unlink()
+
+
+def test_a_bound_rows_interval_says_it_is_one_sided_and_p_a_beats_b_gives_the_pairs_won():
+    """Review s17, finding 7: a bound's interval (two one-sided 95% bounds: a 90% interval) was printed under
+    'estimate [95% CI]' as if a 95% CI. And P(A>B)'s empirical count is kept in words beside the model's value."""
+    from types import SimpleNamespace
+
+    from cyclegan.analysis.verdict import evaluate
+    from cyclegan.report.render import _verdict_facts, verdict_rows
+
+    bound = evaluate(pd.DataFrame(dict(f="instance", m=[1.10, 1.25, 1.40, 1.55])),
+                     dict(name="H2-removes", claim="", factor="f", level="instance", metric="m", below=1.0), [])
+    t = scipy.stats.t.ppf(0.95, 3) * np.std([1.10, 1.25, 1.40, 1.55], ddof=1) / 2
+    assert bound.ci_high == pytest.approx(1.325 + t)  # one-sided 95% bounds: a two-sided 90% interval
+    compare = evaluate(pd.DataFrame(dict(f=["a"] * 3 + ["b"] * 3, m=[0.0, 0.1, 0.2, 1.0, 1.2, 1.1])),
+                       dict(name="H", claim="", factor="f", levels=["a", "b"], metric="m", direction="lower",
+                            threshold=0.1), [])
+    rows = verdict_rows(SimpleNamespace(verdicts=[bound, compare]))
+    cells = rows["estimate [95% CI]"].tolist()
+    assert cells[0].endswith("] one-sided 95% bounds") and cells[1].endswith("]"), cells  # the bound row said nothing
+    facts = dict(_verdict_facts(compare, ["f"]))
+    assert "a beat b in 0 of 9 run pairs within strata" in facts["P(a > b)"]

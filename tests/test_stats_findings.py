@@ -128,7 +128,8 @@ def test_superiority_counts_pairs_within_strata():
     df = frame([1, 2, 10, 11], [0, 3, 12, 9], strata=["x", "x", "y", "y"] * 2)
     e = stratified_effect(df, "f", ["a", "b"], "m", ["s"])
     # x: (1>0), (2>0) = 2 of 4; y: (10>9), (11>9) = 2 of 4; cross-stratum pairs do not count
-    assert e.superiority == pytest.approx(4 / 8)
+    assert (e.pairs_won, e.pairs) == (4, 8)
+    assert e.superiority == pytest.approx(0.5)  # D = 0: the model's P is 1/2
     assert e.superiority_low < e.superiority < e.superiority_high
 
 
@@ -272,3 +273,104 @@ def test_g_the_bounds_and_heterogeneity_are_unit_free_at_extreme_magnitudes():
         assert v.ci_low / scale == pytest.approx(base.ci_low, rel=1e-9) and v.heterogeneity_p == pytest.approx(base.heterogeneity_p, rel=1e-9)
         b = evaluate(df.assign(m=df.m * scale), bound, ["s"])
         assert b.verdict == base_bound.verdict and b.ci_high / scale == pytest.approx(base_bound.ci_high, rel=1e-9), scale
+
+
+# 11-16. a review of the statistics (s17) -------------------------------------------------------------------------
+
+HALF = "convergence/cycle_epochs_to_half"
+
+
+def halving_runs(imagenet, random, budget=8):
+    """Runs whose cycle loss halves at these mini-epochs (1-based), through the real metric: a run that halves
+    after the budget has no value (NaN)."""
+    from cyclegan.metrics.convergence import epochs_to_fraction_of_start
+
+    def curve(t_half):  # exponential decay halving at t_half
+        return 2.0 * np.exp(-np.log(2) / (t_half - 1) * np.arange(budget))
+
+    return pd.DataFrame([dict(enc=level, seed=i, **{HALF: epochs_to_fraction_of_start(curve(t))})
+                         for level, times in (("imagenet", imagenet), ("random", random)) for i, t in enumerate(times)])
+
+
+def test_censored_convergence_times_do_not_reverse_the_verdict():
+    """Review s17, finding 2: random halves after the 8-mini-epoch budget in 5 of 8 runs (NaN: censored). Dropping
+    them left random's 3 fast runs, and imagenet (truly faster: median 4.25 vs 10.5) came out 'refuted by the
+    opposite direction'."""
+    h = dict(name="H1-convergence", claim="imagenet converges faster", factor="enc", levels=["imagenet", "random"],
+             metric=HALF, direction="lower", threshold=1.0)
+    df = halving_runs([4.0, 4.1, 4.2, 4.3, 4.4, 4.5, 4.2, 4.3], [2.9, 3.0, 3.1, 10, 11, 12, 13, 14])
+    assert df[HALF].isna().sum() == 5
+    v = evaluate(df, h, [])
+    assert v.verdict == "inconclusive" and v.basis == "" and v.seeds_needed is None, v.rule  # was: refuted
+    assert "0 run(s) at imagenet and 5 at random" in v.rule and "censored" in v.rule and "train longer" in v.rule
+    # In a family its (biased) p counts as 1, like a hypothesis without data.
+    other = dict(h, name="other", levels=["random", "imagenet"], direction="higher")
+    fam = evaluate_family(df, [h, other], ["enc"])
+    assert fam[0].verdict == "inconclusive" and fam[0].p_adjusted == 1.0
+    # Equal losses are symmetric: dropped, counted, decided.
+    even = halving_runs([4.0, 4.1, 4.2, 4.3, 4.4, 12], [7.0, 7.1, 7.2, 7.3, 7.4, 12])
+    assert evaluate(even, h, []).verdict == "confirmed"
+    # A bound has no second level to balance a loss: any censored run leaves its mean biased low.
+    bound = dict(name="fast", claim="c", factor="enc", level="random", metric=HALF, below=5.0)
+    b = evaluate(df, bound, [])
+    assert b.verdict == "inconclusive" and "5 of 8 runs at enc=random" in b.rule, b.rule  # was: confirmed (3.0 < 5)
+
+
+def family_study(seeds=4, exploratory=False):
+    from types import SimpleNamespace
+
+    hs = [dict(name="H-norm", claim="c", factor="norm", levels=["instance", "none"], metric="grid", direction="lower",
+               threshold=1.0, where={"up": "transpose"}),
+          dict(name="H-up", claim="c", factor="up", levels=["resize", "transpose"], metric="grid", direction="lower",
+               threshold=1.0, where={"norm": "none"}, exploratory=exploratory)]
+    study = SimpleNamespace(factors={"norm": ["instance", "none"], "up": ["transpose", "resize"]}, seeds=list(range(seeds)),
+                            hypotheses=[SimpleNamespace(**h, level=None) for h in hs], correction="holm")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([dict(norm=n, up=u, seed=s, grid=0.5 + 3.0 * (n == "none") * (u == "transpose") + rng.normal() * 0.1)
+                       for n in ("instance", "none") for u in ("transpose", "resize") for s in range(seeds)])
+    return study, hs, df
+
+
+def test_a_floor_below_alpha_but_above_the_familys_level_is_named_and_sized():
+    """Review s17, finding 3: two hypotheses, each one stratum of 4 seeds (floor 2/70 = 0.029): each is decided
+    alone, never in its Holm family (adjusted 0.057). No warning was given before training, and the verdict
+    asked for 4 seeds per cell, the seeds the study had."""
+    from cyclegan.analysis.design import design_warnings
+    from cyclegan.analysis.family import family_level
+
+    study, hs, df = family_study()
+    lines = design_warnings(study)
+    assert len(lines) == 2 and all("Holm-adjusted over its family at best 0.0571" in x and "at least 5 seeds" in x
+                                   for x in lines), lines
+    assert design_warnings(family_study(seeds=5)[0]) == []
+    assert design_warnings(family_study(exploratory=True)[0]) == []  # H-up outside the family: H-norm alone
+    assert [evaluate(df, h, ["norm", "up"]).verdict for h in hs] == ["confirmed", "confirmed"]
+    for v in evaluate_family(df, hs, ["norm", "up"]):
+        assert v.verdict == "inconclusive" and v.seeds_needed >= 5, v.rule  # was 4
+        assert "cannot go below p=0.0286 with these seeds (Holm-adjusted 0.0571 in this family)" in v.rule
+    # the level a raw p must reach: alpha / m when the others are undecided, alpha when they are decided
+    assert family_level([0.5, 0.5], 0) == pytest.approx(0.025) and family_level([0.001, 0.5], 1) == 0.05
+    assert family_level([0.5, 0.5, 0.5], 0, "bh") == pytest.approx(0.05 / 3)
+
+
+def test_p_a_beats_b_point_lies_in_its_own_interval():
+    """The point was the empirical share of pairs won, 0 or 1 whenever the arms do not overlap, printed beside a
+    normal-model interval that excludes both ('0 [1.017e-80, 5.462e-05]'). Now both come from the model; the
+    count is kept in words."""
+    e = stratified_effect(frame([0.0, 0.1, 0.2], [1.0, 1.2, 1.1]), "f", ["a", "b"], "m")
+    assert (e.pairs_won, e.pairs) == (0, 9)
+    assert e.superiority_low < e.superiority < e.superiority_high < 0.5  # was 0 < low
+    assert e.superiority == pytest.approx(scipy.stats.norm.cdf(e.difference / (e.sd_within * math.sqrt(2))))
+    flat = stratified_effect(frame([0.0, 0.0], [1.0, 1.0]), "f", ["a", "b"], "m")  # no spread: deterministic
+    assert flat.superiority == 0.0 and math.isnan(flat.superiority_low)
+
+
+def test_the_cell_table_intervals_are_unit_free_at_extreme_magnitudes():
+    """Review s17, finding 9: the comparison table's SD underflowed to 0 at 1e-300 and overflowed at 1e300."""
+    from cyclegan.analysis.stats import summarise_cells
+
+    df = pd.DataFrame(dict(f=["a"] * 3 + ["b"] * 3, m=[1.0, 1.3, 0.8, -0.2, 0.1, 0.0]))
+    base = summarise_cells(df, ["f"], ["m"])
+    for scale in (1e-300, 1e300):
+        c = summarise_cells(df.assign(m=df.m * scale), ["f"], ["m"])
+        assert np.allclose(c.m_ci_low / scale, base.m_ci_low, rtol=1e-9) and np.allclose(c.m_ci_high / scale, base.m_ci_high, rtol=1e-9)

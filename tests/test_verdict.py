@@ -145,3 +145,13 @@ def test_attribute_style_hypothesis():
     v = evaluate(df, H(), OTHERS)
     assert v.verdict == "confirmed"
     assert v.threshold == pytest.approx(0.1 * df[df.norm == "none"].grid.mean())
+
+
+def test_a_relative_threshold_on_a_metric_with_values_at_or_below_zero_warns():
+    """Review s17, finding 8: '10%' is 10% of |mean(b)|, which a common offset changes (the same data shifted by 1e8
+    went from confirmed to refuted); meaningful only for a metric with a true zero. A warning, not an error."""
+    h = dict(H2, threshold="10%")
+    positive = evaluate(design(effect=3.0, seeds=2), h, OTHERS)
+    assert positive.verdict == "confirmed" and "warning" not in positive.rule
+    shifted = evaluate(design(effect=3.0, seeds=2, base=-2.0), h, OTHERS)
+    assert "[warning: threshold 10% is relative to mean(none)" in shifted.rule and "values <= 0" in shifted.rule

@@ -151,3 +151,19 @@ def test_equivalence_that_is_drifting_towards_the_threshold_is_not_settled():
     v = verdict_over_training(long, dict(H2, direction="higher"))
     assert v.trajectory[-1].verdict == "refuted" and v.trajectory[-2].verdict == "refuted"
     assert v.verdict == "inconclusive" and not v.settled and "outside the equivalence margin" in v.rule, v.rule
+
+
+def test_a_refutation_that_changes_its_basis_has_not_settled():
+    """Review s17, finding 4: a difference of 0 at mini-epochs 1-7 (refuted by equivalence) and +3 at 8 (refuted by
+    the opposite direction) was reported settled, by the opposite direction, since mini-epoch 1."""
+    from cyclegan.analysis.settle import family_over_training
+
+    h = dict(name="H", claim="", factor="f", levels=["a", "b"], metric="m", direction="lower", threshold=1.0)
+    noise = np.random.default_rng(0).normal(size=(2, 4, 8)) * 0.05  # level x seed x mini-epoch
+    long = pd.DataFrame([dict(mini_epoch=e, f=level, o=k // 4, seed=k % 4,
+                              m=noise[i, k % 4, e - 1] + (3.0 if level == "a" and e == 8 else 0.0))
+                         for e in range(1, 9) for i, level in enumerate("ab") for k in range(8)])
+    (v,) = family_over_training(long[long.mini_epoch == 8].drop(columns="mini_epoch"), long, [h], ["f", "o"])
+    assert [(p.verdict, p.basis) for p in v.trajectory[-2:]] == [("refuted", "equivalence"), ("refuted", "opposite direction")]
+    assert v.label == "inconclusive: not settled" and v.since == 8, v.settle_rule  # was: refuted since 1
+    assert v.rule.startswith("not settled: refuted (opposite direction) at the last mini-epoch")

@@ -15,8 +15,12 @@ Their p-values are adjusted together and the verdict is decided with the adjuste
 Two tests can decide a hypothesis (the claim's test, and the refuting one: TOST equivalence for a
 comparison, the opposite one-sided t for a bound); each is adjusted over the family on its own. The
 heterogeneity F test (which rewrites a verdict to "heterogeneous") is not a claim and is not adjusted.
-A NaN p (a hypothesis without data) counts in the family's size as a p of 1: it cannot be rejected and a
-family does not shrink because a metric is missing.
+A NaN p (a hypothesis without data, or whose runs are a biased selection) counts in the family's size as a
+p of 1: it cannot be rejected and a family does not shrink because a metric is missing.
+
+What a hypothesis's raw p must reach in its family (`family_level`: alpha / m when the others are not
+decided, up to alpha when they are) also sizes its seeds, and whether the exact test's floor can be
+decided at all is judged on the floor's ADJUSTED p (`adjusted_at`), not the raw floor against alpha.
 """
 from __future__ import annotations
 
@@ -28,7 +32,15 @@ import numpy as np
 import pandas as pd
 
 from cyclegan.analysis.rules import ALPHA, DEFAULT_CORRECTION, MIN_G
-from cyclegan.analysis.verdict import Adjusted, Verdict, decide_measured, hypothesis_field, measure
+from cyclegan.analysis.verdict import (
+    Adjusted,
+    Verdict,
+    decide_measured,
+    exact_floor_of,
+    hypothesis_field,
+    measure,
+    selection_bias,
+)
 
 METHOD_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 EXPLORATORY_DECLARED = "exploratory (declared exploratory)"
@@ -71,6 +83,29 @@ def adjust(pvalues: Sequence[float], method: str = DEFAULT_CORRECTION) -> list[f
     raise ValueError(f"unknown correction {method!r}; choose from {', '.join(METHOD_NAMES)}")
 
 
+def adjusted_at(pvalues: Sequence[float], i: int, p: float, method: str = DEFAULT_CORRECTION) -> float:
+    """The adjusted p member `i` of the family would get if its raw p were `p`, the others as given."""
+    q = list(pvalues)
+    q[i] = p
+    return adjust(q, method)[i]
+
+
+def family_level(pvalues: Sequence[float], i: int, method: str = DEFAULT_CORRECTION, alpha: float = ALPHA) -> float:
+    """The largest raw p member `i` can have and still be decided in its family (adjusted p <= alpha), the
+    others' p's as given: the level its test must reach, which sizes its seeds (`power.rule_power`).
+
+    Holm and BH adjusted p's never fall below the raw p and rise with it, so the level is <= alpha and found
+    by bisection. It is alpha / m when every other p is large (Holm's first step, BH's first rank) and can be
+    up to alpha when the others are decided with smaller p's."""
+    if adjusted_at(pvalues, i, alpha, method) <= alpha:
+        return alpha
+    low, high = 0.0, alpha  # adjusted_at(low) <= alpha < adjusted_at(high)
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if adjusted_at(pvalues, i, mid, method) <= alpha else (low, mid)
+    return low
+
+
 def _refute_p(v: Verdict) -> float:
     """The raw p of the refuting test: TOST for a comparison, the opposite one-sided t for a bound."""
     return 1.0 - v.p_value if v.kind == "bound" and math.isfinite(v.p_value) else v.p_equivalence
@@ -91,12 +126,19 @@ def evaluate_family(df: pd.DataFrame, hypotheses: Sequence, factors: Sequence[st
                 for h in hypotheses]
     raw = [decide_measured(m, h, alpha=alpha, min_g=min_g) for m, h in zip(measured, hypotheses, strict=True)]
     members = [i for i, h in enumerate(hypotheses) if hypothesis_field(h, "name") not in why]
-    p_adj = adjust([raw[i].p_value for i in members], method)
-    refute_adj = adjust([_refute_p(raw[i]) for i in members], method)
+    # A hypothesis whose runs are a biased selection (selection_bias) is undecided; its p counts as 1 here
+    # too, so its biased p cannot move the others' adjustment (Holm: a small p takes the strictest step).
+    biased = {i for i in members if selection_bias(measured[i])}
+    ps = [float("nan") if i in biased else raw[i].p_value for i in members]
+    refute_ps = [float("nan") if i in biased else _refute_p(raw[i]) for i in members]
+    p_adj, refute_adj = adjust(ps, method), adjust(refute_ps, method)
     out = [dataclasses.replace(v, family=why.get(hypothesis_field(h, "name"), "")) for v, h in zip(raw, hypotheses, strict=True)]
     label = family_text(method, len(members))
-    for i, pa, ra in zip(members, p_adj, refute_adj, strict=True):
+    for k, (i, pa, ra) in enumerate(zip(members, p_adj, refute_adj, strict=True)):
+        adjusted = Adjusted(METHOD_NAMES[method], pa, ra, level=family_level(ps, k, method, alpha),
+                            level_refute=family_level(refute_ps, k, method, alpha),
+                            floor=adjusted_at(ps, k, exact_floor_of(measured[i]), method))
         v = decide_measured(measured[i], hypotheses[i], alpha=alpha, min_g=min_g, p_equivalence=raw[i].p_equivalence,
-                            adjusted=Adjusted(METHOD_NAMES[method], pa, ra))
+                            adjusted=adjusted)
         out[i] = dataclasses.replace(v, family=label)
     return out

@@ -12,7 +12,9 @@ A decision needs the WHOLE rule (cyclegan.analysis.verdict): p <= alpha, |g| >= 
 probability of a decision for a true standardised effect, simulated (seeded, so the same answer every
 time) from the sufficient statistics of a balanced design under normal noise: D ~ N(delta, 2/n),
 SSE ~ chi2(df) independently, with t tests in place of the permutation tests (which they approach) and
-each test unable to pass when the exact test's floor is above alpha. `seeds_needed` answers None when no
+each test unable to pass when the exact test's floor is above alpha. In a family (Holm, BH) alpha is the
+level the hypothesis's RAW p must reach there (cyclegan.analysis.family.family_level), not ALPHA: a design
+whose floor lies between the two decides alone but never in its family. `seeds_needed` answers None when no
 number of seeds decides the effect (`undecidable`): |delta| < MIN_G rules out a confirmation as n grows
 (g tends to delta), and |delta| >= threshold / sd rules out equivalence.
 """
@@ -81,9 +83,14 @@ def bound_power(d: float, seeds: int, n_strata: int, alpha: float = ALPHA) -> fl
 
 
 def rule_power(d: float, tau: float, seeds: int, n_strata: int, *, alpha: float = ALPHA, min_g: float = MIN_G,
-               simulations: int = SIMULATIONS, seed: int = 0) -> float:
+               simulations: int = SIMULATIONS, seed: int = 0, alpha_refute: float | None = None) -> float:
     """Probability that the whole verdict rule decides (confirms, refutes or finds equivalence) when the
-    true standardised effect is `d` and the threshold is `tau` SDs (see the module text)."""
+    true standardised effect is `d` and the threshold is `tau` SDs (see the module text).
+
+    `alpha`, `alpha_refute`: the levels the raw p of the difference test and of the equivalence test must
+    reach (in a family they are below ALPHA: cyclegan.analysis.family.family_level; `alpha_refute`
+    defaults to `alpha`)."""
+    alpha_eq = alpha if alpha_refute is None else alpha_refute
     s = max(1, n_strata)
     n = seeds * s
     df = 2 * n - 2 * s
@@ -98,9 +105,9 @@ def rule_power(d: float, tau: float, seeds: int, n_strata: int, *, alpha: float 
     if exact_floor(seeds, s) <= alpha:
         p = 2 * scipy.stats.t.sf(np.abs(diff) / se, df)
         decided |= (p <= alpha) & (j * np.abs(diff) / sd >= min_g) & (np.abs(diff) >= tau)
-    if tau > 0 and exact_floor(seeds, s, two_sided=False) <= alpha:
+    if tau > 0 and exact_floor(seeds, s, two_sided=False) <= alpha_eq:
         p_eq = np.maximum(scipy.stats.t.cdf((diff - tau) / se, df), scipy.stats.t.sf((diff + tau) / se, df))
-        decided |= p_eq <= alpha
+        decided |= p_eq <= alpha_eq
     return float(decided.mean())
 
 
@@ -115,13 +122,14 @@ def undecidable(d: float, tau: float, *, min_g: float = MIN_G) -> str:
 
 
 def seeds_to_decide(d: float, tau: float, n_strata: int, *, alpha: float = ALPHA, min_g: float = MIN_G,
-                    power: float = POWER) -> int | None:
+                    power: float = POWER, alpha_refute: float | None = None) -> int | None:
     """Smallest seeds per cell (>= 2) at which `rule_power` reaches `power`; None when the effect is
     undecidable or more than MAX_SEEDS would be needed. Doubling, then bisection (the power rises with n
     once the rule's limits are met)."""
     if not math.isfinite(d) or undecidable(d, tau, min_g=min_g):
         return None
-    ok = lambda seeds: rule_power(d, tau, seeds, n_strata, alpha=alpha, min_g=min_g) >= power  # noqa: E731
+    ok = lambda seeds: rule_power(d, tau, seeds, n_strata, alpha=alpha, min_g=min_g,  # noqa: E731
+                                  alpha_refute=alpha_refute) >= power
     low, high = 1, 2
     while not ok(high):
         low, high = high, high * 2

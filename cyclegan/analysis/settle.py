@@ -4,8 +4,10 @@ The hypothesis's statistic (stratified difference with its 95% CI, or the bound'
 one-sided bounds) is computed at EVERY evaluated mini-epoch with exactly the rule of the final verdict
 (cyclegan.analysis.verdict.evaluate on the runs' values at that mini-epoch).
 
-Settling rule: "confirmed", "refuted" or "heterogeneous" stand only when the same verdict held at every
-one of the last k = max(2, ceil(25% of the evaluated mini-epochs)) evaluated mini-epochs. Why: a
+Settling rule: "confirmed", "refuted" or "heterogeneous" stand only when the same verdict, decided on the
+same basis, held at every one of the last k = max(2, ceil(25% of the evaluated mini-epochs)) evaluated
+mini-epochs ("refuted" by equivalence and "refuted" by the opposite direction are different verdicts: an
+effect that was zero throughout and turns the other way at the last mini-epoch has not settled). Why: a
 verdict seen once at the end may be a crossing on its way elsewhere (an effect that appears late, a
 collapse that has not happened yet); a quarter of training is long enough to see a drift, short enough
 that a study of 8 evaluations needs only its last 2, and at least 2 rules out a single lucky point.
@@ -40,6 +42,7 @@ class Point:
     ci_low: float
     ci_high: float
     verdict: str
+    basis: str = ""  # what decided it (Verdict.basis): the settling rule compares (verdict, basis)
 
 
 def window(n_evaluated: int) -> int:
@@ -49,13 +52,17 @@ def window(n_evaluated: int) -> int:
 
 def trajectory(long: pd.DataFrame, hypothesis, other_factors: Sequence[str], *, epoch: str = "mini_epoch",
                **options) -> list[Point]:
-    """The verdict at every mini-epoch of `long` (one row per run and mini-epoch; NaN metrics dropped)."""
+    """The verdict at every mini-epoch of `long` (one row per run and mini-epoch) where the metric has a value.
+
+    A run without a value at a mini-epoch where others have one stays in (the rule counts it, and a
+    `convergence/*` time not reached yet is censored, not missing: verdict.selection_bias)."""
     metric = hypothesis_field(hypothesis, "metric")
-    rows = long[long[metric].notna()]
     out = []
-    for e, at in rows.groupby(epoch, sort=True):
+    for e, at in long.groupby(epoch, sort=True):
+        if not at[metric].notna().any():
+            continue
         v = evaluate(at, hypothesis, other_factors, **options)
-        out.append(Point(int(e), v.difference, v.ci_low, v.ci_high, v.verdict))
+        out.append(Point(int(e), v.difference, v.ci_low, v.ci_high, v.verdict, v.basis))
     return out
 
 
@@ -64,7 +71,7 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
     points = list(points)
     run = 0
     for p in reversed(points):
-        if p.verdict != final.verdict:
+        if (p.verdict, p.basis) != (final.verdict, final.basis):
             break
         run += 1
     since = points[-run].mini_epoch if run else None
@@ -72,8 +79,8 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
     if not settle:
         return dataclasses.replace(v, settle_rule="settle: false (a fixed-budget claim): the last mini-epoch decides")
     k = window(len(points))
-    rule = (f"settling rule: the same verdict at each of the last max(2, ceil(25% of {len(points)})) = {k} "
-            f"evaluated mini-epochs")
+    rule = (f"settling rule: the same verdict on the same basis at each of the last max(2, ceil(25% of {len(points)})) "
+            f"= {k} evaluated mini-epochs")
     drift = _drift(final, points[-k:]) if final.verdict in DECISIVE and run >= k else ""
     if final.verdict not in DECISIVE or (run >= k and not drift):
         held = f"; held since mini-epoch {since}" if since is not None else ""
@@ -91,7 +98,8 @@ def settle(final: Verdict, points: Sequence[Point], *, settle: bool = True) -> V
         n += 1
     spacing = points[-1].mini_epoch / len(points) if points else 1.0
     longer = math.ceil(n * spacing)
-    why = (f"not settled: {final.verdict} at the last mini-epoch but held only at the last {run} of {k} required "
+    held = f"{final.verdict} ({final.basis})" if final.basis else final.verdict
+    why = (f"not settled: {held} at the last mini-epoch but held only at the last {run} of {k} required "
            f"(since mini-epoch {since}); train longer, at least ~{longer} mini-epochs, and report again "
            f"(was: {final.rule})")
     return dataclasses.replace(v, verdict="inconclusive", settled=False, rule=why, seeds_needed=None, basis="",
@@ -145,7 +153,7 @@ def family_over_training(final_runs: pd.DataFrame, long: pd.DataFrame, hypothese
             at_epoch = evaluate_family(at, hypotheses, factors, exploratory=exploratory, method=method, **options)
             for i, v in enumerate(at_epoch):
                 if present[i]:
-                    points[i].append(Point(int(e), v.difference, v.ci_low, v.ci_high, v.verdict))
+                    points[i].append(Point(int(e), v.difference, v.ci_low, v.ci_high, v.verdict, v.basis))
     out = []
     for h, final, pts in zip(hypotheses, finals, points, strict=True):
         if not pts:

@@ -20,10 +20,14 @@ their levels), so a big effect of another factor can neither fake nor hide it. C
   metric multiplied by 1e-12 or 1e12 or shifted by 1e8 gets the same p. Exact rational arithmetic would
   not do: 1e8 + 0.1 and 1e8 + 1.1 are stored with different rounding, and the ties the data mean would
   break; ranks would change the test.
-- Non-finite values (NaN, +-inf) are dropped and counted (inf - inf is NaN, and every comparison with it
-  is False, which would give p = 0).
-- P(A > B): the share of (a, b) run pairs within strata with a > b (ties count 1/2); interval from the
-  normal model P = Phi(delta / sqrt(2)), delta's 95% interval by inverting the non-central t of D / se.
+- Non-finite values (NaN, +-inf) are dropped and counted per level (inf - inf is NaN, and every comparison
+  with it is False, which would give p = 0); the verdict refuses to decide when the two levels lost
+  different numbers of runs (cyclegan.analysis.verdict.selection_bias: e.g. censored convergence times).
+- P(A > B): McGraw & Wong's common-language effect size under normal noise with a common SD,
+  Phi(D / (s_w sqrt 2)), and its 95% interval Phi(delta / sqrt 2) with delta's interval from inverting
+  the non-central t of D / se: point and interval from one model. The empirical share of run pairs won
+  is kept beside it in words (`pairs_won` of `pairs`): at 2-3 seeds it is often exactly 0 or 1, outside
+  the model's interval.
 - Hedges' g = J(df) * D / s_w, s_w = sqrt(SSE / df), SSE = squared deviations from the cell means of the
   full factor combination (factor x other factors), df = N - n_cells; J(df) = Gamma(df/2) /
   (sqrt(df/2) Gamma((df-1)/2)) (exact small-sample correction, ~ 1 - 3/(4 df - 1)).
@@ -97,9 +101,13 @@ class Effect:
     g_note: str
     seed: int
     strata: tuple[Stratum, ...] = field(repr=False, compare=False)
-    superiority: float = float("nan")  # P(a run at level a > a run at level b), pairs within strata
-    superiority_low: float = float("nan")  # its 95% interval (normal model, see `superiority`)
+    superiority: float = float("nan")  # P(a run at level a > a run at level b), normal model (see `superiority`)
+    superiority_low: float = float("nan")  # its 95% interval (the same model)
     superiority_high: float = float("nan")
+    pairs_won: float = float("nan")  # run pairs (a, b) of the same stratum with a > b, ties 1/2 (the empirical count)
+    pairs: int = 0  # run pairs of the same stratum
+    n_nan_a: int = 0  # of n_nan_dropped, the runs at level a (the rest at level b): unequal losses bias D
+    n_nan_b: int = 0
 
 
 def _tie_tolerance(centred: Sequence[np.ndarray], raw_magnitude: float, n_values: int) -> float:
@@ -193,27 +201,34 @@ def _noncentrality_interval(t_obs: float, df: int, level: float) -> tuple[float,
     return solve((1 + level) / 2), solve((1 - level) / 2)
 
 
+def pairs_won(strata: Sequence[Stratum]) -> tuple[float, int]:
+    """(pairs won by level a, pairs): run pairs (a, b) of the same stratum with a > b, ties 1/2 (the
+    Mann-Whitney U over strata), "a run of level a beat a run of level b in 7 of 9 pairs"."""
+    pairs = sum(len(s.a) * len(s.b) for s in strata)
+    wins = sum(float((s.a[:, None] > s.b[None, :]).sum() + 0.5 * (s.a[:, None] == s.b[None, :]).sum()) for s in strata)
+    return wins, pairs
+
+
 def superiority(strata: Sequence[Stratum], sd_within: float, df_within: int, *,
                 level: float = LEVEL) -> tuple[float, float, float]:
-    """P(A > B): (point, low, high).
+    """P(A > B) under normal noise with a common SD: (point, low, high).
 
-    Point: the share of run pairs (a, b) of the same stratum with a > b, ties 1/2 (every pair counts once;
-    the Mann-Whitney U over strata): "a run of level a beat a run of level b in 7 of 9 pairs".
-    Interval: under normal noise with a common SD, P = Phi(delta / sqrt(2)) with delta = effect / SD;
-    t = D / (s_w / sqrt(W)) is non-central t(df_w, delta sqrt(W)), whose inversion gives delta's exact
-    interval (NaN without spread or df)."""
-    pairs = sum(len(s.a) * len(s.b) for s in strata)
-    if not pairs:
-        return float("nan"), float("nan"), float("nan")
-    wins = sum(float((s.a[:, None] > s.b[None, :]).sum() + 0.5 * (s.a[:, None] == s.b[None, :]).sum()) for s in strata)
-    point = wins / pairs
-    if df_within < 1 or not (sd_within > 0) or not math.isfinite(sd_within):
-        return point, float("nan"), float("nan")
+    P = Phi(delta / sqrt(2)) with delta = effect / SD (McGraw & Wong's common-language effect size). Point:
+    delta estimated by D / s_w; interval: t = D / (s_w / sqrt(W)) is non-central t(df_w, delta sqrt(W)),
+    whose inversion gives delta's exact interval. One model for both, so the point lies inside its interval
+    (the empirical share of pairs won, `pairs_won`, is 0 or 1 whenever the arms do not overlap, which the
+    model's interval excludes). Without spread (s_w = 0) the point is 1 or 0 (every pair is won or lost,
+    deterministically; 1/2 without a difference) and the interval NaN; without residual df all NaN."""
+    nan = float("nan")
+    if not strata or df_within < 1 or not math.isfinite(sd_within):
+        return nan, nan, nan
     w = sum(s.weight for s in strata)
     d = sum(s.weight * s.difference for s in strata) / w
+    if not sd_within > 0:
+        return (0.5 if d == 0 else float(d > 0)), nan, nan
+    to_p = lambda delta: float(scipy.stats.norm.cdf(delta / math.sqrt(2)))  # noqa: E731
     nc_lo, nc_hi = _noncentrality_interval(d / (sd_within / math.sqrt(w)), df_within, level)
-    to_p = lambda nc: float(scipy.stats.norm.cdf(nc / math.sqrt(w) / math.sqrt(2)))  # noqa: E731
-    return point, to_p(nc_lo), to_p(nc_hi)
+    return to_p(d / sd_within), to_p(nc_lo / math.sqrt(w)), to_p(nc_hi / math.sqrt(w))
 
 
 def pooled_sd(groups: Sequence[np.ndarray], df: int) -> float:
@@ -242,12 +257,14 @@ def hedges_g(difference: float, cells: Sequence[np.ndarray]) -> tuple[float, flo
     return j * difference / sd, sd, df, ""
 
 
-def _usable(df: pd.DataFrame, factor: str, levels: Sequence, metric: str) -> tuple[pd.DataFrame, int]:
+def _usable(df: pd.DataFrame, factor: str, levels: Sequence, metric: str) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """The runs at the two levels with a finite metric, and how many of each level were not finite."""
     lv = [str(x) for x in levels]
     sub = df[df[factor].astype(str).isin(lv)].copy()
     sub[factor] = sub[factor].astype(str)
     finite = np.isfinite(pd.to_numeric(sub[metric], errors="coerce").to_numpy(float))
-    return sub[finite], int((~finite).sum())
+    lost = sub.loc[~finite, factor]
+    return sub[finite], (int((lost == lv[0]).sum()), int((lost == lv[1]).sum()))
 
 
 def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: str,
@@ -262,7 +279,8 @@ def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: s
         raise ValueError(f"levels must be two distinct levels of {factor!r}, got {levels!r}")
     la, lb = str(levels[0]), str(levels[1])
     others = tuple(f for f in other_factors if f != factor)
-    sub, n_nan = _usable(df, factor, levels, metric)
+    sub, (nan_a, nan_b) = _usable(df, factor, levels, metric)
+    n_nan = nan_a + nan_b
     strata, cells, unmatched = [], [], 0
     groups = sub.groupby([sub[f].astype(str) for f in others], sort=True) if others else [((), sub)]
     for key, g in groups:
@@ -282,7 +300,8 @@ def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: s
     mean_b = float(np.mean(np.concatenate([s.b for s in strata]))) if strata else nan
     if not strata:
         return Effect(factor, (la, lb), metric, others, 0, 0, 0, n_nan, unmatched, mean_a, mean_b,
-                      nan, nan, nan, nan, False, 0, nan, nan, 0, "no stratum holds both levels", seed, ())
+                      nan, nan, nan, nan, False, 0, nan, nan, 0, "no stratum holds both levels", seed, (),
+                      n_nan_a=nan_a, n_nan_b=nan_b)
     wsum = sum(s.weight for s in strata)
     diff = float(sum(s.weight * s.difference for s in strata) / wsum)
     p, exact, n_rel = permutation_p(strata, max_exact=max_exact, n_mc=n_mc, seed=seed)
@@ -290,7 +309,8 @@ def stratified_effect(df: pd.DataFrame, factor: str, levels: Sequence, metric: s
     lo, hi = t_interval(diff, strata, sd, dfw)
     sup = superiority(strata, sd, dfw)
     return Effect(factor, (la, lb), metric, others, n_a, n_b, len(strata), n_nan, unmatched, mean_a,
-                  mean_b, diff, lo, hi, p, exact, n_rel, g, sd, dfw, note, seed, tuple(strata), *sup)
+                  mean_b, diff, lo, hi, p, exact, n_rel, g, sd, dfw, note, seed, tuple(strata), *sup,
+                  *pairs_won(strata), n_nan_a=nan_a, n_nan_b=nan_b)
 
 
 def interaction_table(df: pd.DataFrame, factor_a: str, factor_b: str, metric: str, *,
@@ -366,7 +386,8 @@ def summarise_cells(df: pd.DataFrame, factors: Sequence[str], metrics: Sequence[
             x = x[np.isfinite(x)]
             n = len(x)
             mean = float(x.mean()) if n else float("nan")
-            half = (scipy.stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+            # pooled_sd's scaling: x.std underflows to 0 near 1e-300 and overflows near 1e300
+            half = (scipy.stats.t.ppf((1 + level) / 2, n - 1) * pooled_sd([x], n - 1) / math.sqrt(n)
                     if n >= 2 else float("nan"))
             row.update({f"{m}_mean": mean, f"{m}_ci_low": mean - half, f"{m}_ci_high": mean + half,
                         f"{m}_n": n})

@@ -18,7 +18,13 @@ when the opposite one-sided bound is on the other side, inconclusive otherwise. 
 keeps only those strata. The settling rule over mini-epochs is cyclegan.analysis.settle.
 
 In a family (cyclegan.analysis.family) the tests that decide are judged by their ADJUSTED p (`Adjusted`:
-Holm or Benjamini-Hochberg over the confirmatory hypotheses), the raw p kept beside it.
+Holm or Benjamini-Hochberg over the confirmatory hypotheses), the raw p kept beside it; the exact test's
+floor and `seeds_needed` use the level the raw p must reach there (`Adjusted.level`), not alpha.
+
+Runs whose metric is not finite are dropped; when that makes the runs left a biased selection
+(`selection_bias`: the two levels lost different numbers of runs, or a bound's level lost any; a
+`convergence/*` time that was not reached within the budget is censored, and the slow runs are the ones
+lost) no verdict is stated: inconclusive, naming the losses.
 """
 from __future__ import annotations
 
@@ -46,6 +52,9 @@ class Adjusted:
     method: str  # "Holm" | "Benjamini-Hochberg"
     p: float  # adjusted p of the claim's test (two-sided permutation; one-sided t for a bound)
     p_refute: float  # adjusted p of the refuting test: TOST (comparison), the opposite one-sided t (bound)
+    level: float = ALPHA  # the largest raw p of the claim's test the family decides (family.family_level)
+    level_refute: float = ALPHA  # the same for the refuting test
+    floor: float = NAN  # the adjusted p the exact test's smallest p would get in this family (NaN: the raw floor)
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,11 @@ class Verdict:
     p_equivalence_adjusted: float = NAN  # TOST p (bound: the opposite one-sided p), adjusted the same way
     family: str = ""  # "confirmatory: Holm over 5 hypotheses" | "exploratory (declared after training)" | ...
     changed: str = ""  # what changed in the hypothesis since the study's record before training
-    superiority: float = NAN  # P(a run at levels[0] > a run at levels[1]), pairs within strata
-    superiority_low: float = NAN  # its 95% interval (normal model)
+    superiority: float = NAN  # P(a run at levels[0] > a run at levels[1]), normal model (stats.superiority)
+    superiority_low: float = NAN  # its 95% interval (the same model)
     superiority_high: float = NAN
+    pairs_won: float = NAN  # run pairs of the same stratum won by levels[0] (ties 1/2): the empirical count
+    pairs: int = 0
 
     @property
     def exploratory(self) -> bool:
@@ -120,9 +131,13 @@ def is_bound(h) -> bool:
     return hypothesis_field(h, "level", None) is not None
 
 
+def is_relative(threshold) -> bool:
+    return isinstance(threshold, str) and threshold.strip().endswith("%")
+
+
 def resolve_threshold(threshold, mean_b: float) -> float:
     """Absolute threshold: a number as is, or "p%" of |mean_b| (the mean of level b)."""
-    if isinstance(threshold, str) and threshold.strip().endswith("%"):
+    if is_relative(threshold):
         value = float(threshold.strip()[:-1]) / 100 * abs(mean_b)
     else:
         value = float(threshold)
@@ -132,13 +147,57 @@ def resolve_threshold(threshold, mean_b: float) -> float:
 
 
 def seeds_needed(effect: float, sd: float, threshold: float, *, n_strata: int,
-                 alpha: float = ALPHA, min_g: float = MIN_G) -> int | None:
+                 alpha: float = ALPHA, min_g: float = MIN_G, alpha_refute: float | None = None) -> int | None:
     """Seeds per cell for the whole rule (p, |g| >= min_g, threshold, or equivalence) to decide with
     probability POWER when the true effect is the observed one (cyclegan.analysis.power.seeds_to_decide).
+    `alpha`, `alpha_refute`: the levels the raw p's must reach (in a family: `Adjusted.level`, ...).
     None when sd is 0/NaN, or no number of seeds decides this effect (`why_no_seeds` says why)."""
     if not (sd > 0) or not math.isfinite(sd) or not math.isfinite(effect):
         return None
-    return seeds_to_decide(effect / sd, threshold / sd, max(1, n_strata), alpha=alpha, min_g=min_g)
+    return seeds_to_decide(effect / sd, threshold / sd, max(1, n_strata), alpha=alpha, min_g=min_g,
+                           alpha_refute=alpha_refute)
+
+
+def exact_floor_of(measured: Effect | LevelMean) -> float:
+    """The smallest p the claim's test can give on these runs: the exact permutation test's floor
+    (power.smallest_exact_p); 0 for a Monte Carlo p and a bound's t test (they have none that matters)."""
+    if isinstance(measured, Effect) and measured.exact:
+        return smallest_exact_p([(len(s.a), len(s.b)) for s in measured.strata])
+    return 0.0
+
+
+CENSORED = "not reached within the training budget: censored, the slowest runs"
+
+
+def _why_missing(metric: str) -> str:
+    # A convergence time is NaN when the mark was not reached by the end: right-censored, and the runs lost
+    # are the slow ones. Other metrics are NaN or inf for reasons of their own (no edge in a black output).
+    return CENSORED if str(metric).startswith("convergence/") else "NaN or inf"
+
+
+def selection_bias(measured: Effect | LevelMean) -> str:
+    """Why the runs left after dropping non-finite values are a biased selection ("" when they are not).
+
+    A comparison whose levels lost different numbers of runs compares one level's survivors with more of
+    the other's: with censored convergence times the slow level keeps only its lucky fast runs, which can
+    reverse the verdict (review s17, finding 2). A bound has no second level to balance a loss: any run
+    lost shifts the level's mean."""
+    if isinstance(measured, LevelMean):
+        if not measured.n_nan_dropped:
+            return ""
+        return (f"{measured.n_nan_dropped} of {measured.n + measured.n_nan_dropped} runs at {measured.factor}="
+                f"{measured.level} have no value of {measured.metric} ({_why_missing(measured.metric)}); the mean of "
+                "the others is a biased selection, so the bound is not judged")
+    if measured.n_nan_a == measured.n_nan_b:
+        return ""
+    (a, b), why = measured.levels, _why_missing(measured.metric)
+    lost = f"{measured.n_nan_a} run(s) at {a} and {measured.n_nan_b} at {b} (of {measured.n_a} and {measured.n_b} with a value)"
+    more = a if measured.n_nan_a > measured.n_nan_b else b
+    return (f"runs without a value of {measured.metric} ({why}): {lost}. Dropping them compares {more}'s "
+            "remaining runs (the ones that got a value) with more of the other level's, a biased comparison that "
+            "can come out reversed, so it is not judged"
+            + ("; train longer, until every run reaches the mark, or compare a metric every run has "
+               "(convergence/cycle_auc)" if why == CENSORED else ""))
 
 
 def why_no_seeds(effect: float, sd: float, threshold: float, *, min_g: float = MIN_G) -> str:
@@ -175,6 +234,9 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA, adjus
         return Verdict(**base, verdict="inconclusive", seeds_needed=None,
                        rule=f"too few runs for a bound ({estimate.n} runs in {estimate.n_strata} strata; "
                             f"{estimate.n_nan_dropped} NaN/inf dropped; need 2 in a stratum)")
+    biased = selection_bias(estimate)
+    if biased:
+        return Verdict(**base, verdict="inconclusive", seeds_needed=None, rule=f"{biased}: {txt}")
     if adjusted is not None:  # the family decides: adjusted one-sided p's instead of the 95% bounds
         txt += f"; one-sided p {p:.3g}, {adjusted.method}-adjusted {adjusted.p:.3g} (opposite side: {p_opposite:.3g}, adjusted {adjusted.p_refute:.3g})"
         confirmed, refuted = adjusted.p <= alpha, adjusted.p_refute <= alpha
@@ -189,7 +251,9 @@ def decide_bound(estimate: LevelMean, hypothesis, *, alpha: float = ALPHA, adjus
                        rule=f"{'lower' if side == 'below' else 'upper'} bound {lo if side == 'below' else hi:.3g} "
                             f"{'>' if side == 'below' else '<'} {bound:.3g}: {txt}")
     sd = estimate.sd_within
-    need = (seeds_for(bound_power, abs(m - bound) / sd, estimate.n_strata, alpha=alpha, floor_two_sided=None)
+    # the level the one-sided p of the side the mean lies on must reach (in a family: below alpha)
+    level = alpha if adjusted is None else (adjusted.level if gap > 0 else adjusted.level_refute)
+    need = (seeds_for(bound_power, abs(m - bound) / sd, estimate.n_strata, alpha=level, floor_two_sided=None)
             if sd > 0 else None)
     tail = f"; roughly {need} seeds per cell would settle it" if need else "; seeds needed unknown"
     return Verdict(**base, verdict="inconclusive", seeds_needed=need,
@@ -239,10 +303,28 @@ def decide(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = M
     heterogeneity rule when it has two or more strata. `adjusted`: the family's adjusted p's decide;
     `p_equivalence`: the TOST p when already computed (a family decides twice on one effect)."""
     v = _decide_compare(effect, hypothesis, alpha=alpha, min_g=min_g, adjusted=adjusted, p_equivalence=p_equivalence)
-    v = dataclasses.replace(v, where=tuple(hypothesis_where(hypothesis).items()))
-    if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2:
+    v = dataclasses.replace(v, where=tuple(hypothesis_where(hypothesis).items()),
+                            rule=v.rule + relative_threshold_warning(effect, hypothesis_field(hypothesis, "threshold")))
+    if effect.n_strata < 2 or effect.n_a < 2 or effect.n_b < 2 or selection_bias(effect):
         return v
     return _heterogeneous(v, heterogeneity(effect), -1.0 if v.direction == "lower" else 1.0, alpha)
+
+
+def relative_threshold_warning(effect: Effect, threshold) -> str:
+    """A warning after the rule when a "p%" threshold meets a metric with values <= 0 ("" otherwise).
+
+    p% of |mean(b)| is a share of the distance from the metric's zero, meaningful only for a ratio-scale
+    metric with a true zero (edge_sigma in pixels): for a metric that can be <= 0 (grid_score, KID) the
+    threshold, and so the verdict, changes with a common offset that changes nothing else (review s17,
+    finding 8). A warning, not an error: the study declared it, and it may still be what was meant."""
+    if not is_relative(threshold) or not effect.strata:
+        return ""
+    low = min(min(float(s.a.min()), float(s.b.min())) for s in effect.strata)
+    if low > 0:
+        return ""
+    return (f" [warning: threshold {threshold.strip()} is relative to mean({effect.levels[1]}), meaningful only for a "
+            f"metric with a true zero, but {effect.metric} has values <= 0 (min {low:.3g}): shifting the metric would "
+            "change the threshold and the verdict; state an absolute threshold]")
 
 
 def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: float = MIN_G, adjusted: Adjusted | None = None,
@@ -257,8 +339,7 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
                          f"({effect.factor} {effect.levels} on {effect.metric})")
     raw = hypothesis_field(hypothesis, "threshold")
     thr = resolve_threshold(raw, effect.mean_b) if effect.n_b else float("nan")
-    thr_txt = f"{thr:.3g}" + (f" ({raw} of mean({levels[1]})={effect.mean_b:.3g})"
-                              if isinstance(raw, str) and raw.strip().endswith("%") else "")
+    thr_txt = f"{thr:.3g}" + (f" ({raw} of mean({levels[1]})={effect.mean_b:.3g})" if is_relative(raw) else "")
     if p_equivalence is None:
         p_equivalence = equivalence_p(effect, thr) if effect.n_a >= 2 and effect.n_b >= 2 else float("nan")
     p_eq = p_equivalence
@@ -269,6 +350,7 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
                 difference=d, ci_low=effect.ci_low, ci_high=effect.ci_high, hedges_g=g, p_value=p,
                 exact=effect.exact, p_equivalence=p_eq, threshold=thr, superiority=effect.superiority,
                 superiority_low=effect.superiority_low, superiority_high=effect.superiority_high,
+                pairs_won=effect.pairs_won, pairs=effect.pairs,
                 p_adjusted=adjusted.p if adjusted else NAN, p_equivalence_adjusted=adjusted.p_refute if adjusted else NAN)
     p_raw, p_eq_raw = p, p_eq
     if adjusted is not None:  # the family decides with the adjusted p's; the text shows both
@@ -277,13 +359,19 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
     pe_name = f"{adjusted.method}-adjusted p_equivalence" if adjusted else "p_equivalence"
     raw_txt = f" (raw {p_raw:.3g})" if adjusted else ""
     raw_eq_txt = f" (raw {p_eq_raw:.3g})" if adjusted else ""
+    # the levels the raw p's must reach: alpha alone, less in a family (cyclegan.analysis.family.family_level)
+    level, level_eq = (adjusted.level, adjusted.level_refute) if adjusted else (alpha, alpha)
 
     if effect.n_a < 2 or effect.n_b < 2:
         why = (f"fewer than 2 runs in an arm (n[{a}]={effect.n_a}, n[{b}]={effect.n_b}; "
                f"{effect.n_nan_dropped} NaN/inf and {effect.n_unmatched_dropped} unmatched runs dropped)")
         return Verdict(**base, verdict="inconclusive", rule=why,
                        seeds_needed=seeds_needed(d, effect.sd_within, thr, n_strata=max(1, effect.n_strata),
-                                                 alpha=alpha, min_g=min_g) if effect.n_strata else None)
+                                                 alpha=level, min_g=min_g, alpha_refute=level_eq)
+                       if effect.n_strata else None)
+    biased = selection_bias(effect)
+    if biased:  # more seeds would not help: the same runs would be lost
+        return Verdict(**base, verdict="inconclusive", seeds_needed=None, rule=biased)
 
     predicted = -1.0 if direction == "lower" else 1.0
     sign = math.copysign(1.0, d) if d != 0 else 0.0
@@ -307,12 +395,17 @@ def _decide_compare(effect: Effect, hypothesis, *, alpha: float = ALPHA, min_g: 
               f"{pe_name}={p_eq:.3g}{raw_eq_txt} > {alpha}"]
     if strong:  # every size criterion met, but a zero difference has no direction
         failed.insert(0, "difference is exactly 0")
-    need = seeds_needed(d, effect.sd_within, thr, n_strata=effect.n_strata, alpha=alpha, min_g=min_g)
+    need = seeds_needed(d, effect.sd_within, thr, n_strata=effect.n_strata, alpha=level, min_g=min_g,
+                        alpha_refute=level_eq)
     tail = (f"; roughly {need} seeds per cell would settle it" if need else
             f"; {why_no_seeds(d, effect.sd_within, thr, min_g=min_g)}")
-    floor = smallest_exact_p([(len(s.a), len(s.b)) for s in effect.strata]) if effect.exact else 0.0
-    if floor > alpha:
-        failed.insert(0, f"the exact test cannot go below p={floor:.3g} with these seeds")
+    floor = exact_floor_of(effect)
+    # In a family the floor's ADJUSTED p decides whether these seeds can ever decide: a floor below alpha
+    # can still be above what the family lets a raw p reach (2 hypotheses under Holm: alpha / 2 at best).
+    reach = adjusted.floor if adjusted and not math.isnan(adjusted.floor) else floor
+    if reach > alpha:
+        failed.insert(0, f"the exact test cannot go below p={floor:.3g} with these seeds"
+                      + (f" ({adjusted.method}-adjusted {reach:.3g} in this family)" if reach != floor else ""))
     return Verdict(**base, verdict="inconclusive", seeds_needed=need,
                    rule="neither rule met: " + "; ".join(x for x in failed if x) + tail)
 

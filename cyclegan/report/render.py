@@ -39,11 +39,14 @@ RULES_NOTE = (f"Rules (docs/statistics.md): a comparison is confirmed when p <= 
               f"|g| >= {MIN_G} and |difference| >= threshold in the predicted direction; refuted by the same in the opposite "
               f"direction or by equivalence (TOST p <= {ALPHA} that |difference| < threshold); heterogeneous when the effect "
               "differs between strata (F test of Cochran's Q) and the claim does not hold in every one. A bound claim is "
-              f"confirmed when the one-sided {LEVEL:.0%} t bound of the level's stratified mean is on the claimed side. The "
+              f"confirmed when the one-sided {LEVEL:.0%} t bound of the level's stratified mean is on the claimed side. "
+              "Runs without a value are dropped; when the two levels lost different numbers of runs (a convergence time "
+              "not reached within the budget is censored: the slow runs are lost), or a bound's level lost any, the "
+              "verdict is inconclusive. The "
               "hypotheses recorded before training and not declared exploratory form the confirmatory family: their p's "
               "are adjusted together (Holm's step-down, or Benjamini-Hochberg with correction: bh) and the adjusted p "
               "decides; exploratory ones (declared so, or added or changed after training) are decided alone on their raw "
-              "p. Confirmed, refuted and heterogeneous must also have held at each of the last "
+              "p. Confirmed, refuted and heterogeneous must also have held, on the same basis, at each of the last "
               f"max(2, ceil({SHARE:.0%})) evaluated mini-epochs, and the trend over that window must not cross the "
               "threshold or bound one window later; otherwise: inconclusive: not settled.")
 
@@ -133,12 +136,26 @@ def verdict_rows(report: Report) -> pd.DataFrame:
     rows = [{"hypothesis": v.name, "verdict": v.label, "decided by": v.basis or "—",
              "since": f"mini-epoch {v.since}" if v.since else "—",
              "metric": v.metric, "claim tested": _compared(v),
-             (f"estimate [{LEVEL_LABEL} CI]"): f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]",
+             (f"estimate [{LEVEL_LABEL} CI]"): _estimate(v),
              "Hedges' g": fmt(v.hedges_g), f"P(A>B) [{LEVEL_LABEL}]": _superiority(v), "p": fmt(v.p_value),
              "p adjusted": fmt(v.p_adjusted) if not math.isnan(v.p_adjusted) else ("exploratory" if v.exploratory else "—"),
              "n": f"{v.n_a}" if v.kind == "bound" else f"{v.n_a} / {v.n_b}",
              "next step": _next_step(v)} for v in report.verdicts]
     return pd.DataFrame(rows)
+
+
+def _estimate(v) -> str:
+    """The verdict table's estimate and interval. A bound's interval is a pair of one-sided bounds (each a
+    one-sided 95% test: together a 90% interval), so its cell says so under the column's "95% CI"."""
+    interval = f"{fmt(v.difference)} [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"
+    return f"{interval} one-sided {LEVEL_LABEL} bounds" if v.kind == "bound" else interval
+
+
+def _pairs_won(v) -> str:
+    """The empirical count beside the model's P(A > B): "instance beat none in 7 of 9 run pairs"."""
+    if not v.pairs:
+        return ""
+    return f"; observed: {v.levels[0]} beat {v.levels[1]} in {fmt(float(v.pairs_won))} of {v.pairs} run pairs within strata"
 
 
 def _superiority(v) -> str:
@@ -187,8 +204,9 @@ def _verdict_facts(v, factors) -> list[tuple[str, str]]:
                   f"{fmt(v.difference)}, {LEVEL:.0%} t interval [{fmt(v.ci_low)}, {fmt(v.ci_high)}]"),
                  ("Hedges' g", fmt(v.hedges_g)),
                  (f"P({v.levels[0]} > {v.levels[1]})",
-                  f"{_superiority(v)}: share of run pairs within strata where {v.levels[0]} beat {v.levels[1]}; "
-                  "interval from the normal model"),
+                  f"{_superiority(v)}: under normal noise with a common SD, Phi(difference / (pooled SD sqrt 2)) "
+                  f"with its {LEVEL_LABEL} interval from the non-central t (McGraw & Wong's common-language effect size)"
+                  + _pairs_won(v)),
                  ("p-value", f"{fmt(v.p_value)} ({'exact' if v.exact else 'Monte Carlo'} stratified permutation, two-sided)"),
                  ("equivalence", f"TOST p = {fmt(v.p_equivalence)} for |difference| < threshold {fmt(v.threshold)}")]
         if v.strata_effects:
