@@ -43,22 +43,47 @@ def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
 
 
 class StopRequest:
-    """The first SIGINT or SIGTERM only sets :attr:`requested`; a second interrupts at once."""
+    """The first SIGINT or SIGTERM only sets :attr:`requested`; a second interrupts at once, except
+    within :meth:`holding`."""
 
     def __init__(self) -> None:
         self.requested: int | None = None
+        self._holding = 0
+        self._held: int | None = None  # a second signal that waits for the end of a holding block
 
     def handle(self, signum, frame) -> None:
-        if self.requested is not None:
+        if self.requested is None:
+            self.requested = signum
+        elif self._holding and self._held is None:
+            self._held = signum
+        else:
             raise StopSignal(signum, " (second)")
-        self.requested = signum
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within the block a second signal waits until the block has ended, then interrupts; a third
+        interrupts at once. For a few moments' work that a stop must not cut in two, such as a training
+        step and the counters that record it: Python runs a signal's handler as soon as the step's C++
+        call returns, which is before the counters are updated, so a stop raised there would leave
+        weights one step ahead of the step count. Holding it costs nothing in the usual case (the
+        handler could not run inside the C++ call anyway); the third signal is the way out of a long
+        hold, such as a first step still tracing (what it cuts is the caller's to handle)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if not self._holding and self._held is not None:
+            signum, self._held = self._held, None
+            raise StopSignal(signum, " (second)")
 
 
 @contextlib.contextmanager
 def graceful_stop(*, hangup: bool = False) -> Iterator[StopRequest]:
     """Within the block, a stop signal is only recorded; the training loop checks it between
     steps, so a checkpoint never holds weights one step ahead of its step count. A second signal
-    interrupts at once (the user insists). ``hangup``: SIGHUP (the terminal closed) too."""
+    interrupts at once (the user insists), or at the end of a :meth:`StopRequest.holding` block.
+    ``hangup``: SIGHUP (the terminal closed) too."""
     stop = StopRequest()
     with _handling((signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hangup else ())), stop.handle):
         yield stop

@@ -379,3 +379,109 @@ def test_a_worker_claims_its_kept_structure_first_and_others_running_structures_
     assert second == none1
     _, third = queue.claim(prefer={none0, none1}, avoid={instance1})  # nothing preferred waits: the matrix order
     assert third == instance0
+
+
+def _trained_without_training(monkeypatch) -> None:
+    """The trainer replaced by one that returns a finished run at once (and no conv probe): the
+    tests of what happens after a cell trained need no training."""
+    from cyclegan.core.callbacks import RunResult
+    from cyclegan.core.runfolder.layout import RunDir
+    from cyclegan.runs.lifecycle import RunLoop
+
+    def finished(config, run_dir, callbacks=(), **kwargs):
+        return RunResult(RunDir(Path(run_dir)), config, 1, 1, 0, {"loss/cycle": 0.5})
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", finished)
+    monkeypatch.setattr(RunLoop, "_probe", lambda self, config: None)
+
+
+def test_a_cell_is_recorded_done_under_its_heartbeat_and_completed_before_its_checkpoints_go(tmp_path, tiny_tree, monkeypatch):
+    """The heartbeat ended when the training returned, so with a short --grace another worker could take
+    over a cell while it was recorded; and its checkpoints were dropped before its trial was complete, so
+    a worker killed in between left a RUNNING cell to train again from the start."""
+    import cyclegan.core.runfolder.retention as retention
+    from cyclegan.runs import ablation
+    from cyclegan.runs.lifecycle import RunLoop
+    from cyclegan.runs.queue import Heartbeat
+
+    _trained_without_training(monkeypatch)
+    beating: set[int] = set()
+    seen: dict[str, object] = {}
+
+    class RecordedHeartbeat(Heartbeat):
+        def __enter__(self):
+            beating.add(self.trial_id)
+            return super().__enter__()
+
+        def __exit__(self, *exc):
+            beating.discard(self.trial_id)
+            return super().__exit__(*exc)
+
+    real_complete, real_finish = CellQueue.complete, retention.finish_study_cell
+
+    def complete(self, trial_id, value):
+        seen["beating at complete"] = trial_id in beating
+        return real_complete(self, trial_id, value)
+
+    def finish_study_cell(run_dir, config, **kwargs):
+        seen["cell at retention"] = queue.cell_states()
+        return real_finish(run_dir, config, **kwargs)
+
+    monkeypatch.setattr(ablation, "Heartbeat", RecordedHeartbeat)
+    monkeypatch.setattr(RunLoop, "record_machine_use", lambda self, run_id, config, trained: seen.update(beating_at_record=bool(beating)))
+    monkeypatch.setattr(CellQueue, "complete", complete)
+    monkeypatch.setattr(retention, "finish_study_cell", finish_study_cell)
+    study = load_study(_study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,), mini_epochs=1))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    assert ablation.run_worker(study, paths, settings=FAST_QUEUE, progress=False) == 1
+    assert seen == {"beating_at_record": True, "beating at complete": True, "cell at retention": {study.cells[0].cell_id: "done"}}
+
+
+def test_a_cell_taken_over_while_it_was_recorded_keeps_its_checkpoints(tmp_path, tiny_tree, monkeypatch):
+    """The worker that took the cell over resumes from its checkpoints: the first worker must not drop them."""
+    import cyclegan.core.runfolder.retention as retention
+    from cyclegan.runs.ablation import run_worker
+
+    _trained_without_training(monkeypatch)
+    real_complete = CellQueue.complete
+
+    def taken_over_first(self, trial_id, value):
+        self.requeue(trial_id, "its heartbeat lapsed")  # what another worker's reaping does
+        return real_complete(self, trial_id, value)
+
+    monkeypatch.setattr(CellQueue, "complete", taken_over_first)
+    monkeypatch.setattr(retention, "finish_study_cell", lambda *args, **kwargs: pytest.fail("dropped the checkpoints of a cell taken over"))
+    study = load_study(_study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,), mini_epochs=1))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    assert run_worker(study, paths, settings=FAST_QUEUE, progress=False, max_cells=1) == 1
+
+
+def test_a_second_signal_while_a_trained_cell_is_recorded_hands_it_back_and_ends_the_parent(tmp_path, tiny_tree, monkeypatch):
+    """The first Ctrl-C or SIGTERM waits until the trained cell is recorded; a second one (the user
+    insists) interrupted the recording and left the cell RUNNING, and so the parent run too, until a
+    reaper handed the cell on. It is now handed back at once, its run KILLED, the parent KILLED."""
+    import os
+    import signal
+
+    from cyclegan.runs.ablation import run_worker
+    from cyclegan.runs.lifecycle import RunLoop
+    from cyclegan.signals import StopSignal
+
+    _trained_without_training(monkeypatch)
+
+    def insisting(self, run_id, config, trained):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(RunLoop, "record_machine_use", insisting)
+    study = load_study(_study_file(tmp_path, tiny_tree, {"discriminator.output": ["patch"]}, seeds=(0,), mini_epochs=1))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(StopSignal):
+        run_worker(study, paths, settings=FAST_QUEUE, progress=False)
+    queue = CellQueue(study, open_storage(paths.storage_url, FAST_QUEUE))
+    assert queue.cell_states() == {study.cells[0].cell_id: "waiting"}
+    (stopped,) = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "FAIL"]
+    assert "interrupted while it was recorded done" in stopped.user_attrs["failure_reason"]
+    _, _, runs = _runs(paths)
+    assert sorted((r.data.tags.get("role"), r.info.status) for r in runs) == [("cell", "KILLED"), ("parent", "KILLED")]

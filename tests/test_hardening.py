@@ -344,6 +344,35 @@ def test_a_dead_local_workers_cell_is_handed_back_at_once(tmp_path):
     assert queue.reap_dead_local_workers() == 0 and queue.cell_states()[cell] == "running"
 
 
+def test_a_running_cell_of_another_pid_namespace_or_of_unknown_one_is_left_to_the_heartbeats(tmp_path):
+    """Containers that share a host name (docker --network host, a pod) number their processes apart:
+    a live worker's pid there is not seen here, and its cell was handed on at once, to be trained twice.
+    Only a worker of this PID namespace is looked up by pid; one of another or of unknown namespace (a
+    claim by an earlier version) is taken over only when its heartbeats stop."""
+    import socket
+    import subprocess
+    import sys
+
+    from cyclegan.runs.queue import PID_SPACE_ATTR, CellQueue, QueueSettings, open_storage, pid_space
+
+    study = load_study(_study(tmp_path))
+    queue = CellQueue(study, open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", QueueSettings()))
+    queue.enqueue_missing()
+    trial_id, cell = queue.claim()
+    unseen = subprocess.Popen([sys.executable, "-c", "pass"])
+    unseen.wait()  # a pid that no process here has: another namespace's worker looks just like this
+    queue.set_attr(trial_id, "worker", f"{socket.gethostname()}:{unseen.pid}")
+    for space in ("pid:[4026531999]", None):  # another namespace; none recorded (an earlier version's claim)
+        queue.storage.set_trial_user_attr(trial_id, PID_SPACE_ATTR, space)
+        assert queue.reap_dead_local_workers() == 0 and queue.cell_states()[cell] == "running", space
+    queue.storage.set_trial_user_attr(trial_id, PID_SPACE_ATTR, pid_space())  # this namespace: that worker is gone
+    assert queue.reap_dead_local_workers() == 1 and queue.cell_states()[cell] == "waiting"
+    (copy,) = [t for t in queue.storage.get_all_trials(queue.study_id) if t.state.name == "WAITING" and t.user_attrs["cell"] == cell]
+    assert not {"worker", PID_SPACE_ATTR} & set(copy.user_attrs)  # the copy forgets the dead worker
+    again, same = queue.claim(prefer={cell})
+    assert same == cell and queue.storage.get_trial(again).user_attrs[PID_SPACE_ATTR] == pid_space()  # recorded with a claim
+
+
 # -- findings 6, 7: report on a read-only runs folder, the study file's hash, interrupted cells, hints --
 
 def test_report_on_a_read_only_runs_folder_prints_the_verdicts_and_exits_0(tmp_path, read_only_dir):

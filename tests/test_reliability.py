@@ -77,6 +77,95 @@ def test_interrupt_mid_mini_epoch_resumes_exactly(tiny_tree, tmp_path, monkeypat
         np.testing.assert_allclose(resumed[column], straight[column], rtol=1e-3, atol=1e-5, err_msg=column)
 
 
+def _signals_after_step(monkeypatch, at_step: int, count: int):
+    """``count`` SIGINTs to this process right after the run's compiled step number ``at_step`` returns:
+    where Python runs a real signal's handler, since nearly all of a step's time is spent in its C++
+    call. The step itself is the process's kept one (wrapped, not traced again). Returns the unwrapped
+    ``_Loop.__init__``, to set back."""
+    real_init = cyclegan.core.trainer._Loop.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        real_step, calls = self.step_fn, [0]
+
+        def step(photo, monet):
+            out = real_step(photo, monet)
+            calls[0] += 1
+            if calls[0] == at_step:
+                for _ in range(count):
+                    os.kill(os.getpid(), signal.SIGINT)
+            return out
+
+        self.step_fn = step
+
+    monkeypatch.setattr(cyclegan.core.trainer._Loop, "__init__", init)
+    return real_init
+
+
+def _checkpoint_counters(run_dir: Path) -> dict[str, int]:
+    """The newest checkpoint's step count and each optimizer's iterations (float32 Adam counts every step)."""
+    latest = CheckpointStore(run_dir / "checkpoints", {}, 1).latest_step
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" / f"ckpt-{latest}"))
+    counters = {"file": latest, "step": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
+                "mini_epoch": int(reader.get_tensor("mini_epoch/.ATTRIBUTES/VARIABLE_VALUE"))}
+    for key in reader.get_variable_to_shape_map():
+        if key.startswith("opt_") and "iterations" in key:
+            counters[key.split("/")[0]] = int(reader.get_tensor(key))
+    return counters
+
+
+def test_ctrl_c_twice_during_a_step_checkpoints_that_step_whole_and_resumes_exactly(tiny_tree, tmp_path, monkeypatch, straight_run):
+    """The second signal's handler runs as the step's C++ call returns, before the step count moves:
+    raised there, it checkpointed weights one step ahead of their count, and the resume applied that
+    batch twice. It now waits for the step's counters, so the checkpoint is of step 3, whole."""
+    config = build_config(tiny_tree)  # 2 mini-epochs of 2 steps: the shared straight run's experiment
+    real_init = _signals_after_step(monkeypatch, 3, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False)
+    counters = _checkpoint_counters(tmp_path / "run")
+    assert counters == {"file": 3, "step": 3, "mini_epoch": 1, "opt_generators": 3, "opt_discriminators": 3}
+    monkeypatch.setattr(cyclegan.core.trainer._Loop, "__init__", real_init)
+    result = train(config, tmp_path / "run", progress=False)
+    assert (result.resumed_from, result.steps) == (1, 4)
+    resumed, straight = (pd.read_csv(r.run_dir.history_file) for r in (result, straight_run(2)))
+    for column in ("loss/cycle", "loss/gen_g", "loss/disc_monet"):
+        np.testing.assert_allclose(resumed[column], straight[column], rtol=1e-5, err_msg=column)
+
+
+def test_a_third_signal_inside_a_step_writes_no_checkpoint_of_it(tiny_tree, tmp_path, monkeypatch):
+    """The way out of a step that takes long (a first step still tracing) interrupts it at once; what
+    it cut in two is not checkpointed, and a warning names the checkpoint the run resumes from."""
+    _signals_after_step(monkeypatch, 3, 3)
+    with pytest.warns(UserWarning, match="no checkpoint is written of it.*it starts over when run again"), \
+            pytest.raises(KeyboardInterrupt):
+        train(build_config(tiny_tree), tmp_path / "run", progress=False)  # no checkpoint before (checkpoint_every 100)
+    assert CheckpointStore(tmp_path / "run" / "checkpoints", {}, 1).latest_step == -1
+
+
+def test_ctrl_c_twice_during_the_evaluation_resumes_the_mini_epoch_with_its_history_row(tiny_tree, tmp_path, monkeypatch,
+                                                                                          straight_run):
+    """A checkpoint taken while mini-epoch 1 was evaluated said it was done, but its history row was not
+    written yet: the resumed run had no row 1. The mini-epoch now closes once its row is written."""
+    config = build_config(tiny_tree)
+    real_evaluate = cyclegan.core.trainer._Loop._evaluate
+
+    def evaluate(self, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_evaluate(self, **kwargs)
+
+    monkeypatch.setattr(cyclegan.core.trainer._Loop, "_evaluate", evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False)
+    assert _checkpoint_counters(tmp_path / "run") == {"file": 2, "step": 2, "mini_epoch": 0, "opt_generators": 2, "opt_discriminators": 2}
+    monkeypatch.setattr(cyclegan.core.trainer._Loop, "_evaluate", real_evaluate)
+    result = train(config, tmp_path / "run", progress=False)
+    resumed, straight = (pd.read_csv(r.run_dir.history_file) for r in (result, straight_run(2)))
+    assert list(resumed["mini_epoch"]) == [1, 2]
+    for column in ("loss/cycle", "eval/grid_score"):
+        np.testing.assert_allclose(resumed[column], straight[column], rtol=1e-5, err_msg=column)
+
+
 def test_half_written_checkpoint_never_replaces_the_last_good_one(tiny_tree, tmp_path, monkeypatch):
     tiny_tree["train"].update(mini_epochs=2, checkpoint_every=1)
     config = build_config(tiny_tree)

@@ -366,6 +366,37 @@ def test_a_stop_while_a_finished_trial_is_recorded_waits_until_it_is_complete(tm
     assert (run.info.status, run.data.tags["state"]) == ("FINISHED", "COMPLETE")
 
 
+def test_a_second_signal_while_a_finished_trial_is_recorded_leaves_a_copy_waiting(tmp_path, monkeypatch):
+    """A second Ctrl-C or SIGTERM (the user insists) interrupts the recording: Optuna fails the trial, and
+    a copy with its parameters waits to resume it (it lost its training otherwise), its run KILLED."""
+    import os
+    import signal
+
+    from cyclegan.core.callbacks import RunResult
+    from cyclegan.runs.lifecycle import RunLoop
+    from cyclegan.signals import StopSignal
+
+    def finished(config, run_dir, callbacks=(), **kwargs):
+        return RunResult(None, config, 2, 2, 0, {"eval/swd": 3.0, "eval/grid_score": 0.5})
+
+    def insisting(self, run_id, config, trained):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cyclegan.core.trainer, "train", finished)
+    monkeypatch.setattr(RunLoop, "record_machine_use", insisting)
+    spec = load_tune_spec(_tune_file(tmp_path, {}))
+    paths = StudyPaths.default(tmp_path / "runs", None)
+    with pytest.raises(StopSignal):
+        run_trials(spec, paths, trials=3, settings=FAST_QUEUE, progress=False)
+    failed, waiting = _trials(paths)
+    assert (failed.state.name, waiting.state.name) == ("FAIL", "WAITING") and waiting.params == failed.params
+    assert "interrupted while it was recorded" in failed.user_attrs["reason"]
+    _, _, runs = _mlflow_runs(paths)
+    (run,) = [r for r in runs if r.data.tags.get("role") == "trial"]
+    assert run.info.status == "KILLED"
+
+
 def test_a_diverged_trial_is_pruned_not_failed(tmp_path, monkeypatch):
     def diverging(config, run_dir, callbacks=(), **kwargs):
         raise NonFiniteLossError("run x: step 3: loss/cycle = nan (planted)")

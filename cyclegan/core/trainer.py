@@ -9,8 +9,10 @@ neither.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +93,8 @@ def train(config: RunConfig, run_dir: str | Path, callbacks: tuple[Callback, ...
     """Train (or resume) one run of ``config`` in ``run_dir``; see the module docstring.
 
     Ctrl-C or SIGTERM stops at the next step boundary: a checkpoint is written at that step and
-    KeyboardInterrupt is raised (a second signal interrupts at once). ``restart`` discards what the
+    KeyboardInterrupt is raised (a second signal once the step in progress is recorded; a third at
+    once, without a checkpoint of the step it cuts: :meth:`_Loop._changing_state`). ``restart`` discards what the
     run folder has trained and starts over (the way out of a run whose checkpoints are all damaged).
     ``final_checkpoint=False`` skips the save after the last mini-epoch, for a study cell that drops its
     checkpoints once finished (a crash before that retrains from the last one kept, to the same numbers).
@@ -182,16 +185,43 @@ class _Loop:
         self.pending: list[tf.Tensor] = []  # per-step loss vectors (11,) not yet checked on the host
         self.pending_first_step = 0
         self.first_step_timed = False
+        self.changing = False  # inside _changing_state: the state is half updated and is not checkpointed
 
     def run(self) -> dict[str, float]:
         with graceful_stop() as self.stop:
             try:
                 return self._run()
             except KeyboardInterrupt:
+                if self.changing:  # a third signal, or an interrupt not sent through self.stop, cut a change in two
+                    self._keep_last_checkpoint()
+                    raise
                 self._sync()  # never checkpoint a step whose losses were not checked
                 if int(self.state.step.numpy()) > self.store.latest_step:
                     self.store.save(int(self.state.step.numpy()))
                 raise
+
+    @contextlib.contextmanager
+    def _changing_state(self) -> Iterator[None]:
+        """A change of the checkpointed state that a checkpoint must hold whole or not at all: a step
+        (the weights, optimizer state and pools move in the compiled call) with the counters that
+        record it, or the counters that close a mini-epoch. A stop within it waits for its end
+        (:meth:`cyclegan.signals.StopRequest.holding`), so Ctrl-C pressed twice still checkpoints at
+        the step; a checkpoint of a change cut in two (weights one step ahead of ``step``: resuming
+        would apply that batch twice) is never written. Holding the stop, rather than checking the
+        optimizer's ``iterations`` against ``step`` afterwards, works whatever the optimizer counts
+        (a loss-scaled optimizer does not count a step it skipped) and covers the mini-epoch's
+        counters too. Leaving by an exception keeps :attr:`changing` set for :meth:`run`."""
+        with self.stop.holding():
+            self.changing = True
+            yield
+            self.changing = False
+
+    def _keep_last_checkpoint(self) -> None:
+        latest = self.store.latest_step
+        kept = f"it resumes from {self.store.directory / f'ckpt-{latest}'}" if latest >= 0 else "it starts over when run again"
+        warnings.warn(f"run {self.run_dir.root}: interrupted halfway through a change of its training state (step count "
+                      f"{int(self.state.step.numpy())}): no checkpoint is written of it (its weights could be a step ahead of its step count); {kept}",
+                      stacklevel=3)
 
     def _honour_stop(self) -> None:
         """Called at step boundaries: a requested stop becomes the KeyboardInterrupt that checkpoints."""
@@ -226,20 +256,21 @@ class _Loop:
             for _ in bar:
                 first_lap = None if self.first_step_timed else self.watch.start(FIRST_STEP_SECONDS)
                 photo, monet = next(batches)
-                out = self.step_fn(photo, monet)
-                losses = tf.stack([out[k] for k in STEP_METRICS])  # stays on the device
-                if first_lap is not None:
-                    # One host sync per process, so the first step's time (pipeline start, tracing,
-                    # compiling) is measured rather than spilling into the steps after it.
-                    losses.numpy()
-                    first_step, self.first_step_timed = first_lap.stop(), True
-                if not self.pending:
-                    self.pending_first_step = step + 1
-                self.pending.append(losses)
-                state.partial_sums.assign_add(tf.cast(losses, tf.float64))
-                state.partial_steps.assign_add(1)
-                state.step.assign_add(1)
-                step += 1
+                with self._changing_state():
+                    out = self.step_fn(photo, monet)
+                    losses = tf.stack([out[k] for k in STEP_METRICS])  # stays on the device
+                    if first_lap is not None:
+                        # One host sync per process, so the first step's time (pipeline start, tracing,
+                        # compiling) is measured rather than spilling into the steps after it.
+                        losses.numpy()
+                        first_step, self.first_step_timed = first_lap.stop(), True
+                    if not self.pending:
+                        self.pending_first_step = step + 1
+                    self.pending.append(losses)
+                    state.partial_sums.assign_add(tf.cast(losses, tf.float64))
+                    state.partial_steps.assign_add(1)
+                    state.step.assign_add(1)
+                    step += 1
                 if len(self.pending) >= HOST_SYNC_STEPS or self.stop.requested is not None:
                     self._show(bar, self._sync())
                 self._honour_stop()
@@ -249,9 +280,6 @@ class _Loop:
             if first_step is not None:
                 row[FIRST_STEP_SECONDS] = first_step
             row.update(zip(STEP_METRICS, (state.partial_sums.numpy() / int(state.partial_steps.numpy())).tolist(), strict=True))
-            state.mini_epoch.assign(mini_epoch)
-            state.partial_steps.assign(0)
-            state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             is_last = mini_epoch == train.mini_epochs
             eval_lap = self.watch.start(EVAL_SECONDS)
             eval_outputs = None
@@ -267,6 +295,12 @@ class _Loop:
                 grid_path = self._write_sample_grid(mini_epoch, eval_outputs)
             row[SAMPLES_SECONDS] = samples_lap.seconds
             self.run_dir.append_history(row)
+            # The mini-epoch is closed only once its row is written: a checkpoint taken before (a second
+            # signal during the evaluation) resumes it with all its steps done and writes the row then.
+            with self._changing_state():
+                state.mini_epoch.assign(mini_epoch)
+                state.partial_steps.assign(0)
+                state.partial_sums.assign(tf.zeros_like(state.partial_sums))
             if (is_last and self.final_checkpoint) or (not is_last and mini_epoch % train.checkpoint_every == 0):
                 with self.watch.lap(CHECKPOINT_SECONDS):
                     self.store.save(step)

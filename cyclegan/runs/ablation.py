@@ -16,14 +16,14 @@ from tqdm.auto import tqdm
 
 from cyclegan.analysis.design import design_warnings
 from cyclegan.names import SEED_TAG
-from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop
+from cyclegan.runs.lifecycle import Owner, RunFailed, RunLoop, Trained
 from cyclegan.runs.orchestration import DEFAULT_QUEUE, RUNS_PER_PROCESS, StudyPaths, describe_stores, open_session, run_worker_processes, stopped_status
 from cyclegan.runs.queue import RUN_ATTR, CellQueue, Heartbeat, QueueSettings, opened_storage
 from cyclegan.runs.tracking import Tracker
 from cyclegan.runs.workers import say, worker_command
 from cyclegan.signals import StopSignal, graceful_stop, sigterm_as_interrupt
 from cyclegan.spec import preregistration
-from cyclegan.spec.study import Study, same_runs
+from cyclegan.spec.study import Cell, Study, same_runs
 
 
 def run_study(study: Study, paths: StudyPaths, *, workers: int = 1, settings: QueueSettings = DEFAULT_QUEUE,
@@ -116,7 +116,6 @@ def claim_preferences(structures: dict[str, str], kept: set[str], running: set[s
 
 def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tracker, queue: CellQueue,
           experiment_id: str, parent_id: str, bar: tqdm, progress: bool, max_cells: int | None = None) -> int:
-    from cyclegan.core.runfolder.retention import finish_study_cell
     from cyclegan.core.step_reuse import structure_key
 
     trained = taken = 0
@@ -142,6 +141,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                           record_failure=lambda why, trial=trial_id: queue.fail(trial, why))
             # The heartbeat starts with the claim: setting up the run (MLflow, TensorFlow's first device
             # query) can outlast a short grace period on a loaded machine, and another worker would take the cell.
+            # It ends once the cell is recorded: recording (the FLOP count, MLflow) takes a moment too.
             with Heartbeat(queue.storage, trial_id, settings.heartbeat_seconds):
                 try:  # a stop between the claim and the training hands the cell straight back (not after the grace period)
                     run_id = tracker.child_run(experiment_id, parent_id, study=study.name, cell=cell_id,
@@ -160,19 +160,10 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                     say(f"cell {cell_id} failed: {failed.reason}")
                     _refresh(bar, queue)
                     continue
-            # A stop now waits until the trained cell is recorded done: interrupted here, it would be
-            # handed on with its checkpoints dropped and trained again from the start.
-            with graceful_stop() as stop:
-                runs.record_machine_use(run_id, cell.config, trained_cell)
-                # One copy of each artifact: the cell's MLflow models now hold the generators; drop the checkpoints.
-                result = trained_cell.result
-                cycle_loss = float(result.final_metrics.get("loss/cycle", float("nan")))
-                finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)
-                tracker.end_run(run_id, "FINISHED")
-                if not queue.complete(trial_id, cycle_loss):
-                    say(f"warning: cell {cell_id}: another worker took it over while it trained here (no heartbeat for "
-                         f"{settings.grace_seconds:g} s, a stalled machine?); it will be trained again, "
-                         f"this training stays in MLflow run {run_id}")
+                # A stop now waits until the trained cell is recorded done: its training is not lost to
+                # a Ctrl-C pressed once (a second one hands it back to resume: _record_done).
+                with graceful_stop() as stop:
+                    cycle_loss = _record_done(runs, tracker, queue, settings, trial_id, run_id, cell, trained_cell)
             trained += 1
             # Without bars (a batch job's log), one line per finished cell says where the study is.
             say(f"cell {cell_id} done: loss/cycle {cycle_loss:.4g}, "
@@ -181,6 +172,41 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 raise StopSignal(stop.requested)
             _refresh(bar, queue)
     return trained
+
+
+def _record_done(runs: RunLoop, tracker: Tracker, queue: CellQueue, settings: QueueSettings, trial_id: int, run_id: str,
+                 cell: Cell, trained_cell: Trained) -> float:
+    """Record a trained cell done; returns its final cycle loss. Its trial is COMPLETE before its
+    checkpoints go (one copy of each artifact: its MLflow models now hold the generators), so that no
+    moment leaves a cell RUNNING without checkpoints: a worker killed in between leaves a done cell
+    with its checkpoints (disk), not one to train again from the start; and a cell another worker took
+    over meanwhile keeps the checkpoints that worker resumes from. A second signal (the user insists;
+    the first waits, see the caller) before the trial is complete hands the cell back as an
+    interrupted training does, to resume from its checkpoints: the parent run is then not left
+    RUNNING for a cell that nobody trains. After it, only dropping files is left, which a stop may
+    cut short (the models' pointer is written before their files go)."""
+    from cyclegan.core.runfolder.retention import finish_study_cell
+
+    result = trained_cell.result
+    cycle_loss = float(result.final_metrics.get("loss/cycle", float("nan")))
+    try:
+        runs.record_machine_use(run_id, cell.config, trained_cell)
+        tracker.end_run(run_id, "FINISHED")
+        completed = queue.complete(trial_id, cycle_loss)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):  # best effort: the interrupt goes on whatever the stores say
+            # requeue is False when the trial is complete already (the signal came just after) or
+            # another worker's: its run is then left as it is.
+            if queue.requeue(trial_id, "interrupted while it was recorded done; resumes from its checkpoint"):
+                tracker.end_run(run_id, "KILLED", "interrupted")
+        raise
+    if completed:
+        finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)
+    else:
+        say(f"warning: cell {cell.cell_id}: another worker took it over while it trained here (no heartbeat for "
+            f"{settings.grace_seconds:g} s, a stalled machine?); it will be trained again from its checkpoint, "
+            f"this training stays in MLflow run {run_id}")
+    return cycle_loss
 
 
 def _end_runs_left_running(queue: CellQueue, tracker: Tracker, checked: set[str]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import warnings
 from collections import Counter
@@ -39,6 +40,7 @@ from cyclegan.spec.study import Study
 
 CELL_ATTR = "cell"
 WORKER_ATTR = "worker"  # "<host>:<pid>" of the process training the cell (cyclegan.runs.ablation)
+PID_SPACE_ATTR = "worker_pid_space"  # the PID namespace that pid is in (pid_space())
 REASON_ATTR = "failure_reason"
 RUN_ATTR = "mlflow_run_id"  # the cell's MLflow run, set by the worker that claimed it (copies keep it)
 
@@ -72,7 +74,7 @@ class HandOn:
     copy waits. Used as the storage's heartbeat-stale callback (``died=True``) and for hand-backs."""
 
     def __init__(self, max_deaths: int | None, *, died: bool, forget: Collection[str] = ()):
-        self.max_deaths, self.died, self.forget = max_deaths, died, {WORKER_ATTR, REASON_ATTR, *forget}
+        self.max_deaths, self.died, self.forget = max_deaths, died, {WORKER_ATTR, PID_SPACE_ATTR, REASON_ATTR, *forget}
 
     def deaths_after(self, trial: FrozenTrial) -> int:
         return int(trial.system_attrs.get(DEATHS_ATTR, 0)) + int(self.died)
@@ -215,12 +217,20 @@ class CellQueue:
     def reap_dead_local_workers(self) -> int:
         """Hand back at once the running cells of workers of THIS machine whose process is gone (a
         crash, a full disk that kept it from recording anything): heartbeats would only tell after
-        the grace period. Returns how many were requeued."""
-        host = socket.gethostname()
+        the grace period. Returns how many were requeued.
+
+        Only a worker of this host name AND this PID namespace (:func:`pid_space`) is looked up by
+        its pid: containers that share a host name (``docker --network host``, a pod) each number
+        their own processes, and a live worker's pid in another namespace is simply not seen here.
+        A worker whose namespace is unknown (a claim by an earlier version, which did not record it,
+        or a system that does not tell it) is left to the heartbeats: a dead one's cell is taken over
+        after the grace period, and a live one's never here."""
+        host, space = socket.gethostname(), pid_space()
         requeued = 0
         for trial in self._trials((TrialState.RUNNING,)):
             worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
-            if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            same_space = space is not None and trial.user_attrs.get(PID_SPACE_ATTR) == space
+            if worker_host == host and same_space and pid.isdigit() and not _alive(int(pid)):
                 requeued += self.requeue(self._trial_id(trial), f"its worker (process {pid} on this machine) ended without handing it back",
                                          died=True)
         return requeued
@@ -243,9 +253,14 @@ class CellQueue:
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
             self.storage.record_heartbeat(trial_id)
-            # At once: a requeued copy carries its dead worker's attribute, which would make the claimed
-            # cell look abandoned to reap_dead_local_workers.
+            # At once: a copy made by an earlier version carries its dead worker's attribute, which would
+            # make the claimed cell look abandoned to reap_dead_local_workers. The namespace after the
+            # pid: a copy has none (HandOn forgets it), and until it is written the pid is a worker of
+            # unknown namespace, which reap_dead_local_workers leaves alone.
             self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+            space = pid_space()
+            if space is not None:
+                self.storage.set_trial_user_attr(trial_id, PID_SPACE_ATTR, space)
             cell = trial.user_attrs[CELL_ATTR]
             if self._taken_elsewhere(trial.number, cell):
                 self.storage.set_trial_user_attr(trial_id, REASON_ATTR, "duplicate of another trial of this cell")
@@ -298,6 +313,19 @@ class CellQueue:
 
     def set_attr(self, trial_id: int, key: str, value: str) -> None:
         self.storage.set_trial_user_attr(trial_id, key, masking.mask(value))
+
+
+def pid_space() -> str | None:
+    """What tells this process's PID namespace apart: on Linux the target of ``/proc/self/ns/pid``
+    (``pid:[4026531836]``), one per namespace, so two containers sharing a host name differ in it.
+    Other systems have one process numbering per host: their name. None when Linux does not show it
+    (no /proc mounted): this worker's pid is then never taken as this machine's."""
+    if not sys.platform.startswith("linux"):
+        return sys.platform
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:

@@ -164,6 +164,11 @@ class _TrialObjective:
         with graceful_stop() as stop:
             try:
                 return self._finished(trial, run_id, run_dir, config, trained, pruning)
+            except KeyboardInterrupt:  # a second signal (the user insists): Optuna fails the trial, so a copy must wait
+                with contextlib.suppress(Exception):  # best effort: the interrupt goes on whatever the stores say
+                    self._owner(trial, run_id).hand_back("interrupted while it was recorded; resumes from its checkpoint")
+                    self.tracker.end_run(run_id, "KILLED", "interrupted")
+                raise
             finally:  # complete or pruned: either way Optuna stores the trial before the stop goes on
                 self.stop_requested = stop.requested
 
