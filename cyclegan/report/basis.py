@@ -153,15 +153,26 @@ def no_value_warnings(report: Report) -> list[str]:
         for factor, level in h.where.items():
             chosen = chosen[chosen[factor].astype(str) == level]
         empty = chosen[chosen[h.metric].isna()] if h.metric in chosen else chosen
+        why = why_no_value(h.metric, logged_by_some_run=h.metric in report.runs)
         for level in levels:
             runs = empty[empty[h.factor].astype(str) == level]
             if len(runs):
                 named = ", ".join(str(r) for r in runs["run_name"].head(5)) + (", ..." if len(runs) > 5 else "")
                 out.append(f"{h.name}: {h.metric} has no value in {len(runs)} of the "
                            f"{int((chosen[h.factor].astype(str) == level).sum())} finished run(s) at {h.factor}={level} "
-                           f"({named}): it was undefined (NaN or infinite) at their last evaluation, e.g. no edges "
-                           "to measure or an all-black output, so the hypothesis counts without them.")
+                           f"({named}): {why}, so the hypothesis counts without them.")
     return out
+
+
+def why_no_value(metric: str, *, logged_by_some_run: bool) -> str:
+    """Why runs have no final value of ``metric``, from what the metric is: the reason a user can act on."""
+    if not logged_by_some_run:
+        return ("no run of the study logged it: it was not computed (the quality metrics need eval.quality_every > 0, "
+                "docs/metrics.md)")
+    if metric.startswith("convergence/"):  # a time to a mark (cyclegan.analysis.verdict.selection_bias)
+        return "the cycle loss did not reach the mark within the training budget (censored: train longer)"
+    return ("it was undefined (NaN or infinite) at their last evaluation, e.g. no edges to measure or an all-black "
+            "output")
 
 
 def warnings(report: Report) -> list[str]:
