@@ -8,7 +8,15 @@ import re
 from pathlib import Path
 
 from cyclegan.host import describe_cpu
-from cyclegan.names import CODE_TAG, INCEPTION_STANDIN_TAG, MACHINE_TAG, PRECISION_TAG, VERSION_TAG
+from cyclegan.names import (
+    CODE_TAG,
+    INCEPTION_STANDIN_TAG,
+    KID_EPOCHS_TO_MARGIN,
+    MACHINE_TAG,
+    PRECISION_TAG,
+    QUALITY_METRICS,
+    VERSION_TAG,
+)
 from cyclegan.report import machine_use
 from cyclegan.report.model import Report
 from cyclegan.spec.identity import file_fingerprint
@@ -153,22 +161,29 @@ def no_value_warnings(report: Report) -> list[str]:
         for factor, level in h.where.items():
             chosen = chosen[chosen[factor].astype(str) == level]
         empty = chosen[chosen[h.metric].isna()] if h.metric in chosen else chosen
-        why = why_no_value(h.metric, logged_by_some_run=h.metric in report.runs)
+        computed = h.metric not in (*QUALITY_METRICS, KID_EPOCHS_TO_MARGIN) or any(
+            c.config.eval.quality_every for c in report.study.cells)
+        why = why_no_value(h.metric, computed=computed)
+        if not computed and len(chosen):  # one line: naming every run would say nothing more
+            out.append(f"{h.name}: {h.metric} has no value in any of the {len(chosen)} finished run(s): {why}.")
+            continue
         for level in levels:
             runs = empty[empty[h.factor].astype(str) == level]
             if len(runs):
                 named = ", ".join(str(r) for r in runs["run_name"].head(5)) + (", ..." if len(runs) > 5 else "")
                 out.append(f"{h.name}: {h.metric} has no value in {len(runs)} of the "
                            f"{int((chosen[h.factor].astype(str) == level).sum())} finished run(s) at {h.factor}={level} "
-                           f"({named}): {why}, so the hypothesis counts without them.")
+                           f"({named}): {why}; the hypothesis is judged without them, or not at all when its "
+                           "levels lost different numbers of runs (docs/statistics.md, runs without a value).")
     return out
 
 
-def why_no_value(metric: str, *, logged_by_some_run: bool) -> str:
-    """Why runs have no final value of ``metric``, from what the metric is: the reason a user can act on."""
-    if not logged_by_some_run:
-        return ("no run of the study logged it: it was not computed (the quality metrics need eval.quality_every > 0, "
-                "docs/metrics.md)")
+def why_no_value(metric: str, *, computed: bool) -> str:
+    """Why runs have no final value of ``metric``, from what the metric is: the reason a user can act on.
+    ``computed``: whether the study's config computes it at all (the quality metrics only with
+    ``eval.quality_every`` > 0)."""
+    if not computed:
+        return "it is not computed in this study (eval.quality_every is 0: the quality metrics are off, docs/metrics.md)"
     if metric.startswith("convergence/"):  # a time to a mark (cyclegan.analysis.verdict.selection_bias)
         return "the cycle loss did not reach the mark within the training budget (censored: train longer)"
     return ("it was undefined (NaN or infinite) at their last evaluation, e.g. no edges to measure or an all-black "
