@@ -187,3 +187,18 @@ def test_a_database_stores_artifacts_in_the_runs_folder_and_a_server_in_its_own_
         assert artifact_location(uri, tmp_path / "runs", "quick") == ours, uri
     for uri in ("http://mlflow-host:5000", "https://mlflow.example.org", "databricks"):
         assert artifact_location(uri, tmp_path / "runs", "quick") is None, uri
+
+
+def test_leaving_the_training_context_leaves_the_run_running_for_its_owner_to_end(tmp_path):
+    """MLflow's own context marked the run FINISHED (FAILED on an interrupt) on the way out, before the
+    cell was recorded: a worker killed then left a cell the queue trains again shown as finished."""
+    tracker = tracking.Tracker(tmp_path / "runs")
+    run_id = tracker.client.create_run(tracker.experiment_id("study")).info.run_id
+    with tracker.training(run_id):
+        assert mlflow.active_run().info.run_id == run_id
+    assert tracker.client.get_run(run_id).info.status == "RUNNING" and mlflow.active_run() is None
+    with pytest.raises(KeyboardInterrupt), tracker.training(run_id):
+        raise KeyboardInterrupt
+    assert tracker.client.get_run(run_id).info.status == "RUNNING" and mlflow.active_run() is None
+    tracker.end_run(run_id, "KILLED")
+    assert tracker.client.get_run(run_id).info.status == "KILLED"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import mlflow
 import mlflow.system_metrics
 import numpy as np
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from PIL import Image
 
@@ -169,15 +169,21 @@ class Tracker:
     @contextlib.contextmanager
     def training(self, run_id: str) -> Iterator[None]:
         """``run_id`` as this process's active MLflow run while it trains: MLflow's system-metrics
-        monitor samples it, and the generators are logged into it as models. Leaving it ends the run
-        as MLflow's context does (FINISHED, or FAILED on any exception, an interrupt too); the caller
-        then sets the status that counts with :meth:`end_run` (KILLED for an interrupt, FAILED with
-        its reason), and a cell trained again reopens the same run as RUNNING."""
+        monitor samples it, and the generators are logged into it as models. Leaving it does not
+        decide the run's status: it stays RUNNING until the caller ends it with :meth:`end_run`
+        (FINISHED once the cell is recorded done, KILLED for an interrupt, FAILED with its reason).
+        MLflow's own context would mark it FINISHED (FAILED on any exception) on the way out, and a
+        worker killed before the caller's status would leave a cell the queue trains again shown
+        as finished."""
         mlflow.set_tracking_uri(self.uri)
         mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
         mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
-        with mlflow.start_run(run_id=run_id, log_system_metrics=True):
+        mlflow.start_run(run_id=run_id, log_system_metrics=True)
+        try:
             yield
+        finally:
+            # Ends this process's use of the run (the system-metrics monitor stops), not the run.
+            mlflow.end_run(status=RunStatus.to_string(RunStatus.RUNNING))
 
     # -- tuning trials (cyclegan.runs.tune) --------------------------------------------------------
 
