@@ -99,3 +99,16 @@ def test_cyclegan_metrics_calls_a_real_texture_collapse_collapsed_and_a_washed_o
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: " ".join(line.split()[1:]) for line in result.output.splitlines()[2:]}
     assert rows["collapsed"] == collapsed and rows["collapse_kind"] == kind, result.output
+
+
+def test_on_real_runs_instance_norm_reads_no_grid_and_every_run_without_it_reads_one(inputs):
+    """The grid score on the same real snapshots (64 px): the instance-norm runs' spectra have a flat
+    ridge along the frequency axes and no spike on a lattice point; the score read that ridge as grid
+    (0.87-2.00 nats, above the 1-nat threshold) until the axes got a reference of their own. Every
+    run without norm, healthy or not, reads its grid (lowest 1.42, a washed-out one)."""
+    from cyclegan.metrics.grid import grid_scores
+
+    scores = {row["name"]: grid_scores(_tiles(FIXTURES / f"{row['name']}.png"), inputs)["grid_score"] for row in LABELS}
+    with_norm = [row["name"] for row in LABELS if row["norm"] == "instance"]
+    assert len(with_norm) >= 3 and max(scores[name] for name in with_norm) < 0.5, scores
+    assert min(scores[name] for name in scores if name not in with_norm) > 1.2, scores

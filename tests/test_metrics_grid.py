@@ -28,9 +28,14 @@ def test_injected_lattice_raises_its_delta_monotonically(period, size):
     deltas = [grid_scores(add_grid(photos, period, a, seed=period), photos)[f"grid_delta_p{period}"]
               for a in AMPLITUDES]
     assert deltas[0] == pytest.approx(0.0, abs=1e-9)
-    assert np.all(np.diff(deltas) > 0), deltas
+    # Strictly rising up to a clearly visible 5%; beyond it a period-2 lattice at 128 px levels off at
+    # about 8 nats (its power also raises the reference line it is compared with: 8.34 at 5%, 8.24 at
+    # 10%), far above any threshold.
+    visible = AMPLITUDES.index(0.05)
+    assert np.all(np.diff(deltas[: visible + 1]) > 0), deltas
+    assert min(deltas[visible:]) > 0.95 * deltas[visible], deltas
     # A grid of 5% amplitude is clearly visible; it must clear the 1-nat practical threshold.
-    assert deltas[AMPLITUDES.index(0.05)] > 2.0, deltas
+    assert deltas[visible] > 2.0, deltas
 
 
 @pytest.mark.parametrize("period", PERIODS[:-1])

@@ -89,9 +89,25 @@ def mean_log_spectrum(images) -> np.ndarray:
 
 
 def excess_log_spectrum(power: np.ndarray) -> np.ndarray:
-    """E = ln P - median_9x9(ln P), wrap mode (the spectrum is periodic), in nats. (H, W) -> (H, W)."""
+    """E = ln P minus a local median of ln P, in nats, wrapped (the spectrum is periodic). (H, W) -> (H, W).
+
+    The two frequency axes (ky = 0, kx = 0) are kept apart from the rest of the plane. The periodic
+    component still carries the border's slope mismatch (Moisan removes only the jumps), which leaves a
+    ridge along both axes; where the images have little power of their own near Nyquist (blurred or
+    smooth outputs) that ridge stands 1-3 nats above the bins beside it, and a 9x9 median, 72 of whose
+    81 bins are off the axis, reads it as grid on the axis points of every lattice. So a bin on an axis
+    is compared with the median of the 9 bins of its own axis line around it, and every other bin with
+    the median of its 9x9 window with the axis bins left out.
+    """
     log_p = _log_power(power)
-    return log_p - ndi.median_filter(log_p, size=_MEDIAN_SIZE, mode="wrap")
+    r = _MEDIAN_SIZE // 2
+    off_axis = log_p.copy()
+    off_axis[0, :] = off_axis[:, 0] = np.nan
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(off_axis, r, mode="wrap"), (_MEDIAN_SIZE, _MEDIAN_SIZE))
+    reference = np.nanmedian(windows, axis=(2, 3))  # no window is all axis
+    reference[0, :] = ndi.median_filter(log_p[0, :], size=_MEDIAN_SIZE, mode="wrap")
+    reference[:, 0] = ndi.median_filter(log_p[:, 0], size=_MEDIAN_SIZE, mode="wrap")
+    return log_p - reference
 
 
 def period_supported(h: int, w: int, period: int) -> bool:
