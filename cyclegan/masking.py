@@ -15,14 +15,29 @@ import re
 from urllib.parse import unquote, urlsplit
 
 # scheme://user:password@host -- the password runs to the LAST "@" before the host, so a password
-# holding "@" or ":" is masked whole.
+# holding "@", ":" or "/" is masked whole. "/" too: SQLAlchemy takes a raw "/" in the password
+# (its URL regex reads the password as [^@]*), so postgresql://u:pa/ss@host/db is a working store
+# URL, whereas urllib would cut the password at the "/" and leave "ss" in clear. The price is that a
+# "host:port/path@x" with no credentials at all is masked as if it had them: hiding too much is the
+# safe side.
 _URL_CREDENTIALS = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*):(?P<secret>[^\s/'\"<>]*)@(?=[^\s@/'\"<>]+)")
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*):(?P<secret>[^\s'\"<>]*)@(?=[^\s@/'\"<>]+)")
+# The same without "/" in the secret: in a URL given to remember(), the password as urllib reads it
+# (to the last "@" before the first "/"), so "u:pw@h/db?x=a@b" also remembers "pw" and not only
+# the "pw@h/db?x=a" that the rule above reads.
+_URL_CREDENTIALS_NO_SLASH = re.compile(
+    r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*:(?P<secret>[^\s/'\"<>]*)@(?=[^\s@/'\"<>]+)")
+# The password exactly as SQLAlchemy parses it (sqlalchemy.engine.url._parse_url): after the first
+# ":" of the user part, up to the FIRST "@", "/" allowed. It is what the driver is sent, so it is
+# remembered even where it differs from the readings above ("a@b" in u:a@b@host gives "a").
+_SQLALCHEMY_PASSWORD = re.compile(r"^[\w+]+://[^:/]*:(?P<secret>[^@]*)@")
 # ...?password=secret&...: SQLAlchemy and libpq also take a password as a query parameter.
 _SECRET_PARAMETERS = ("password", "passwd", "pwd", "sslpassword", "token", "access_token", "api_key", "secret")
 _QUERY_CREDENTIALS = re.compile(rf"(?P<head>[?&;](?:{'|'.join(_SECRET_PARAMETERS)})=)(?P<secret>[^&;\s'\"<>]+)", re.IGNORECASE)
 # user:password@host without a scheme (a URL typed without it): only recognised in a URL given to remember().
-_SCHEMELESS_CREDENTIALS = re.compile(r"^[^\s:/@]*:(?P<secret>[^\s/]*)@[^\s@/]+")
+# The secret may hold "/" (to the last "@" before a host) for the reason given above.
+_SCHEMELESS_CREDENTIALS = re.compile(r"^[^\s:/@]*:(?P<secret>[^\s]*)@[^\s@/]+")
+_SCHEMELESS_NO_SLASH = re.compile(r"^[^\s:/@]*:(?P<secret>[^\s/]*)@[^\s@/]+")
 _SECRETS: set[str] = set()
 MASK = "***"
 
@@ -31,14 +46,17 @@ def remember(url: str | None) -> None:
     """Mask this URL's password (raw and percent-decoded) in every later message of the process."""
     if not url:
         return
-    match = _URL_CREDENTIALS.search(url) or (None if "://" in url else _SCHEMELESS_CREDENTIALS.search(url))
-    secret = match.group("secret") if match else None
-    if secret is None:
+    # Every reading a library might act on is remembered, since each could be quoted alone: to the
+    # last "@" with and without "/" (urllib, a user's intent) and SQLAlchemy's own.
+    rules = (_URL_CREDENTIALS, _URL_CREDENTIALS_NO_SLASH, _SQLALCHEMY_PASSWORD) if "://" in url else (
+        _SCHEMELESS_CREDENTIALS, _SCHEMELESS_NO_SLASH)
+    secrets = [m.group("secret") for m in (rule.search(url) for rule in rules) if m]
+    if not any(secrets):
         try:
-            secret = urlsplit(url).password
+            secrets.append(urlsplit(url).password)
         except ValueError:
-            secret = None
-    secrets = [secret, *(m.group("secret") for m in _QUERY_CREDENTIALS.finditer(url))]
+            pass
+    secrets += [m.group("secret") for m in _QUERY_CREDENTIALS.finditer(url)]
     _SECRETS.update(s for found in secrets if found for s in (found, unquote(found)) if len(s) >= 3)
 
 

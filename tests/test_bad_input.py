@@ -114,13 +114,14 @@ STUDY_CASES = {
     "zero steps": ({"base": {"train": {"steps_per_mini_epoch": 0}}}, "train.steps_per_mini_epoch"),
     "negative mini-epochs": ({"base": {"train": {"mini_epochs": -1}}}, "train.mini_epochs"),
     "batch larger than data": ({"base": {"train": {"batch_size": 64}}}, "train.batch_size=64 is larger than"),
+    "hypotheses not a list": ({"hypotheses": 1}, r"hypotheses: Input should be a valid list \(got 1\)"),  # was a TypeError
 }
 
 
 def _merge(spec: dict, change: dict) -> dict:
     out = dict(spec)
     for key, value in change.items():
-        if key == "hypotheses":
+        if key == "hypotheses" and isinstance(value, list):
             out["hypotheses"] = [{**spec["hypotheses"][0], **value[0]}]
         elif isinstance(value, dict) and value and isinstance(spec.get(key), dict):
             out[key] = _merge(spec[key], value)
@@ -145,6 +146,19 @@ def test_bad_study_file_is_refused_before_anything_runs(case, tiny_tree, tmp_pat
 
     assert re.search(expected, output), output
     assert not (runs / "bad").exists()  # no cell was started
+
+
+@pytest.mark.parametrize("command", ["train", "ablate", "report", "launch"])
+def test_a_set_value_that_is_not_yaml_is_a_bad_input_error(command, tiny_tree, tmp_path):
+    """``--set data.root=@shared/data`` (YAML cannot start a value with '@') ended in a traceback, exit 1."""
+    path = tmp_path / "s.yaml"
+    tree = tiny_tree if command == "train" else {"name": "s", "base": tiny_tree, "factors": {"generator.norm": ["instance", "none"]}, "seeds": [0]}
+    path.write_text(yaml.safe_dump(tree))
+    args = ["launch", "slurm"] if command == "launch" else [command]
+    code, output = _cli(*args, path, "--set", "data.root=@shared/data", "--runs-dir" if command != "train" else "--run-dir", tmp_path / "runs")
+    assert code == 2, output
+    assert "--set data.root: '@shared/data' is not a YAML value" in output and "Traceback" not in output, output
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_image_cut_short_in_its_header_is_named_by_translate_and_metrics(tmp_path):

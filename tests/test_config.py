@@ -69,6 +69,19 @@ def test_override_of_unknown_key_is_an_error(tmp_path):
         parse_override("train.seed")
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("data.root=@shared/data", "--set data.root: '@shared/data' is not a YAML value: found character '@'"),
+    ("x=[1", "--set x: '[1' is not a YAML value: expected ','"),
+    ("data.root=`x", "--set data.root: '`x' is not a YAML value"),
+])
+def test_set_value_that_is_not_yaml_names_the_key_and_value(text, expected):
+    """Was a yaml.YAMLError: a traceback and exit 1 instead of a bad-input error."""
+    with pytest.raises(ConfigError) as err:
+        parse_override(text)
+    assert expected in str(err.value), str(err.value)
+    assert "for a string, quote it" in str(err.value)
+
+
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("train:\n  seed: 1\n  batch_size: [1,\n")

@@ -176,3 +176,56 @@ def test_cells_that_train_the_same_run_are_named_before_training(tmp_path):
     assert len(resnet_cells) == 2 and all(cell in line for cell in resnet_cells)
     assert "generator.encoder_weights" in line and "vgg_unet" not in line.split(":")[0]
     assert same_runs(load_study(_write(tmp_path, _spec(), "plain.yaml"))) == []
+
+
+def test_a_child_file_removes_an_inherited_key_with_null(tmp_path):
+    """A child's factors: only added to its parent's, and a null list of levels was refused: a file
+    could not take a factor (or any key) away from what it extends."""
+    from cyclegan.spec.extends import merge
+
+    _write(tmp_path, _spec(base={**_spec()["base"], "train": {"mini_epochs": 7, "batch_size": 2}}), "parent.yaml")
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({
+        "extends": "parent.yaml",
+        "factors": {"discriminator.output": None, "generator.upsample": ["transpose", "resize_conv"]},
+        "base": {"train": {"mini_epochs": None}},
+    }))
+    study = load_study(child)
+    assert list(study.factors) == ["generator.norm", "generator.upsample"] and len(study.cells) == 8
+    assert study.base.train.mini_epochs == 100 and study.base.train.batch_size == 2  # the default again; the rest kept
+    # A null for a key nothing earlier set stays an explicit null, as before.
+    assert merge({"a": 1, "b": {"c": 2, "d": 3}}, {"a": None, "b": {"c": None}, "e": None}) == {"b": {"d": 3}, "e": None}
+
+
+def test_null_levels_are_read_back_as_null(tmp_path):
+    """``str(None)`` gave the level 'None', which the config got as that text and refused."""
+    spec = _spec(factors={"train.steps_per_mini_epoch": [None, 2], "generator.norm": ["instance", "none"]},
+                 hypotheses=[{**HYPOTHESIS, "factor": "train.steps_per_mini_epoch", "levels": [None, 2]},
+                             {**BOUND, "where": {"train.steps_per_mini_epoch": None}}])
+    study = load_study(_write(tmp_path, spec))
+    assert study.factors["train.steps_per_mini_epoch"] == ("null", "2")
+    assert {c.levels["train.steps_per_mini_epoch"]: c.config.train.steps_per_mini_epoch for c in study.cells} == {"null": None, "2": 2}
+    assert {c.cell_id.split("-seed=")[0] for c in study.cells} >= {"steps_per_mini_epoch=null-norm=none", "steps_per_mini_epoch=2-norm=none"}
+    assert study.hypotheses[0].levels == ("null", "2") and study.hypotheses[1].where == {"train.steps_per_mini_epoch": "null"}
+    resnet = _spec(base={**_spec()["base"], "generator": {"arch": "resnet"}}, factors={"generator.resnet_blocks": [None, 9]}, hypotheses=[])
+    assert [c.config.generator.resnet_blocks for c in load_study(_write(tmp_path, resnet, "resnet.yaml")).cells] == [None, None, 9, 9]
+
+
+def test_long_levels_give_cell_ids_that_fit_a_folder_name(tmp_path):
+    """Deep data.root levels made cell ids (folder names) over 255 bytes: every cell failed with
+    ENAMETOOLONG once training started. Such ids are shortened; an id that fitted is kept exactly."""
+    from cyclegan.spec.study import CELL_ID_MAX
+
+    deep = "/".join(["shared_datasets_dir"] * 12)
+    roots = [f"{deep}/monet2photo_a", f"{deep}/monet2photo_b"]  # absent: the same (missing) data, one identity
+    spec = _spec(factors={"data.root": roots, "optimizer.lr_generator": [2e-4, 1e-4]}, hypotheses=[])
+    ids = [c.cell_id for c in load_study(_write(tmp_path, spec)).cells]
+    assert len(set(ids)) == len(ids) == 8
+    for cell_id in ids:
+        assert len(cell_id.encode()) <= 200, cell_id
+        assert cell_id.startswith("root=shared_datasets_dir_") and "_monet2photo_" in cell_id and "-lr_generator=0.000" in cell_id
+        (tmp_path / "cells" / cell_id).mkdir(parents=True)  # the folder can be made
+    # An id just within the limit is the full text, as it was before ids were capped.
+    fits = f"data/{'d' * (CELL_ID_MAX - len('root=data/-seed=0-12345678'))}"
+    (near,) = {c.cell_id for c in load_study(_write(tmp_path, _spec(factors={"data.root": [fits]}, seeds=[0], hypotheses=[]), "fits.yaml")).cells}
+    assert near.startswith(f"root={fits.replace('/', '_')}-seed=0-") and len(near) == CELL_ID_MAX

@@ -104,6 +104,9 @@ def test_shipped_tune_file_is_valid():
     ({"discriminator.base_filters": {"type": "float", "low": 16, "high": 64}}, ["search_space.discriminator.base_filters", "valid integer"]),
     ({"loss.adversarial": {"type": "categorical", "choices": ["bce", "hinge"]}}, ["search_space.loss.adversarial", "hinge"]),
     ({"train.seed": {"type": "int", "low": 0, "high": 3}}, ["search_space.train.seed", "replication"]),
+    # an unhashable type: was a TypeError (traceback, exit 1)
+    ({"optimizer.lr_generator": {"type": ["float"], "low": 1e-4, "high": 1e-3}}, ["search_space.optimizer.lr_generator.type", "['float']"]),
+    ({"optimizer.lr_generator": {"type": {"float": 1}, "low": 1e-4, "high": 1e-3}}, ["search_space.optimizer.lr_generator.type", "unknown distribution"]),
 ])
 def test_search_space_errors_name_the_file_and_key(tmp_path, entry, expected):
     path = _tune_file(tmp_path, {}, space=entry)

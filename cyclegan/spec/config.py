@@ -257,7 +257,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value, got {text!r}")
-    return key.strip(), _yaml_scalar(raw.strip())
+    try:
+        return key.strip(), _yaml_scalar(raw.strip())
+    except yaml.YAMLError as err:  # '@x', '[1', '`x': a bad input, not a bug, so no traceback
+        key, raw = key.strip(), raw.strip()
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        hint = "" if "'" in raw or '"' in raw else f"; for a string, quote it: --set '{key}=\"{raw}\"'"
+        raise ConfigError(f"--set {key}: {raw!r} is not a YAML value: {problem}{hint}") from None
 
 
 def _yaml_scalar(raw: str) -> Any:

@@ -2,8 +2,10 @@
 
 ``extends: shared/cpu64.yaml`` (or a list of such paths, relative to the file that names them)
 merges those files beneath this one: mappings merge key by key, any other value (a list of
-levels, seeds or hypotheses) is replaced whole by the later file. Bases may extend other bases;
-a cycle is an error naming the files.
+levels, seeds or hypotheses) is replaced whole by the later file, and a ``null`` in the later file
+removes the key the earlier one set (``factors: {generator.norm: null}`` drops an inherited
+factor; a removed run config key takes its default). Bases may extend other bases; a cycle is an
+error naming the files.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ def read_extended_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``: nested mappings merge, everything else in ``top`` replaces."""
+    """``top`` over ``base``: nested mappings merge, everything else in ``top`` replaces, and a
+    ``None`` in ``top`` deletes ``base``'s key. Without the deletion a file could never take away
+    what it extends: its ``factors:`` only added to the base's, and a null level list is invalid.
+    A ``None`` for a key ``base`` does not have is kept: there it is an explicit null, as before."""
     out = dict(base)
     for key, value in top.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        if value is None and key in out:
+            del out[key]
+        else:
+            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
 

@@ -64,6 +64,15 @@ _THRESHOLD = re.compile(r"^\s*\d+(\.\d+)?\s*%\s*$")
 # and short enough that its cell folders stay far below file systems' 255-byte name limit.
 STUDY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 STUDY_NAME_MAX = 64
+# A cell id names a folder (runs/<study>/cells/<id>), so it must fit file systems' 255-byte name
+# limit whatever its levels (deep data.root paths made every cell fail with ENAMETOOLONG). An id
+# longer than CELL_ID_MAX (255 less room for a suffix such as the report's "<id>.png") has its
+# levels' part shortened to CELL_SLUG_MAX characters (see _short_slug), which leaves it far below
+# the limit. Only ids that long change: every id that could name a folder before is kept exactly,
+# since runs already tracked are found by their cell id.
+CELL_ID_MAX = 250
+CELL_SLUG_MAX = 150
+NULL_LEVEL = "null"  # a null level's text (YAML's), read back as None
 
 
 class Hypothesis(BaseModel):
@@ -193,7 +202,11 @@ def same_runs(study: Study) -> list[str]:
 
 
 def level_text(value: Any) -> str:
-    """Levels are compared and tagged as text: ``true``/``false`` for booleans, like YAML."""
+    """Levels are compared and tagged as text: ``true``/``false`` for booleans and ``null`` for a null
+    level, like YAML, so :func:`_typed` reads each back as what the file said (``str(None)`` gave
+    ``None``, which the config got as the text 'None')."""
+    if value is None:
+        return NULL_LEVEL
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -201,7 +214,10 @@ def load_study(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) ->
     """Read and validate an experiment file; ``overrides`` (``key=value``) apply to ``base``."""
     path = Path(path)
     tree = read_extended_yaml(path)
-    for hypothesis in tree.get("hypotheses") or []:
+    # Only a list is normalised here; anything else (``hypotheses: 1``) is left for the schema to
+    # refuse by name instead of failing here with a TypeError.
+    hypotheses = tree.get("hypotheses")
+    for hypothesis in hypotheses if isinstance(hypotheses, list) else []:
         if isinstance(hypothesis, dict) and isinstance(hypothesis.get("levels"), list):
             hypothesis["levels"] = [level_text(v) for v in hypothesis["levels"]]
         if isinstance(hypothesis, dict) and "level" in hypothesis and not isinstance(hypothesis["level"], (dict, list)):
@@ -306,13 +322,51 @@ def _expand(path: Path, base_tree: dict[str, Any], factors: dict[str, tuple[str,
             except ConfigError as err:
                 raise ConfigError(f"{err}\n  (a level of factors: {', '.join(f'{k}={v}' for k, v in levels.items())})") from None
             # Content identity, not paths: see cyclegan.spec.identity.
-            yield Cell(cell_id=f"{_safe(slug)}-seed={seed}-{identity_digest(config)}", levels=levels, seed=seed, config=config)
+            yield Cell(cell_id=_cell_id(levels, seed, identity_digest(config)), levels=levels, seed=seed, config=config)
+
+
+def _cell_id(levels: dict[str, str], seed: int, digest: str) -> str:
+    """``norm=none-output=patch-seed=0-1a2b3c4d``: the levels, the seed and the identity digest."""
+    parts = [(key.rsplit(".", 1)[-1], _safe(value)) for key, value in levels.items()]
+    cell_id = f"{'-'.join(f'{key}={value}' for key, value in parts)}-seed={seed}-{digest}"
+    return cell_id if len(cell_id) <= CELL_ID_MAX else f"{_short_slug(parts)}-seed={seed}-{digest}"
+
+
+def _short_slug(parts: list[tuple[str, str]]) -> str:
+    """The levels' part of a too long cell id in at most CELL_SLUG_MAX characters.
+
+    The longest level texts are cut in the middle to ``head..tail`` (the end of a path,
+    ``.../monet2photo_b``, is what usually tells levels apart), and a digest of the full text is
+    appended. That digest, not the identity digest, keeps the ids apart: the identity leaves out
+    where the data lives, so two data.root levels holding the same files share an identity."""
+    import hashlib
+
+    full = "-".join(f"{key}={value}" for key, value in parts)
+    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+    budget = CELL_SLUG_MAX - len(digest) - 1 - sum(len(key) + 2 for key, _ in parts)  # "key=" and "-" each
+    # The longest width w at which the values, each cut to at most w, fit the budget.
+    width = max((w for w in range(8, max(len(v) for _, v in parts) + 1) if sum(min(len(v), w) for _, v in parts) <= budget),
+                default=0)
+    if width == 0:  # too many factors to keep 8 characters of each value: the whole text is cut at its end
+        return f"{full[:CELL_SLUG_MAX - len(digest) - 1]}-{digest}"
+    return "-".join(f"{key}={_cut(value, width)}" for key, value in parts) + f"-{digest}"
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: its start, ``..``, and a longer end."""
+    if len(text) <= width:
+        return text
+    head = (width - 2) // 3
+    return f"{text[:head]}..{text[len(text) - (width - 2 - head):]}"
 
 
 def _typed(level: str) -> Any:
-    """Levels are kept as text for tags; the config gets them back typed (``none`` stays a word)."""
+    """Levels are kept as text for tags; the config gets them back typed (``none`` stays a word,
+    ``null`` is a null level: see level_text)."""
     import yaml
 
+    if level == NULL_LEVEL:
+        return None
     value = yaml.safe_load(level)
     return level if value is None else value
 

@@ -244,7 +244,7 @@ def _parse_distribution(path: Path, key: str, raw: dict[str, Any], base_tree: di
     if key == "train.seed":
         raise ConfigError(f"{where}: the seed is a replication, not a hyper-parameter; trials share base train.seed")
     kind = raw.get("type")
-    if kind not in _DISTRIBUTIONS:
+    if not isinstance(kind, str) or kind not in _DISTRIBUTIONS:  # a list or mapping is not hashable: test the type first
         raise ConfigError(f"{where}.type: unknown distribution {kind!r}; use one of {', '.join(_DISTRIBUTIONS)}")
     model = _DISTRIBUTIONS[kind]
     try:
