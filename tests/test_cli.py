@@ -126,3 +126,20 @@ def test_train_then_translate_writes_one_png_per_input(tmp_path, tiny_tree):
     result = _run("translate", "--generator", run_dir, "--input", inputs, "--output", tmp_path / "out5")
     assert result.exit_code == 2 and f"{weights}: not the weights of this run's generator" in result.output, result.output
     assert "saving_lib.py" not in result.output and result.output.count("\n") == 1, result.output  # no warning line per layer
+
+
+@pytest.mark.parametrize("generator", ["runs:/0123456789abcdef/gen_photo2monet", "models:/m-0123456789abcdef"])
+def test_translate_from_a_store_that_is_not_there_names_the_folder_and_creates_nothing(tmp_path, monkeypatch, generator):
+    """`translate --generator runs:/...` opened the store of --runs-dir and so created ./runs/mlflow.db in
+    whatever folder the user was in, then said the run was "not found": it reads only, as `report` does."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    for runs_dir in (None, "typo-runs"):
+        options = [] if runs_dir is None else ["--runs-dir", runs_dir]
+        result = CliRunner().invoke(main, ["translate", "--generator", generator, "--input", "in", "--output", "out", *options])
+        folder = runs_dir or "runs"
+        assert result.exit_code == 2, result.output
+        assert f"no MLflow store at {tmp_path / folder / 'mlflow.db'}: nothing has been run with --runs-dir {folder}" in result.output
+        assert generator in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no runs folder, no store, no output folder

@@ -209,3 +209,98 @@ def test_kubernetes_container_passes_sigterm_to_the_worker_and_starts_no_other(s
         time.sleep(0.5)
     assert pod.wait(timeout=30) == 4  # the worker's own status: checkpointed and requeued
     assert len(calls.read_text().splitlines()) == 2  # no fresh worker after the stop
+
+
+# -- review s17: findings 2, 4, 7, 9 -------------------------------------------------------------------
+
+def test_kubernetes_passes_the_weights_variables_set_here_to_the_pods(study_file, tmp_path, monkeypatch):
+    """A weights file's fingerprint is part of a cell's identity: pods without the launching machine's
+    CYCLEGAN_IMAGENET_WEIGHTS computed other cell ids than `report` here (or could not start offline)."""
+    monkeypatch.delenv("CYCLEGAN_IMAGENET_WEIGHTS", raising=False)
+    monkeypatch.delenv("CYCLEGAN_INCEPTION_WEIGHTS", raising=False)
+    container = _manifest(study_file)["spec"]["template"]["spec"]["containers"][0]
+    assert [item["name"] for item in container["env"]] == ["CYCLEGAN_STORAGE", "MLFLOW_TRACKING_URI"]  # nothing set, nothing added
+    weights = {"CYCLEGAN_IMAGENET_WEIGHTS": "weights/vgg16 notop.h5", "CYCLEGAN_INCEPTION_WEIGHTS": str(tmp_path / "inception.weights.h5")}
+    for name, value in weights.items():
+        monkeypatch.setenv(name, value)
+    status, out, err = _launch("kubernetes", str(study_file), "--image", "registry.example/cyclegan:1.0", "--mount", "/shared")
+    assert status == 0, err
+    _no_secret(out + err)
+    container = yaml.safe_load(out)["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item for item in container["env"]}
+    for name, value in weights.items():
+        assert env[name] == {"name": name, "value": value}  # the same value: the user makes that path exist in the pod
+    assert env["CYCLEGAN_STORAGE"]["valueFrom"]["secretKeyRef"]["key"] == "CYCLEGAN_STORAGE"  # the stores still from the Secret
+    (note,) = err.splitlines()  # one line, on stderr: stdout is the manifest
+    assert note.startswith("note: the pods get CYCLEGAN_IMAGENET_WEIGHTS=weights/vgg16 notop.h5") and "/shared" in note
+
+
+def test_kubernetes_manifest_never_carries_a_store_url_by_value():
+    from cyclegan.launch.kubernetes import KubernetesOptions, manifest
+    from cyclegan.launch.worker_args import WorkerArgs
+
+    worker = WorkerArgs("s.yaml", "runs", 8, 60, 600)
+    options = KubernetesOptions(image="i", parallelism=1, environment=(("CYCLEGAN_STORAGE", f"postgresql://u:{STORAGE_SECRET}@db/q"),))
+    with pytest.raises(ValueError, match="CYCLEGAN_STORAGE"):
+        manifest(study_name="s", cells=1, worker=worker, command="cyclegan", options=options)
+
+
+def test_slurm_submit_prints_the_report_command_of_the_cells_the_job_trains(study_file, tmp_path, monkeypatch):
+    """The hint was `cyclegan report STUDY`: without the job's --set overrides (they change the cells'
+    identities) and --runs-dir, it read other cells than the job trained."""
+    import cyclegan.cli.launch as cli_launch
+
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    (fakebin / "sbatch").write_text('#!/bin/sh\necho "4242;cluster"\n')
+    (fakebin / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fakebin}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(cli_launch, "_check_cluster_stores", lambda: None)  # no PostgreSQL or MLflow server here
+    monkeypatch.setattr(cli_launch, "_prepare_queue", lambda study: None)
+    status, out, err = _launch("slurm", str(study_file), "--submit", "--runs-dir", str(tmp_path / "cluster-runs"),
+                               "--set", "train.mini_epochs=3", "--set", "train.batch_size=2")
+    assert status == 0, err
+    _no_secret(out + err)
+    (follow,) = [line for line in out.splitlines() if line.startswith("follow:")]
+    report = follow.split("report: ", 1)[1]
+    assert report == (f"cyclegan report {study_file} --runs-dir {(tmp_path / 'cluster-runs').resolve()} "
+                      "--set train.mini_epochs=3 --set train.batch_size=2")
+
+
+@pytest.mark.parametrize("time_limit, seconds", [("6", 360), ("6:00", 360), ("0:06:00", 360), ("0-0:06", 360), ("0-0:06:00", 360),
+                                                  ("4", 240)])
+def test_slurm_refuses_a_time_limit_the_stop_signal_would_fill(study_file, time_limit, seconds):
+    """sbatch signals up to 60 s before --stop-seconds: with no more time than that the signal comes at
+    the task's start, the worker stops before training and the task requeues itself forever."""
+    status, out, err = _launch("slurm", str(study_file), "--time", time_limit)  # default --stop-seconds 300
+    assert status == 2 and not out, out + err
+    assert f"--time {time_limit} ({seconds} s) must be longer than --stop-seconds 300 + 60 s" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("time_limit, stop_seconds", [("361", "300"), ("6:01", "300"), ("0-1", "300"), ("1-0:00:00", "3600"),
+                                                       ("3", "119"), ("UNLIMITED", "300"), ("infinite", "300"), ("0", "300")])
+def test_slurm_accepts_a_time_limit_longer_than_the_stop_window(study_file, time_limit, stop_seconds):
+    status, out, err = _launch("slurm", str(study_file), "--time", time_limit, "--stop-seconds", stop_seconds)
+    assert status == 0, err
+    assert f"#SBATCH --time={time_limit}" in out and f"#SBATCH --signal=TERM@{stop_seconds}" in out
+
+
+def test_braces_in_user_values_reach_the_script_and_manifest_as_written(study_file):
+    """The templates were filled one placeholder after another in text already holding user values:
+    '{{user}}' in a --set value stopped the command with an AssertionError traceback, and a --setup
+    line '{{command}}' was replaced by the cyclegan command."""
+    status, out, err = _launch("slurm", str(study_file), "--set", "data.root=/data/{{user}}", "--setup", 'echo "{{command}}"')
+    assert status == 0, err
+    assert 'echo "{{command}}"' in out.splitlines()
+    (srun,) = [line for line in out.splitlines() if line.startswith("srun ")]
+    assert srun.endswith("--set 'data.root=/data/{{user}}'")
+    job = _manifest(study_file, "--set", "data.root=/data/{{image}}")
+    assert "--set 'data.root=/data/{{image}}'" in job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+
+
+def test_a_template_placeholder_without_a_value_is_still_a_bug():
+    from cyclegan.launch.worker_args import fill
+
+    assert fill("{{a}}-{{b}}", a="{{b}}", b="x") == "{{b}}-x"
+    with pytest.raises(AssertionError, match=r"\{\{b\}\}"):
+        fill("{{a}}-{{b}}", a="1")

@@ -150,6 +150,7 @@ def test_ui_serves_the_local_store_and_stopping_it_stops_every_process_it_starte
     import psutil
 
     log = tmp_path / "ui.log"
+    tracking.Tracker(tmp_path / "runs")  # a fresh store (`cyclegan ui` refuses a runs folder without one)
     ui, port = start_ui(tmp_path / "runs", log)
     started: list[psutil.Process] = []
     try:

@@ -55,3 +55,31 @@ def test_a_stopped_ui_stops_the_servers_whole_tree(tmp_path, sig):
                 process.kill()
             except (OSError, psutil.Error):
                 pass
+
+
+def test_ui_on_a_runs_folder_without_a_store_names_it_and_creates_nothing(tmp_path, monkeypatch):
+    """`ui --runs-dir <typo>` created <typo>/mlflow.db and served an empty UI: like `report`, it refuses a
+    runs folder without an MLflow store (exit 2, one line naming it). The server is a stand-in here."""
+    from click.testing import CliRunner
+    from helpers import free_port
+
+    from cyclegan.cli.main import main
+    from cyclegan.runs import ui_server
+
+    served = []
+    monkeypatch.setattr(ui_server, "serve", lambda command, env: served.append(env["MLFLOW_BACKEND_STORE_URI"]) or 0)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    port = str(free_port())
+    for runs_dir in ("nope", "runs"):
+        options = [] if runs_dir == "runs" else ["--runs-dir", runs_dir]  # the default too: ./runs of the current folder
+        result = CliRunner().invoke(main, ["ui", *options, "--port", port])
+        assert result.exit_code == 2, result.output
+        assert result.output == f"error: no MLflow store at {tmp_path / runs_dir / 'mlflow.db'}: nothing has been run with " \
+                                f"--runs-dir {runs_dir} (nothing to browse; give the study's runs folder, or set MLFLOW_TRACKING_URI)\n"
+    assert not served and list(tmp_path.iterdir()) == []
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mlflow.db").touch()  # a store: served as before
+    result = CliRunner().invoke(main, ["ui", "--port", port])
+    assert result.exit_code == 0, result.output
+    assert served == [f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"]

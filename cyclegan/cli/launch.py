@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from cyclegan.cli.options import grace_option, heartbeat_option, set_option
+from cyclegan.cli.study import report_command
 
 CELLS_PER_POD_PROCESS = 8  # cyclegan.runs.orchestration.RUNS_PER_PROCESS, without importing MLflow for it
 stop_seconds_option = click.option(
@@ -24,6 +25,7 @@ parallel_option = click.option("--max-parallel", default=None, type=click.IntRan
                                help="Workers at once (default: one per cell).")
 experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 
+SIGNAL_EARLY_SECONDS = 60  # sbatch(1) --signal: "may be sent up to 60 seconds earlier than specified"
 # sbatch's --time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit.
 _SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}|UNLIMITED|infinite", re.IGNORECASE)
 
@@ -34,6 +36,36 @@ def _slurm_time(_ctx, _param, value: str | None) -> str | None:
     if value is not None and not _SLURM_TIME.fullmatch(value.strip()):
         raise click.BadParameter(f"{value!r}: not a SLURM time (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
     return None if value is None else value.strip()
+
+
+def _slurm_seconds(value: str) -> int | None:
+    """Seconds in a SLURM time limit already checked by :func:`_slurm_time`; None for no limit
+    (``UNLIMITED``, ``infinite``, or 0, which sbatch reads as no limit)."""
+    if value.lower() in ("unlimited", "infinite"):
+        return None
+    days, _, clock = value.rpartition("-")
+    parts = [int(part) for part in clock.split(":")]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:  # HH:MM:SS
+        hours, minutes, seconds = parts
+    else:  # minutes, MM:SS
+        hours, (minutes, seconds) = 0, (parts + [0])[:2]
+    total = ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+    return total or None
+
+
+def _check_time_limit(time_limit: str | None, stop_seconds: int) -> None:
+    """sbatch sends --signal=TERM@<stop-seconds> up to 60 s earlier than asked (sbatch(1)). With a
+    limit that leaves no more than that, the signal comes as the task starts: the worker stops before
+    it trains, the task requeues itself, and so on without end."""
+    total = None if time_limit is None else _slurm_seconds(time_limit)
+    if total is not None and total <= stop_seconds + SIGNAL_EARLY_SECONDS:
+        raise click.BadParameter(
+            f"--time {time_limit} ({total} s) must be longer than --stop-seconds {stop_seconds} + {SIGNAL_EARLY_SECONDS} s "
+            f"(= {stop_seconds + SIGNAL_EARLY_SECONDS} s): sbatch may send the stop signal up to {SIGNAL_EARLY_SECONDS} s earlier "
+            "than asked, and a task signalled as it starts would requeue itself forever; give a longer --time or a shorter --stop-seconds",
+            param_hint="'--time'")
 
 
 def _command_words(_ctx, _param, value: str | None) -> str | None:
@@ -93,6 +125,7 @@ def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: P
     from cyclegan.spec.study import load_study
 
     _check_timing(heartbeat, grace)
+    _check_time_limit(time_limit, stop_seconds)
     study = load_study(experiment, overrides)
     runs_dir = runs_dir.resolve()
     logs = runs_dir / "slurm" / study.name
@@ -121,7 +154,9 @@ def slurm(experiment: Path, overrides: tuple[str, ...], action: str, runs_dir: P
     job = done.stdout.strip().split(";")[0]
     click.echo(f"submitted job array {job}: {len(study.cells)} tasks, at most {min(options.max_parallel, len(study.cells))} at once; "
                f"script {script_file}, logs {logs}/{job}_<task>.out")
-    click.echo(f"follow: squeue -j {job}   stop: scancel {job}   report: cyclegan report {experiment}")
+    # The report must read the cells this job trains: the --set overrides change their identities, and
+    # the runs folder is the job's (the same line `ablate` prints).
+    click.echo(f"follow: squeue -j {job}   stop: scancel {job}   report: {report_command(experiment, runs_dir, overrides)}")
 
 
 @launch.command("kubernetes")
@@ -152,14 +187,23 @@ def kubernetes(experiment: Path, overrides: tuple[str, ...], action: str, image:
     (--mount), so run this from the project folder the claim holds."""
     from cyclegan.launch.kubernetes import KubernetesOptions, manifest
     from cyclegan.launch.worker_args import WorkerArgs
+    from cyclegan.spec.config import IMAGENET_WEIGHTS_ENV, INCEPTION_WEIGHTS_ENV
     from cyclegan.spec.study import load_study
 
     _check_timing(heartbeat, grace)
     study = load_study(experiment, overrides)
     worker = WorkerArgs(experiment.as_posix(), runs_dir, cells_per_process, heartbeat, grace, overrides)
+    # The config reads these on the machine that runs it (generator.imagenet_weights,
+    # eval.inception_weights), and the file's fingerprint is part of a cell's identity: pods without
+    # them would train other cells than `cyclegan report` here looks for, or not start offline.
+    # (SLURM's --export=ALL passes them by itself.)
+    environment = tuple((name, os.environ[name]) for name in (IMAGENET_WEIGHTS_ENV, INCEPTION_WEIGHTS_ENV) if os.environ.get(name))
     options = KubernetesOptions(image=image, parallelism=max_parallel or len(study.cells), claim=claim, mount=mount, secret=secret,
-                                gpus=gpus, stop_seconds=stop_seconds)
+                                gpus=gpus, stop_seconds=stop_seconds, environment=environment)
     click.echo(manifest(study_name=study.name, cells=len(study.cells), worker=worker, command=cyclegan_command, options=options), nl=False)
+    if environment:  # on stderr: the manifest on stdout is usually redirected to a file
+        click.echo("note: the pods get " + ", ".join(f"{name}={value}" for name, value in environment)
+                   + f" as set here: make that path exist in every pod (e.g. on the claim mounted at {mount}); docs/cluster.md", err=True)
 
 
 def _check_timing(heartbeat: int, grace: int) -> None:

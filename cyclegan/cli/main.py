@@ -144,6 +144,7 @@ def translate(generator: str, input_dir: Path, output_dir: Path, batch_size: int
         from cyclegan.runs.relocation import model_uri
         from cyclegan.runs.store import connect
 
+        cli_study.require_store(runs_dir, f"where {generator} is looked up")  # else connect() would create an empty one
         store = connect(runs_dir)  # the store of --runs-dir (or MLFLOW_TRACKING_URI)
         model = load_keras(model_uri(store, generator), store.uri)  # a moved runs folder: the model where it is now
     else:

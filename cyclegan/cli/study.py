@@ -31,6 +31,22 @@ def check_stores(storage: str | None = None) -> None:
         check_storage(storage)
 
 
+def require_store(runs_dir: Path, purpose: str) -> None:
+    """Commands that only read the runs refuse a runs folder without an MLflow store, as ``report``
+    does (cyclegan.report.build.open_reader): opening it would create an empty ``mlflow.db`` there
+    (in the current folder for the default ``runs``), and the command would then serve an empty UI or
+    say a run is "not found". A tracking URI in the environment names the store instead."""
+    from cyclegan import names
+    from cyclegan.errors import CycleganError
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):  # what cyclegan.runs.store.default_tracking_uri prefers
+        return
+    database = runs_dir / names.MLFLOW_DB
+    if not database.is_file():
+        raise CycleganError(f"no MLflow store at {database.resolve()}: nothing has been run with --runs-dir {runs_dir} "
+                            f"({purpose}; give the study's runs folder, or set MLFLOW_TRACKING_URI)")
+
+
 def report_command(experiment: Path, runs_dir: Path, overrides: tuple[str, ...]) -> str:
     """The ``cyclegan report`` command line that reads what ``ablate`` with these arguments trained:
     the same file, runs folder and ``--set`` overrides (they change the cells' identities), shell-quoted."""
@@ -151,6 +167,7 @@ def ui(runs_dir: Path, host: str, port: int) -> None:
     from cyclegan.runs.ui_server import check_port, serve
 
     check_port(host, port)  # before anything starts: MLflow would retry, then exit 0
+    require_store(runs_dir, "nothing to browse")
     from cyclegan.cli.quiet import is_verbose
 
     command, env = ui_command(runs_dir, host, port, verbose=is_verbose())  # the store URI travels in env, never on the command line

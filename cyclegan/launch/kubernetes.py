@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from cyclegan.launch.worker_args import WorkerArgs, fill
+from cyclegan.launch.worker_args import STORE_VARIABLES, WorkerArgs, fill
 
 # The container's shell: PID 1 in the container, which gets the SIGTERM. A shell does not pass a
 # signal on to a child by itself, hence the trap. A `wait` that the trap cut short returns 128+15,
@@ -86,7 +86,7 @@ spec:
                 secretKeyRef:
                   name: {{secret}}
                   key: MLFLOW_TRACKING_URI
-{{resources}}          volumeMounts:
+{{environment}}{{resources}}          volumeMounts:
             - name: work
               mountPath: {{mount}}
       volumes:
@@ -106,6 +106,11 @@ class KubernetesOptions:
     gpus: int = 1
     stop_seconds: int = 300
     """terminationGracePeriodSeconds: time for the next step and one checkpoint after SIGTERM."""
+    environment: tuple[tuple[str, str], ...] = ()
+    """(name, value) pairs set in the pods as they are, e.g. the launching machine's
+    ``CYCLEGAN_IMAGENET_WEIGHTS``: a weights file's fingerprint is part of a cell's identity, so a pod
+    without the variable would compute other cell ids (or not start offline). Never a store URL:
+    those come from the Secret only."""
 
 
 def dns_name(study_name: str) -> str:
@@ -124,13 +129,18 @@ def manifest(*, study_name: str, cells: int, worker: WorkerArgs, command: str, o
     if cells < 1:
         raise ValueError(f"study {study_name}: no cells to launch")
     loop = fill(LOOP, command=command, worker=worker.shell())
+    for name, _ in options.environment:
+        if name in STORE_VARIABLES or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            # a store URL in the manifest would put its password in every `kubectl get job -o yaml`
+            raise ValueError(f"{name!r}: not an environment variable a manifest may carry by value")
+    environment = "".join(f"            - name: {name}\n              value: {json.dumps(value)}\n" for name, value in options.environment)
     resources = ""
     if options.gpus:
         resources = f"          resources:\n            limits:\n              nvidia.com/gpu: {options.gpus}\n"
     return fill(TEMPLATE, study=study_name, cells=cells, parallel=min(options.parallelism, cells), name=json.dumps(dns_name(study_name)),
                 label=json.dumps(label_value(study_name)), backoff=max(6, cells), stop_seconds=options.stop_seconds,
                 image=json.dumps(options.image), mount=json.dumps(options.mount), secret=json.dumps(options.secret),
-                claim=json.dumps(options.claim), resources=resources,
+                claim=json.dumps(options.claim), environment=environment, resources=resources,
                 loop="".join(f"              {line}\n" for line in loop.splitlines()).rstrip("\n"),
                 secret_comment=_comment(options.secret), claim_comment=_comment(options.claim),
                 mount_comment=_comment(options.mount), image_comment=_comment(options.image))

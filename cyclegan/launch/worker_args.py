@@ -29,12 +29,15 @@ class WorkerArgs:
         return " ".join(shlex.quote(word) for word in words)
 
 
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
 def fill(template: str, **values: object) -> str:
-    """``template`` with every ``{{key}}`` replaced; a placeholder left unfilled is a bug here."""
-    text = template
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", str(value))
-    left = re.findall(r"\{\{\w+\}\}", text)
-    if left:
-        raise AssertionError(f"unfilled template placeholders: {sorted(set(left))}")
-    return text
+    """``template`` with every ``{{key}}`` replaced; a placeholder of the template left without a value
+    is a bug here. One pass over the template: a value is inserted as it is and never scanned again,
+    so user text holding ``{{...}}`` (a ``--set`` value, a ``--setup`` line) can neither be rewritten
+    by a later placeholder's value nor be taken for an unfilled placeholder."""
+    missing = sorted(set(_PLACEHOLDER.findall(template)) - values.keys())
+    if missing:
+        raise AssertionError("unfilled template placeholders: " + ", ".join("{{" + key + "}}" for key in missing))
+    return _PLACEHOLDER.sub(lambda match: str(values[match[1]]), template)
