@@ -145,6 +145,7 @@ def test_a_study_through_slurm_completes_each_cell_once_with_a_task_stopped_mid_
     assert sum("requeueing this task" in text for text in logs.values()) == 1  # no other task was stopped or requeued
     for text in logs.values():  # a task's log is as quiet as a terminal: no TensorFlow C++ line, no MLflow INFO line
         assert not TF_CPP_MARKS.search(text) and " INFO mlflow" not in text, text
+        assert "View run" not in text and "View experiment" not in text, text  # MLflow's run URLs on a server
     for text in [*seen, *logs.values(), (runs / "slurm" / name / "job.sbatch").read_text(), *slurm_logs.values()]:
         assert SECRET not in text
 

@@ -203,3 +203,27 @@ def test_leaving_the_training_context_leaves_the_run_running_for_its_owner_to_en
     assert tracker.client.get_run(run_id).info.status == "RUNNING" and mlflow.active_run() is None
     tracker.end_run(run_id, "KILLED")
     assert tracker.client.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_dataset_another_worker_logged_at_the_same_moment_is_linked_not_failed(tmp_path, tiny_config, monkeypatch):
+    """Two workers logging the same dataset to an experiment at once both insert it; the second broke
+    the store's unique key and its cell failed (seen with PostgreSQL behind a tracking server)."""
+    from mlflow.exceptions import MlflowException
+
+    tracker = tracking.Tracker(tmp_path / "runs")
+    run_id = tracker.client.create_run(tracker.experiment_id("study")).info.run_id
+    real, calls = tracker.client.log_inputs, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException('BAD_REQUEST: (psycopg.errors.UniqueViolation) duplicate key value violates unique '
+                                  'constraint "dataset_pk"')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker.client, "log_inputs", racing)
+    tracker.log_datasets(run_id, tiny_config)
+    assert len(calls) == 2 and len(tracker.client.get_run(run_id).inputs.dataset_inputs) == 2
+    monkeypatch.setattr(tracker.client, "log_inputs", lambda *a, **k: (_ for _ in ()).throw(MlflowException("store down")))
+    with pytest.raises(MlflowException, match="store down"):  # any other error is not retried
+        tracker.log_datasets(tracker.client.create_run(tracker.experiment_id("study")).info.run_id, tiny_config)

@@ -11,6 +11,9 @@ both read their settings at import):
   formats (a fatal ``F`` line is kept) and passes everything else on unchanged.
 - MLflow's INFO records (database set-up, system-metrics monitor start and stop):
   ``MLFLOW_LOGGING_LEVEL=WARNING``, MLflow's documented switch, so its warnings still show.
+- MLflow's two lines printed to stdout each time a run ends on a tracking server ("View run ... at:
+  http://...", "View experiment at: ..."; every cell of a cluster task's log had them):
+  ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true``, its documented switch.
 - Optuna's warning for each failed trial, with its traceback ("Trial N failed with parameters ...
   because of the following error"): ``cyclegan tune`` says each trial's outcome in its own line
   (``trial 3 FAIL: RuntimeError: ...``), and a failure that stops the tune is one line of the CLI's.
@@ -32,7 +35,7 @@ import sys
 import threading
 
 VERBOSE_ENV = "CYCLEGAN_VERBOSE"
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_LOGGING_LEVEL": "WARNING"}
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 # A C++ log line: absl's "I0000 00:00:1796462663.346324    9154 cudart_stub.cc:31] ..." and TSL's
 # "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] ...", of

@@ -53,6 +53,15 @@ _NOT_METRICS = set(names.HISTORY_INDEX)
 SYSTEM_METRICS_SECONDS = 10
 
 
+DATASET_ATTEMPTS = 3
+
+
+def _duplicate_key(err: Exception) -> bool:
+    """An MLflow error for a row another process inserted first (the databases' words for it)."""
+    text = str(err).lower()
+    return any(word in text for word in ("unique constraint", "uniqueviolation", "duplicate key", "already exists"))
+
+
 class Tracker:
     """A connection to one tracking store, with the study layout's write operations."""
 
@@ -163,8 +172,19 @@ class Tracker:
         """The photo and painting sets of ``config.data`` as the run's inputs (logged once per digest)."""
         logged = {(i.dataset.name, i.dataset.digest) for i in self.client.get_run(run_id).inputs.dataset_inputs}
         new = [i for i in domain_datasets(config.data) if (i.dataset.name, i.dataset.digest) not in logged]
-        if new:
-            self.client.log_inputs(run_id, datasets=new)
+        if not new:
+            return
+        for attempt in range(DATASET_ATTEMPTS):
+            try:
+                self.client.log_inputs(run_id, datasets=new)
+                return
+            except MlflowException as err:
+                # Two workers logging the same dataset to an experiment at once: the store looks it up,
+                # finds none, and both insert it; the second breaks its unique key (seen with PostgreSQL
+                # behind a tracking server: the cell failed). The dataset exists now: the next try links it.
+                if attempt + 1 == DATASET_ATTEMPTS or not _duplicate_key(err):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     @contextlib.contextmanager
     def training(self, run_id: str) -> Iterator[None]:
