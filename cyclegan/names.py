@@ -57,6 +57,8 @@ INCEPTION_STANDIN_TAG = "eval.inception_standin"  # "true" when it is a random s
 CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT = "convergence/cycle_auc", "convergence/cycle_epochs_to_10pct"
 CYCLE_EPOCHS_TO_HALF = "convergence/cycle_epochs_to_half"  # speed that holds before a plateau
 CONVERGENCE_METRICS = (CYCLE_AUC, CYCLE_EPOCHS_TO_10PCT, CYCLE_EPOCHS_TO_HALF)  # derived from the cycle-loss curve at the end
+# Times to a mark: NaN when a run did not reach it within its budget (right-censored: the slow runs).
+TIME_TO_MARK_METRICS = (CYCLE_EPOCHS_TO_10PCT, CYCLE_EPOCHS_TO_HALF, KID_EPOCHS_TO_MARGIN)
 MINI_EPOCH_METRICS = (*STEP_METRICS, *EVAL_METRICS, *QUALITY_METRICS)  # logged at every (evaluated) mini-epoch
 # KID_EPOCHS_TO_MARGIN is logged once at the end, like the convergence figures, but from the KID curve
 # (the report recomputes only the cycle-loss figures per mini-epoch: a hypothesis on it takes settle: false).

@@ -41,6 +41,7 @@ from cyclegan.analysis.power import bound_power, seeds_for, seeds_to_decide, sma
 from cyclegan.analysis.rules import ALPHA, LEVEL_LABEL, MIN_G
 from cyclegan.analysis.stats import Effect, equivalence_p, rows_at, stratified_effect
 from cyclegan.analysis.strata import Heterogeneity, StratumEffect, heterogeneity
+from cyclegan.names import TIME_TO_MARK_METRICS
 
 NAN = float("nan")
 
@@ -170,9 +171,9 @@ CENSORED = "not reached within the training budget: censored, the slowest runs"
 
 
 def _why_missing(metric: str) -> str:
-    # A convergence time is NaN when the mark was not reached by the end: right-censored, and the runs lost
+    # A time to a mark is NaN when the mark was not reached by the end: right-censored, and the runs lost
     # are the slow ones. Other metrics are NaN or inf for reasons of their own (no edge in a black output).
-    return CENSORED if str(metric).startswith("convergence/") else "NaN or inf"
+    return CENSORED if metric in TIME_TO_MARK_METRICS else "NaN or inf"
 
 
 def selection_bias(measured: Effect | LevelMean) -> str:

@@ -33,17 +33,15 @@ def check_stores(storage: str | None = None) -> None:
 
 def require_store(runs_dir: Path, purpose: str) -> None:
     """Commands that only read the runs refuse a runs folder without an MLflow store, as ``report``
-    does (cyclegan.report.build.open_reader): opening it would create an empty ``mlflow.db`` there
-    (in the current folder for the default ``runs``), and the command would then serve an empty UI or
-    say a run is "not found". A tracking URI in the environment names the store instead."""
-    from cyclegan import names
+    does (cyclegan.report.build.open_reader, the same check): opening it would create an empty
+    ``mlflow.db`` there (in the current folder for the default ``runs``), and the command would then
+    serve an empty UI or say a run is "not found"."""
     from cyclegan.errors import CycleganError
+    from cyclegan.runs.store import missing_store
 
-    if os.environ.get("MLFLOW_TRACKING_URI"):  # what cyclegan.runs.store.default_tracking_uri prefers
-        return
-    database = runs_dir / names.MLFLOW_DB
-    if not database.is_file():
-        raise CycleganError(f"no MLflow store at {database.resolve()}: nothing has been run with --runs-dir {runs_dir} "
+    database = missing_store(runs_dir)
+    if database is not None:
+        raise CycleganError(f"no MLflow store at {database}: nothing has been run with --runs-dir {runs_dir} "
                             f"({purpose}; give the study's runs folder, or set MLFLOW_TRACKING_URI)")
 
 

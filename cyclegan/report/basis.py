@@ -15,6 +15,7 @@ from cyclegan.names import (
     MACHINE_TAG,
     PRECISION_TAG,
     QUALITY_METRICS,
+    TIME_TO_MARK_METRICS,
     VERSION_TAG,
 )
 from cyclegan.report import machine_use
@@ -184,8 +185,8 @@ def why_no_value(metric: str, *, computed: bool) -> str:
     ``eval.quality_every`` > 0)."""
     if not computed:
         return "it is not computed in this study (eval.quality_every is 0: the quality metrics are off, docs/metrics.md)"
-    if metric.startswith("convergence/"):  # a time to a mark (cyclegan.analysis.verdict.selection_bias)
-        return "the cycle loss did not reach the mark within the training budget (censored: train longer)"
+    if metric in TIME_TO_MARK_METRICS:  # right-censored (cyclegan.analysis.verdict.selection_bias)
+        return "the run did not reach the mark within the training budget (censored: train longer)"
     return ("it was undefined (NaN or infinite) at their last evaluation, e.g. no edges to measure or an all-black "
             "output")
 

@@ -44,7 +44,7 @@ from cyclegan.report.model import (
 )
 from cyclegan.runs.queue import read_local_queue
 from cyclegan.runs.reader import RunReader
-from cyclegan.runs.store import connect, default_tracking_uri
+from cyclegan.runs.store import connect, missing_store
 from cyclegan.spec import preregistration
 from cyclegan.spec.study import Study
 
@@ -66,10 +66,10 @@ def make_report(study: Study, runs_dir: Path, *, out_dir: Path | None = None, fo
 
 def open_reader(runs_dir: Path) -> RunReader:
     """A reader on the store of ``runs_dir``; ReportError when nothing was ever run there."""
-    uri = default_tracking_uri(runs_dir)
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise ReportError(f"no MLflow store at {uri[len('sqlite:///'):]}: nothing has been run with --runs-dir {runs_dir}")
-    return RunReader(connect(runs_dir, uri))  # raises TrackingError (a CycleganError) when the store does not answer
+    database = missing_store(runs_dir)
+    if database is not None:
+        raise ReportError(f"no MLflow store at {database}: nothing has been run with --runs-dir {runs_dir}")
+    return RunReader(connect(runs_dir))  # raises TrackingError (a CycleganError) when the store does not answer
 
 
 def collect(study: Study, reader: RunReader, runs_dir: Path, *, machine: str | None = None) -> Report:

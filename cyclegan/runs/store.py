@@ -22,11 +22,20 @@ from cyclegan import masking, names
 from cyclegan.places import writable_folder
 from cyclegan.runs.probe import TrackingError, check_tracking, database_url, is_database, is_http
 
-__all__ = ["Store", "TrackingError", "artifact_location", "connect", "default_tracking_uri", "is_local", "ui_command"]
+__all__ = ["Store", "TrackingError", "artifact_location", "connect", "default_tracking_uri", "is_local", "missing_store",
+           "ui_command"]
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or names.sqlite_url(runs_dir / names.MLFLOW_DB)
+
+
+def missing_store(runs_dir: Path) -> Path | None:
+    """The database file of ``runs_dir``'s store when that store is a SQLite file that does not exist
+    (opening it would create an empty one: a command that only reads refuses instead); None when it
+    exists, or the store is a server or database (``MLFLOW_TRACKING_URI``)."""
+    database = names.sqlite_file(default_tracking_uri(runs_dir))
+    return database if database is not None and not database.exists() else None
 
 
 def is_local(uri: str) -> bool:
