@@ -163,7 +163,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
                 # A stop now waits until the trained cell is recorded done: its training is not lost to
                 # a Ctrl-C pressed once (a second one hands it back to resume: _record_done).
                 with graceful_stop() as stop:
-                    cycle_loss = _record_done(runs, tracker, queue, settings, trial_id, run_id, cell, trained_cell)
+                    cycle_loss = _record_done(runs, tracker, queue, settings, trial_id, run_id, cell, trained_cell, owner)
             trained += 1
             # Without bars (a batch job's log), one line per finished cell says where the study is.
             say(f"cell {cell_id} done: loss/cycle {cycle_loss:.4g}, "
@@ -175,7 +175,7 @@ def _work(study: Study, paths: StudyPaths, settings: QueueSettings, tracker: Tra
 
 
 def _record_done(runs: RunLoop, tracker: Tracker, queue: CellQueue, settings: QueueSettings, trial_id: int, run_id: str,
-                 cell: Cell, trained_cell: Trained) -> float:
+                 cell: Cell, trained_cell: Trained, owner: Owner) -> float:
     """Record a trained cell done; returns its final cycle loss. Its trial is COMPLETE before its
     checkpoints go (one copy of each artifact: its MLflow models now hold the generators), so that no
     moment leaves a cell RUNNING without checkpoints: a worker killed in between leaves a done cell
@@ -194,11 +194,7 @@ def _record_done(runs: RunLoop, tracker: Tracker, queue: CellQueue, settings: Qu
         tracker.end_run(run_id, "FINISHED")
         completed = queue.complete(trial_id, cycle_loss)
     except KeyboardInterrupt:
-        with contextlib.suppress(Exception):  # best effort: the interrupt goes on whatever the stores say
-            # requeue is False when the trial is complete already (the signal came just after) or
-            # another worker's: its run is then left as it is.
-            if queue.requeue(trial_id, "interrupted while it was recorded done; resumes from its checkpoint"):
-                tracker.end_run(run_id, "KILLED", "interrupted")
+        runs.hand_back_unrecorded(run_id, owner)  # the owner's requeue is False once the trial is complete
         raise
     if completed:
         finish_study_cell(result.run_dir.root, cell.config, models_stored_at=trained_cell.generators_stored_at)

@@ -29,6 +29,7 @@ effort: a failure there is a warning, never a failed run.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -68,7 +69,9 @@ class Owner:
     """The queue entry a run trains for, and how to update it when the run does not finish."""
 
     label: str  # "cell <id>" or "trial <number>", in messages
-    hand_back: Callable[[str], None]  # interrupted or disk full: the work waits again, to resume from its checkpoint
+    # interrupted or disk full: the work waits again, to resume from its checkpoint; False when it is not
+    # this worker's to hand back (complete already, or taken over by another worker)
+    hand_back: Callable[[str], bool]
     record_failure: Callable[[str], None]  # failed: recorded with its reason, not retried by itself
 
 
@@ -128,6 +131,16 @@ class RunLoop:
             self.tracker.end_run(run_id, "FAILED", reason)
             raise RunFailed(owner.label, reason) from err
         return Trained(result, mirror.generators_stored_at, probe)
+
+    def hand_back_unrecorded(self, run_id: str, owner: Owner) -> None:
+        """After :meth:`train` succeeded, while the caller records the run done, a second signal (the
+        user insists; the first waits for the record): the entry waits again, to resume from its
+        checkpoint, and its MLflow run is KILLED, as an interrupted training's. Best effort: the
+        interrupt goes on whatever the stores say. An entry that is not this worker's to hand back
+        leaves its run as it is."""
+        with contextlib.suppress(Exception):
+            if owner.hand_back("interrupted while it was recorded done; resumes from its checkpoint"):
+                self.tracker.end_run(run_id, "KILLED", "interrupted")
 
     def _probe(self, config: RunConfig) -> float | None:
         """This process's conv throughput in the precision ``config`` computes in (GFLOP/s): a reading

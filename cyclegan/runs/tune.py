@@ -165,9 +165,7 @@ class _TrialObjective:
             try:
                 return self._finished(trial, run_id, run_dir, config, trained, pruning)
             except KeyboardInterrupt:  # a second signal (the user insists): Optuna fails the trial, so a copy must wait
-                with contextlib.suppress(Exception):  # best effort: the interrupt goes on whatever the stores say
-                    self._owner(trial, run_id).hand_back("interrupted while it was recorded; resumes from its checkpoint")
-                    self.tracker.end_run(run_id, "KILLED", "interrupted")
+                self.runs.hand_back_unrecorded(run_id, self._owner(trial, run_id))
                 raise
             finally:  # complete or pruned: either way Optuna stores the trial before the stop goes on
                 self.stop_requested = stop.requested
@@ -194,12 +192,13 @@ class _TrialObjective:
         fails, as Optuna records any trial that raised, and a copy with its parameters waits to resume
         in its directory; its run is tagged FAIL as in Optuna, the copy gets its own run."""
 
-        def hand_back(why: str) -> None:
+        def hand_back(why: str) -> bool:
             # The copy first: it is what resumes the trial; the tag is for the UI (and a store on a
             # full disk may refuse it).
             HandOn(None, died=False, forget=(REASON_ATTR,))(trial.study, _frozen(trial))  # a hand-back is not a death
             trial.set_user_attr(REASON_ATTR, mask(f"{why}; a copy waits to resume it")[:2000])
             self.tracker.set_tags(run_id, {STATE_TAG: "FAIL"})
+            return True
 
         def record_failure(reason: str) -> None:
             trial.set_user_attr(REASON_ATTR, mask(reason)[:2000])
